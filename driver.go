@@ -1,0 +1,184 @@
+// Package auditpgx is a database/sql driver for PostgreSQL that records an
+// activity-stream entry for every row an INSERT, UPDATE or DELETE changes in
+// a registered table, in the same statement as the change, so the entry
+// commits or rolls back with it.
+//
+// It wraps pgx's stdlib driver and is a drop-in replacement for it:
+//
+//	import "github.com/auditpgx/auditpgx"
+//
+//	auditpgx.RegisterTable("users", auditpgx.Exclude("last_login"), auditpgx.Redact("password_hash"))
+//	db, err := sql.Open("auditpgx", "postgres://app@localhost/app")
+//	err = auditpgx.Migrate(ctx, db) // creates auditpgx_entry if absent
+//	ctx = auditpgx.WithActor(ctx, "alice")
+//	_, err = db.ExecContext(ctx, `UPDATE users SET name = $1 WHERE id = $2`, "Bob", 7)
+//
+// The UPDATE above reaches PostgreSQL as one statement that locks and reads
+// the old rows, updates them and inserts one entry per changed row with the
+// diff {"added_fields": {}, "removed_fields": {}, "changed_fields":
+// {"name": ["Al", "Bob"]}}. What the caller sees — rows, columns, column
+// types, RowsAffected, errors as *pgconn.PgError — is what pgx returns for
+// the original statement.
+//
+// Statements that write no registered table reach pgx unchanged. A write to
+// a registered table that cannot be audited is refused with an error
+// wrapping ErrUnaudited, and nothing runs; RegistryConfig.AllowUnaudited
+// lets such writes through, logged.
+//
+// Not seen: writes made inside SQL functions, procedures, DO blocks,
+// triggers and rules, through views, by EXECUTE of a server-side PREPARE,
+// and by clients that do not use this driver.
+package auditpgx
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/ngrok/sqlmw"
+
+	"github.com/auditpgx/auditpgx/registry"
+	"github.com/auditpgx/auditpgx/store"
+)
+
+// DriverName is the name the driver registers with database/sql.
+const DriverName = "auditpgx"
+
+// Registry is a set of audited tables and where their entries go.
+type Registry = registry.Registry
+
+// RegistryConfig configures a Registry; its field comments give defaults.
+type RegistryConfig = registry.Config
+
+// TableOption configures a registered table.
+type TableOption = registry.TableOption
+
+var (
+	defaultRegistry    = mustRegistry(registry.New(registry.Config{}))
+	defaultInterceptor = newInterceptor(defaultRegistry)
+)
+
+func mustRegistry(r *registry.Registry, err error) *registry.Registry {
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func init() {
+	sql.Register(DriverName, sqlmw.Driver(stdlib.GetDefaultDriver(), defaultInterceptor))
+}
+
+// NewRegistry returns an empty registry, for use with WithRegistry.
+func NewRegistry(cfg RegistryConfig) (*Registry, error) {
+	return registry.New(cfg)
+}
+
+// DefaultRegistry returns the registry that sql.Open("auditpgx", ...) and
+// the package-level RegisterTable use.
+func DefaultRegistry() *Registry { return defaultRegistry }
+
+// RegisterTable audits a table in the default registry. name is written as
+// in SQL: "users", "app.projects", `"Users"`. The table is checked against
+// the catalog when first used (or by Check).
+func RegisterTable(name string, opts ...TableOption) error {
+	return defaultRegistry.RegisterTable(name, opts...)
+}
+
+// Exclude leaves columns out of every entry, deletes included.
+func Exclude(cols ...string) TableOption { return registry.Exclude(cols...) }
+
+// Redact records columns as "$encrypted$"; a change to one is recorded as
+// ["$encrypted$", "$encrypted$"]. Values never leave the server.
+func Redact(cols ...string) TableOption { return registry.Redact(cols...) }
+
+// Only audits just these columns; every other column behaves as excluded.
+func Only(cols ...string) TableOption { return registry.Only(cols...) }
+
+// Option configures NewConnector, Migrate and Check.
+type Option func(*options)
+
+type options struct {
+	registry *Registry
+}
+
+// WithRegistry uses r instead of the default registry.
+func WithRegistry(r *Registry) Option {
+	return func(o *options) { o.registry = r }
+}
+
+func applyOptions(opts []Option) (*options, error) {
+	o := &options{registry: defaultRegistry}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if o.registry == nil {
+		return nil, errors.New("auditpgx: WithRegistry(nil)")
+	}
+	return o, nil
+}
+
+// NewConnector returns a connector for sql.OpenDB. dsn is anything pgx
+// accepts.
+func NewConnector(dsn string, opts ...Option) (driver.Connector, error) {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	intr := defaultInterceptor
+	if o.registry != defaultRegistry {
+		intr = newInterceptor(o.registry)
+	}
+	d, ok := sqlmw.Driver(stdlib.GetDefaultDriver(), intr).(driver.DriverContext)
+	if !ok {
+		return nil, errors.New("auditpgx: wrapped driver has no connector support")
+	}
+	return d.OpenConnector(dsn)
+}
+
+// Migrate creates the entry table and its indexes if they are absent. It is
+// idempotent and safe to run from several processes at once. The same DDL
+// is available as store.Schema for migration tools.
+func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return err
+	}
+	return store.Migrate(ctx, db, o.registry.EntryTable().String())
+}
+
+// Check reads the catalog for every registered table and returns the first
+// problem: a missing table, a table without a primary key, or an excluded,
+// redacted or only column that does not exist. Run it at start-up to fail
+// early; otherwise the same check runs at each table's first use.
+func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var errs []error
+	for _, t := range o.registry.Tables() {
+		err := conn.Raw(func(dc any) error {
+			q, ok := dc.(driver.QueryerContext)
+			if !ok {
+				return fmt.Errorf("auditpgx: connection of type %T cannot run queries", dc)
+			}
+			c, err := readCatalog(ctx, q, t)
+			if err != nil {
+				return err
+			}
+			_, err = t.Resolve(c)
+			return err
+		})
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,295 @@
+// Package parser is auditpgx's only door to PostgreSQL's grammar: it parses
+// SQL with pg_query, reports which tables a statement writes, and rewrites
+// an audited write into the one statement that also records its entries.
+//
+// No other package imports pg_query, so cgo stays here.
+package parser
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Guards that keep hostile input away from the C parser, whose recursion is
+// not bounded by anything but the thread's stack.
+const (
+	// MaxStatementBytes is the longest SQL text that is parsed.
+	MaxStatementBytes = 16 << 20
+	// MaxNesting is the deepest nesting of parentheses and brackets parsed.
+	MaxNesting = 1000
+)
+
+// ErrTooComplex is returned for SQL beyond MaxStatementBytes or MaxNesting.
+var ErrTooComplex = errors.New("statement too large or too deeply nested to parse safely")
+
+// Kind is what a statement does to a table.
+type Kind int
+
+// The kinds of write a statement can hold.
+const (
+	Insert Kind = iota + 1
+	Update
+	Delete
+	Merge
+	Truncate
+	CopyFrom
+	Alter // ALTER TABLE, RENAME and other DDL that changes the table
+	Drop
+)
+
+var kindNames = [...]string{"", "INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "COPY FROM", "ALTER", "DROP"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// TableName is a table reference as written: Schema is empty when the
+// reference is unqualified. Names are as PostgreSQL folds them ("Users"
+// stays Users, users and USERS are users).
+type TableName struct {
+	Schema string
+	Name   string
+}
+
+func (t TableName) String() string {
+	if t.Schema == "" {
+		return t.Name
+	}
+	return t.Schema + "." + t.Name
+}
+
+// Write is one table a statement modifies.
+type Write struct {
+	Kind  Kind
+	Table TableName
+	// TopLevel is true when the write is the statement itself rather than
+	// one nested in a CTE, a PREPARE, an EXPLAIN or the like.
+	TopLevel bool
+	// CurrentOf is true for UPDATE/DELETE ... WHERE CURRENT OF.
+	CurrentOf bool
+	// OnConflictUpdate is true for INSERT ... ON CONFLICT DO UPDATE.
+	OnConflictUpdate bool
+}
+
+// Statement is a parsed SQL string, possibly of several statements.
+type Statement struct {
+	SQL string
+	// Writes lists every table modified anywhere in the text.
+	Writes []Write
+	// Count is the number of statements in the text.
+	Count int
+	// NumParams is the highest $n referenced.
+	NumParams int
+
+	tree *pg_query.ParseResult
+}
+
+// Parse parses sql and lists the tables it writes. It refuses, before
+// parsing, text beyond MaxStatementBytes or MaxNesting.
+func Parse(sql string) (*Statement, error) {
+	if err := guard(sql); err != nil {
+		return nil, err
+	}
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil, syntaxError(err)
+	}
+	st := &Statement{SQL: sql, Count: len(tree.Stmts), tree: tree}
+	for _, raw := range tree.Stmts {
+		st.collect(raw.Stmt)
+	}
+	return st, nil
+}
+
+// SyntaxError reports that pg_query could not parse a statement. It keeps
+// only the position: the parser's message quotes the SQL text, which may
+// hold values that must not reach a log.
+type SyntaxError struct {
+	// Position is the 1-based character position of the error, 0 if unknown.
+	Position int
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Position > 0 {
+		return fmt.Sprintf("syntax error at position %d", e.Position)
+	}
+	return "syntax error"
+}
+
+func syntaxError(err error) error {
+	var pe *pgparser.Error
+	if errors.As(err, &pe) {
+		return &SyntaxError{Position: pe.Cursorpos}
+	}
+	return &SyntaxError{}
+}
+
+// guard bounds the length and the nesting depth of sql, skipping quoted
+// text and comments so that literals do not count.
+func guard(sql string) error {
+	if len(sql) > MaxStatementBytes {
+		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooComplex, len(sql), MaxStatementBytes)
+	}
+	depth, maxDepth := 0, 0
+	for i := 0; i < len(sql); i++ {
+		switch c := sql[i]; c {
+		case '(', '[':
+			depth++
+			if depth > maxDepth {
+				maxDepth = depth
+			}
+		case ')', ']':
+			depth--
+		case '\'', '"':
+			j := strings.IndexByte(sql[i+1:], c)
+			if j < 0 {
+				i = len(sql)
+			} else {
+				i += j + 1
+			}
+		case '-':
+			if i+1 < len(sql) && sql[i+1] == '-' {
+				j := strings.IndexByte(sql[i:], '\n')
+				if j < 0 {
+					i = len(sql)
+				} else {
+					i += j
+				}
+			}
+		}
+	}
+	if maxDepth > MaxNesting {
+		return fmt.Errorf("%w: nesting depth %d (limit %d)", ErrTooComplex, maxDepth, MaxNesting)
+	}
+	return nil
+}
+
+// collect walks one top-level statement and records its writes and params.
+func (st *Statement) collect(top *pg_query.Node) {
+	topMsg := nodeMessage(top)
+	walk(top.ProtoReflect(), func(m protoreflect.Message) {
+		node := m.Interface()
+		isTop := topMsg != nil && node == topMsg
+		switch n := node.(type) {
+		case *pg_query.ParamRef:
+			if int(n.Number) > st.NumParams {
+				st.NumParams = int(n.Number)
+			}
+		case *pg_query.InsertStmt:
+			st.add(Insert, n.Relation, isTop, func(w *Write) {
+				w.OnConflictUpdate = n.OnConflictClause != nil &&
+					n.OnConflictClause.Action == pg_query.OnConflictAction_ONCONFLICT_UPDATE
+			})
+		case *pg_query.UpdateStmt:
+			st.add(Update, n.Relation, isTop, func(w *Write) { w.CurrentOf = isCurrentOf(n.WhereClause) })
+		case *pg_query.DeleteStmt:
+			st.add(Delete, n.Relation, isTop, func(w *Write) { w.CurrentOf = isCurrentOf(n.WhereClause) })
+		case *pg_query.MergeStmt:
+			st.add(Merge, n.Relation, isTop, nil)
+		case *pg_query.TruncateStmt:
+			for _, r := range n.Relations {
+				st.add(Truncate, r.GetRangeVar(), isTop, nil)
+			}
+		case *pg_query.CopyStmt:
+			if n.IsFrom {
+				st.add(CopyFrom, n.Relation, isTop, nil)
+			}
+		case *pg_query.AlterTableStmt:
+			st.add(Alter, n.Relation, isTop, nil)
+		case *pg_query.RenameStmt:
+			st.add(Alter, n.Relation, isTop, nil)
+		case *pg_query.DropStmt:
+			if n.RemoveType == pg_query.ObjectType_OBJECT_TABLE {
+				for _, obj := range n.Objects {
+					if t, ok := listName(obj); ok {
+						st.Writes = append(st.Writes, Write{Kind: Drop, Table: t, TopLevel: isTop})
+					}
+				}
+			}
+		}
+	})
+}
+
+func (st *Statement) add(k Kind, rv *pg_query.RangeVar, top bool, more func(*Write)) {
+	if rv == nil {
+		return
+	}
+	w := Write{Kind: k, Table: TableName{Schema: rv.Schemaname, Name: rv.Relname}, TopLevel: top}
+	if more != nil {
+		more(&w)
+	}
+	st.Writes = append(st.Writes, w)
+}
+
+func isCurrentOf(n *pg_query.Node) bool {
+	return n != nil && n.GetCurrentOfExpr() != nil
+}
+
+// listName reads a DROP TABLE object name, a list of String nodes.
+func listName(n *pg_query.Node) (TableName, bool) {
+	l := n.GetList()
+	if l == nil {
+		return TableName{}, false
+	}
+	var parts []string
+	for _, item := range l.Items {
+		parts = append(parts, item.GetString_().GetSval())
+	}
+	switch len(parts) {
+	case 1:
+		return TableName{Name: parts[0]}, true
+	case 2:
+		return TableName{Schema: parts[0], Name: parts[1]}, true
+	case 3:
+		return TableName{Schema: parts[1], Name: parts[2]}, true
+	}
+	return TableName{}, false
+}
+
+// nodeMessage returns the concrete statement inside a Node wrapper.
+func nodeMessage(n *pg_query.Node) any {
+	if n == nil {
+		return nil
+	}
+	m := n.ProtoReflect()
+	od := m.Descriptor().Oneofs().ByName("node")
+	if od == nil {
+		return nil
+	}
+	fd := m.WhichOneof(od)
+	if fd == nil {
+		return nil
+	}
+	return m.Get(fd).Message().Interface()
+}
+
+// walk calls fn for every message in the tree rooted at m.
+func walk(m protoreflect.Message, fn func(protoreflect.Message)) {
+	fn(m)
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walk(l.Get(i).Message(), fn)
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			walk(v.Message(), fn)
+		}
+		return true
+	})
+}
+
+// Fingerprint returns pg_query's fingerprint of sql: equal for statements
+// that differ only in constants and formatting.
+func Fingerprint(sql string) (string, error) {
+	return pg_query.Fingerprint(sql)
+}

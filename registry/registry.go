@@ -1,0 +1,394 @@
+// Package registry holds what an application told auditpgx at start-up:
+// which tables are audited and how, and where entries go. It checks each
+// registration against the database catalog the first time it is used.
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
+)
+
+// DefaultEntryTable is the table entries are written to unless configured.
+const DefaultEntryTable = "auditpgx_entry"
+
+// ErrInvalid is wrapped by every registration and catalog-check error.
+var ErrInvalid = errors.New("auditpgx: invalid registration")
+
+// Name is a table name split into schema and relation, folded as
+// PostgreSQL folds unquoted identifiers.
+type Name struct {
+	Schema string
+	Rel    string
+}
+
+func (n Name) String() string {
+	if n.Schema == "" {
+		return n.Rel
+	}
+	return n.Schema + "." + n.Rel
+}
+
+// ParseName reads "users", "app.projects" or `"Users"` the way PostgreSQL
+// reads a table name in SQL: unquoted parts are lower-cased, quoted parts
+// are taken as written.
+func ParseName(s string) (Name, error) {
+	var parts []string
+	for rest := strings.TrimSpace(s); ; {
+		var part string
+		if strings.HasPrefix(rest, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(rest); i++ {
+				if rest[i] == '"' {
+					if i+1 < len(rest) && rest[i+1] == '"' {
+						b.WriteByte('"')
+						i++
+						continue
+					}
+					break
+				}
+				b.WriteByte(rest[i])
+			}
+			if i >= len(rest) {
+				return Name{}, fmt.Errorf("%w: table name %q has an unterminated quote", ErrInvalid, s)
+			}
+			part, rest = b.String(), rest[i+1:]
+		} else {
+			end := strings.IndexByte(rest, '.')
+			if end < 0 {
+				end = len(rest)
+			}
+			part, rest = strings.ToLower(strings.TrimSpace(rest[:end])), rest[end:]
+			if part == "" || strings.ContainsAny(part, ` "'`) {
+				return Name{}, fmt.Errorf("%w: table name %q is not a valid name (quote it as in SQL)", ErrInvalid, s)
+			}
+		}
+		parts = append(parts, part)
+		if rest == "" {
+			break
+		}
+		if rest[0] != '.' {
+			return Name{}, fmt.Errorf("%w: table name %q is not a valid name", ErrInvalid, s)
+		}
+		rest = rest[1:]
+	}
+	switch len(parts) {
+	case 1:
+		return Name{Rel: parts[0]}, nil
+	case 2:
+		return Name{Schema: parts[0], Rel: parts[1]}, nil
+	}
+	return Name{}, fmt.Errorf("%w: table name %q has more than two parts", ErrInvalid, s)
+}
+
+// Config holds a registry's settings.
+type Config struct {
+	// EntryTable is where entries are written. Default "auditpgx_entry",
+	// resolved through the connection's search_path unless qualified.
+	EntryTable string
+	// AllowUnaudited lets a write that cannot be audited run anyway,
+	// logged at warning level, instead of being refused. Default false.
+	AllowUnaudited bool
+	// Logger receives warnings. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Registry is a set of audited tables. It is safe for concurrent use.
+type Registry struct {
+	cfg   Config
+	entry Name
+
+	mu     sync.RWMutex
+	tables map[Name]*Table
+	// generation changes whenever the set of tables changes, so that
+	// cached rewrites made before a registration are not reused.
+	generation atomic.Uint64
+}
+
+// New returns an empty registry.
+func New(cfg Config) (*Registry, error) {
+	if cfg.EntryTable == "" {
+		cfg.EntryTable = DefaultEntryTable
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	entry, err := ParseName(cfg.EntryTable)
+	if err != nil {
+		return nil, fmt.Errorf("EntryTable: %w", err)
+	}
+	return &Registry{cfg: cfg, entry: entry, tables: map[Name]*Table{}}, nil
+}
+
+// Config returns the registry's settings with defaults filled in.
+func (r *Registry) Config() Config { return r.cfg }
+
+// EntryTable returns the entry table's name.
+func (r *Registry) EntryTable() Name { return r.entry }
+
+// Generation changes every time a table is registered.
+func (r *Registry) Generation() uint64 { return r.generation.Load() }
+
+// TableOption configures a registered table.
+type TableOption func(*Table) error
+
+// Exclude leaves columns out of every entry.
+func Exclude(cols ...string) TableOption {
+	return func(t *Table) error { return addColumns(&t.exclude, "Exclude", cols) }
+}
+
+// Redact records columns as "$encrypted$" instead of their values.
+func Redact(cols ...string) TableOption {
+	return func(t *Table) error { return addColumns(&t.redact, "Redact", cols) }
+}
+
+// Only audits just these columns; every other column behaves as excluded.
+func Only(cols ...string) TableOption {
+	return func(t *Table) error {
+		if len(cols) == 0 {
+			return fmt.Errorf("%w: Only needs at least one column", ErrInvalid)
+		}
+		return addColumns(&t.only, "Only", cols)
+	}
+}
+
+func addColumns(dst *[]string, option string, cols []string) error {
+	for _, c := range cols {
+		if c == "" {
+			return fmt.Errorf("%w: %s: empty column name", ErrInvalid, option)
+		}
+		*dst = append(*dst, c)
+	}
+	return nil
+}
+
+// RegisterTable adds a table. Registering the same table twice is an error.
+func (r *Registry) RegisterTable(name string, opts ...TableOption) error {
+	n, err := ParseName(name)
+	if err != nil {
+		return err
+	}
+	if n == r.entry || (n.Schema == "" && n.Rel == r.entry.Rel) {
+		return fmt.Errorf("%w: table %q is the entry table and cannot be audited", ErrInvalid, name)
+	}
+	t := &Table{Registered: name, Name: n}
+	for _, opt := range opts {
+		if err := opt(t); err != nil {
+			return fmt.Errorf("table %q: %w", name, err)
+		}
+	}
+	if len(t.only) > 0 && len(t.exclude) > 0 {
+		return fmt.Errorf("%w: table %q: Only and Exclude cannot be combined", ErrInvalid, name)
+	}
+	if err := t.checkOptionOverlap(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.tables[n]; dup {
+		return fmt.Errorf("%w: table %q is already registered", ErrInvalid, name)
+	}
+	r.tables[n] = t
+	r.generation.Add(1)
+	return nil
+}
+
+// Tables returns the registered tables.
+func (r *Registry) Tables() []*Table {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Table, 0, len(r.tables))
+	for _, t := range r.tables {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Empty reports whether no table is registered.
+func (r *Registry) Empty() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.tables) == 0
+}
+
+// Lookup finds the registered table a reference in SQL means. A qualified
+// reference matches a registration with the same schema, or an unqualified
+// registration of that name; an unqualified reference matches a
+// registration of that name in any schema.
+func (r *Registry) Lookup(schema, rel string) *Table {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if t := r.tables[Name{Schema: schema, Rel: rel}]; t != nil {
+		return t
+	}
+	if schema != "" {
+		return r.tables[Name{Rel: rel}]
+	}
+	for n, t := range r.tables {
+		if n.Rel == rel {
+			return t
+		}
+	}
+	return nil
+}
+
+// IsEntryTable reports whether a reference in SQL may mean the entry table.
+func (r *Registry) IsEntryTable(schema, rel string) bool {
+	return rel == r.entry.Rel && (schema == "" || r.entry.Schema == "" || schema == r.entry.Schema)
+}
+
+// Table is one registered table.
+type Table struct {
+	// Registered is the name as the application registered it; entries
+	// carry it in table_name.
+	Registered string
+	Name       Name
+
+	exclude, redact, only []string
+
+	once sync.Mutex
+	meta *Meta
+}
+
+// Quoted returns the registered name quoted for SQL, e.g. "app"."projects".
+func (t *Table) Quoted() string { return sqlq.QualifiedIdent(t.Name.Schema, t.Name.Rel) }
+
+// Invalidate forgets the checked description, so that the next statement
+// reads the catalog again (after DDL on the table).
+func (t *Table) Invalidate() {
+	t.once.Lock()
+	t.meta = nil
+	t.once.Unlock()
+}
+
+func (t *Table) checkOptionOverlap() error {
+	red := map[string]bool{}
+	for _, c := range t.redact {
+		red[c] = true
+	}
+	for _, c := range t.exclude {
+		if red[c] {
+			return fmt.Errorf("%w: table %q: column %q is both excluded and redacted", ErrInvalid, t.Registered, c)
+		}
+	}
+	return nil
+}
+
+// Meta is a table as the catalog describes it, with the registration's
+// options applied.
+type Meta struct {
+	Schema, Rel string
+	Columns     []string
+	PrimaryKey  []string
+	Audit       diff.Columns
+}
+
+// Meta returns the table's checked description, or nil before the first
+// successful check.
+func (t *Table) Meta() *Meta {
+	t.once.Lock()
+	defer t.once.Unlock()
+	return t.meta
+}
+
+// Resolve checks the table against a catalog description (nil when the
+// table does not exist) and stores the result for later statements.
+func (t *Table) Resolve(c *Catalog) (*Meta, error) {
+	t.once.Lock()
+	defer t.once.Unlock()
+	if t.meta != nil {
+		return t.meta, nil
+	}
+	m, err := t.apply(c)
+	if err != nil {
+		return nil, err
+	}
+	t.meta = m
+	return m, nil
+}
+
+func (t *Table) apply(c *Catalog) (*Meta, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: table %q does not exist", ErrInvalid, t.Registered)
+	}
+	if len(c.PrimaryKey) == 0 {
+		return nil, fmt.Errorf("%w: table %q has no primary key", ErrInvalid, t.Registered)
+	}
+	exists := map[string]bool{}
+	for _, col := range c.Columns {
+		exists[col] = true
+	}
+	inKey := map[string]bool{}
+	for _, col := range c.PrimaryKey {
+		inKey[col] = true
+	}
+	check := func(option string, cols []string, keyAllowed bool) (map[string]bool, error) {
+		set := map[string]bool{}
+		for _, col := range cols {
+			if !exists[col] {
+				return nil, fmt.Errorf("%w: table %q has no column %q (named in %s)", ErrInvalid, t.Registered, col, option)
+			}
+			if inKey[col] && !keyAllowed {
+				return nil, fmt.Errorf("%w: table %q: column %q is part of the primary key and cannot be %s", ErrInvalid, t.Registered, col, option)
+			}
+			set[col] = true
+		}
+		return set, nil
+	}
+	excluded, err := check("Exclude", t.exclude, false)
+	if err != nil {
+		return nil, err
+	}
+	redacted, err := check("Redact", t.redact, false)
+	if err != nil {
+		return nil, err
+	}
+	only, err := check("Only", t.only, true)
+	if err != nil {
+		return nil, err
+	}
+	m := &Meta{Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, PrimaryKey: c.PrimaryKey,
+		Audit: diff.Columns{Redacted: redacted}}
+	for _, col := range c.Columns {
+		if excluded[col] || (len(only) > 0 && !only[col]) {
+			continue
+		}
+		m.Audit.Names = append(m.Audit.Names, col)
+	}
+	return m, nil
+}
+
+// Catalog is what the database says about a table.
+type Catalog struct {
+	Schema     string   `json:"schema"`
+	Rel        string   `json:"rel"`
+	Columns    []string `json:"columns"`
+	PrimaryKey []string `json:"primary_key"`
+}
+
+// CatalogQuery reads a table's description as one JSON text value (NULL
+// when the table does not exist), given the quoted name as $1.
+const CatalogQuery = `SELECT json_build_object(
+  'schema', n.nspname,
+  'rel', c.relname,
+  'columns', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  'primary_key', (SELECT json_agg(a.attname ORDER BY k.ord) FROM pg_catalog.pg_index i
+              CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+              WHERE i.indrelid = c.oid AND i.indisprimary))::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = pg_catalog.to_regclass($1)`
+
+// Invalidate forgets t's checked description and every cached rewrite.
+func (r *Registry) Invalidate(t *Table) {
+	t.Invalidate()
+	r.generation.Add(1)
+}

@@ -1,0 +1,73 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Querier is the part of *sql.DB, *sql.Conn and *sql.Tx that this package
+// uses.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// migrateLockKey is the pg_advisory_xact_lock key Migrate holds while it runs.
+const migrateLockKey int64 = 0x6175646974706778
+
+// beginner is implemented by *sql.DB and *sql.Conn.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// Migrate creates the entry table named table and its indexes if they do not
+// exist, using the statements of [DDL]. It is idempotent and safe to run from
+// several processes at once: the statements run in one transaction that first
+// takes pg_advisory_xact_lock(0x6175646974706778), a fixed key (the ASCII bytes
+// of "auditpgx") shared by all table names, so concurrent callers wait for each
+// other instead of racing on the catalog.
+//
+// When db is a *sql.DB or *sql.Conn, Migrate begins and commits its own
+// transaction. Any other Querier, such as a *sql.Tx, is taken to be a
+// transaction already: the statements run in it, the lock is held until the
+// caller ends it, and a failed statement leaves it aborted.
+//
+// The schema of a qualified name must already exist. An invalid name returns
+// an error wrapping [ErrInvalidTableName] before anything is sent.
+func Migrate(ctx context.Context, db Querier, table string) error {
+	stmts, err := ddlStatements(table)
+	if err != nil {
+		return err
+	}
+	b, ok := db.(beginner)
+	if !ok {
+		return migrateIn(ctx, db, table, stmts)
+	}
+	tx, err := b.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("auditpgx: migrate %q: begin: %w", table, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after a successful commit
+	if err := migrateIn(ctx, tx, table, stmts); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("auditpgx: migrate %q: commit: %w", table, err)
+	}
+	return nil
+}
+
+func migrateIn(ctx context.Context, db Querier, table string, stmts []string) error {
+	if _, err := db.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLockKey); err != nil {
+		return fmt.Errorf("auditpgx: migrate %q: advisory lock: %w", table, err)
+	}
+	// One statement per call, so that no driver has to accept several
+	// statements in one query string.
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("auditpgx: migrate %q: %w", table, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,310 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/auditpgx/auditpgx/store"
+)
+
+// tableShape is what the catalog says about a table, with its schema's name
+// left out so that tables in different schemas compare equal.
+type tableShape struct {
+	Columns     []string
+	Constraints []string
+	Indexes     []string
+}
+
+func describe(t *testing.T, db *sql.DB, schema, table string) tableShape {
+	t.Helper()
+	ctx := context.Background()
+	var s tableShape
+	collect := func(dst *[]string, query string) {
+		t.Helper()
+		rows, err := db.QueryContext(ctx, query, schema, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			*dst = append(*dst, v)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const rel = `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2`
+	collect(&s.Columns, `SELECT concat_ws(' ', a.attname, format_type(a.atttypid, a.atttypmod),
+			CASE WHEN a.attnotnull THEN 'NOT NULL' END, 'identity=' || a.attidentity::text,
+			'default=' || pg_get_expr(d.adbin, d.adrelid))
+		FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		WHERE a.attrelid = (`+rel+`) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`)
+	collect(&s.Constraints, `SELECT contype::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = (`+rel+`) ORDER BY 1`)
+	collect(&s.Indexes, `SELECT replace(pg_get_indexdef(indexrelid), quote_ident($1) || '.', '')
+		FROM pg_index WHERE indrelid = (`+rel+`) ORDER BY 1`)
+	if len(s.Columns) == 0 {
+		t.Fatalf("table %s.%s does not exist", schema, table)
+	}
+	return s
+}
+
+func tableExists(t *testing.T, db *sql.DB, schema, table string) bool {
+	t.Helper()
+	var ok bool
+	err := db.QueryRow(`SELECT EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r')`, schema, table).Scan(&ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func TestMigrate(t *testing.T) {
+	ctx := context.Background()
+	db, schema := openSchema(t)
+	for i := range 2 {
+		if err := store.Migrate(ctx, db, "auditpgx_entry"); err != nil {
+			t.Fatalf("Migrate, run %d: %v", i+1, err)
+		}
+	}
+	got := describe(t, db, schema, "auditpgx_entry")
+	want := tableShape{
+		Columns: []string{
+			"id bigint NOT NULL identity=a",
+			"created timestamp with time zone NOT NULL identity= default=statement_timestamp()",
+			"created_by text identity=",
+			"operation text NOT NULL identity=",
+			"table_name text NOT NULL identity=",
+			"object_id text NOT NULL identity=",
+			"changes jsonb identity=",
+			"related_table_name text identity=",
+			"related_object_id text identity=",
+			"related_field_name text identity=",
+			"tx_id bigint NOT NULL identity=",
+			"statement_fingerprint text identity=",
+		},
+		Indexes: []string{
+			"CREATE INDEX auditpgx_entry_created_idx ON auditpgx_entry USING btree (created)",
+			"CREATE INDEX auditpgx_entry_object_idx ON auditpgx_entry USING btree (table_name, object_id, id)",
+			"CREATE INDEX auditpgx_entry_tx_idx ON auditpgx_entry USING btree (tx_id)",
+			"CREATE UNIQUE INDEX auditpgx_entry_pkey ON auditpgx_entry USING btree (id)",
+		},
+	}
+	if !reflect.DeepEqual(got.Columns, want.Columns) {
+		t.Errorf("columns:\n got %q\nwant %q", got.Columns, want.Columns)
+	}
+	if !reflect.DeepEqual(got.Indexes, want.Indexes) {
+		t.Errorf("indexes:\n got %q\nwant %q", got.Indexes, want.Indexes)
+	}
+	if len(got.Constraints) != 2 { // primary key and operation check
+		t.Errorf("constraints: %q", got.Constraints)
+	}
+}
+
+// The embedded schema.sql and Migrate must produce the same table.
+func TestSchemaMatchesMigrate(t *testing.T) {
+	ctx := context.Background()
+	fromSchema, schemaA := openSchema(t)
+	fromMigrate, schemaB := openSchema(t)
+	if _, err := fromSchema.ExecContext(ctx, store.Schema); err != nil {
+		t.Fatalf("running schema.sql: %v", err)
+	}
+	if _, err := fromSchema.ExecContext(ctx, store.Schema); err != nil {
+		t.Fatalf("running schema.sql again: %v", err)
+	}
+	if err := store.Migrate(ctx, fromMigrate, "auditpgx_entry"); err != nil {
+		t.Fatal(err)
+	}
+	a := describe(t, fromSchema, schemaA, "auditpgx_entry")
+	b := describe(t, fromMigrate, schemaB, "auditpgx_entry")
+	for _, part := range []struct {
+		name       string
+		schema, mg []string
+	}{
+		{"columns", a.Columns, b.Columns},
+		{"constraints", a.Constraints, b.Constraints},
+		{"indexes", a.Indexes, b.Indexes},
+	} {
+		if !reflect.DeepEqual(part.schema, part.mg) {
+			t.Errorf("%s differ:\nschema.sql: %q\nMigrate:    %q", part.name, part.schema, part.mg)
+		}
+	}
+}
+
+func TestMigrateConcurrent(t *testing.T) {
+	ctx := context.Background()
+	db, schema := openSchema(t)
+	db.SetMaxOpenConns(8)
+	// Several rounds, each a fresh name, so the racers meet on an absent table.
+	for round := range 3 {
+		table := fmt.Sprintf("entries_%d", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Go(func() { errs[i] = store.Migrate(ctx, db, table) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d, goroutine %d: %v", round, i, err)
+			}
+		}
+		if got := describe(t, db, schema, table); len(got.Indexes) != 4 {
+			t.Errorf("round %d: indexes %q", round, got.Indexes)
+		}
+	}
+}
+
+func TestMigrateCustomName(t *testing.T) {
+	ctx := context.Background()
+	db, schema := openSchema(t)
+	if err := store.Migrate(ctx, db, "audit_log"); err != nil {
+		t.Fatal(err)
+	}
+	got := describe(t, db, schema, "audit_log")
+	want := []string{
+		"CREATE INDEX audit_log_created_idx ON audit_log USING btree (created)",
+		"CREATE INDEX audit_log_object_idx ON audit_log USING btree (table_name, object_id, id)",
+		"CREATE INDEX audit_log_tx_idx ON audit_log USING btree (tx_id)",
+		"CREATE UNIQUE INDEX audit_log_pkey ON audit_log USING btree (id)",
+	}
+	if !reflect.DeepEqual(got.Indexes, want) {
+		t.Errorf("indexes:\n got %q\nwant %q", got.Indexes, want)
+	}
+	if tableExists(t, db, schema, "auditpgx_entry") {
+		t.Error("the default table was created too")
+	}
+}
+
+// A qualified name lands in its schema, not in the search_path, and names
+// that need quoting keep their case and characters.
+func TestMigrateQualifiedName(t *testing.T) {
+	ctx := context.Background()
+	db, searchPath := openSchema(t)
+	other := `Audit "` + strings.TrimPrefix(searchPath, "t_") + `"`
+	if _, err := db.ExecContext(ctx, `CREATE SCHEMA "`+strings.ReplaceAll(other, `"`, `""`)+`"`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.ExecContext(context.Background(),
+			`DROP SCHEMA "`+strings.ReplaceAll(other, `"`, `""`)+`" CASCADE`); err != nil {
+			t.Error(err)
+		}
+	})
+	table := other + ".Entries"
+	for range 2 {
+		if err := store.Migrate(ctx, db, table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := describe(t, db, other, "Entries")
+	if len(got.Indexes) != 4 || !strings.Contains(strings.Join(got.Indexes, "\n"), `"Entries_object_idx"`) {
+		t.Errorf("indexes: %q", got.Indexes)
+	}
+	if tableExists(t, db, searchPath, "Entries") || tableExists(t, db, searchPath, "entries") {
+		t.Error("table created in the search_path schema")
+	}
+
+	_, err := db.ExecContext(ctx, `INSERT INTO "`+strings.ReplaceAll(other, `"`, `""`)+`"."Entries"
+		(operation, table_name, object_id, tx_id) VALUES ('create', 'users', '1', 1)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := store.List(ctx, db, store.Query{Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].TableName != "users" {
+		t.Errorf("List(%q) = %+v", table, entries)
+	}
+}
+
+func TestMigrateMissingSchema(t *testing.T) {
+	db, _ := openSchema(t)
+	err := store.Migrate(context.Background(), db, "no_such_schema_x.entries")
+	if err == nil || !strings.Contains(err.Error(), `"no_such_schema_x.entries"`) {
+		t.Errorf("Migrate into a missing schema: %v", err)
+	}
+}
+
+func TestMigrateLongName(t *testing.T) {
+	db, schema := openSchema(t)
+	table := strings.Repeat("e", 63)
+	if err := store.Migrate(context.Background(), db, table); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(t, db, schema, table); len(got.Indexes) != 4 {
+		t.Errorf("indexes: %q", got.Indexes)
+	}
+}
+
+func TestMigrateInvalidName(t *testing.T) {
+	db, _ := openSchema(t)
+	err := store.Migrate(context.Background(), db, "a.b.c")
+	if !errors.Is(err, store.ErrInvalidTableName) {
+		t.Errorf("Migrate(\"a.b.c\") = %v, want ErrInvalidTableName", err)
+	}
+}
+
+// In a caller's transaction Migrate neither commits nor rolls back.
+func TestMigrateInTx(t *testing.T) {
+	ctx := context.Background()
+	db, schema := openSchema(t)
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, tx, "rolled_back"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if tableExists(t, db, schema, "rolled_back") {
+		t.Error("Migrate in a rolled-back transaction left a table")
+	}
+
+	tx, err = db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, tx, "committed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if !tableExists(t, db, schema, "committed") {
+		t.Error("Migrate in a committed transaction left no table")
+	}
+}
+
+func TestMigrateConn(t *testing.T) {
+	ctx := context.Background()
+	db, schema := openSchema(t)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := store.Migrate(ctx, conn, "via_conn"); err != nil {
+		t.Fatal(err)
+	}
+	// conn is held, so db asks on another connection: the table is committed.
+	if !tableExists(t, db, schema, "via_conn") {
+		t.Error("no committed table")
+	}
+}

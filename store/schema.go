@@ -1,0 +1,60 @@
+package store
+
+import (
+	_ "embed"
+	"fmt"
+	"strings"
+
+	"github.com/auditpgx/auditpgx/internal/sqlq"
+)
+
+// Schema is the DDL for the entry table under its default name,
+// auditpgx_entry, for use with migration tools. It creates the same table and
+// indexes as DDL("auditpgx_entry") and, like it, is safe to run again.
+//
+//go:embed schema.sql
+var Schema string
+
+// DDL returns the statements that create the entry table named table and its
+// indexes if they do not exist, separated by semicolons and newlines. The name
+// may be schema-qualified ("audit.entries"); the schema must already exist.
+// Index names are derived from the table's name, shortened with a hash suffix
+// when they would pass PostgreSQL's 63-byte identifier limit.
+//
+// The error wraps [ErrInvalidTableName] when table is empty, has more than two
+// dot-separated parts, an empty part, a part longer than 63 bytes, a NUL byte
+// or invalid UTF-8.
+func DDL(table string) (string, error) {
+	stmts, err := ddlStatements(table)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(stmts, ";\n") + ";\n", nil
+}
+
+func ddlStatements(table string) ([]string, error) {
+	t, err := parseTableName(table)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrInvalidTableName, table, err)
+	}
+	q := t.quoted()
+	return []string{
+		`CREATE TABLE IF NOT EXISTS ` + q + ` (
+    id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created               timestamptz NOT NULL DEFAULT statement_timestamp(),
+    created_by            text,
+    operation             text NOT NULL CHECK (operation IN ('create', 'update', 'delete', 'associate', 'disassociate')),
+    table_name            text NOT NULL,
+    object_id             text NOT NULL,
+    changes               jsonb,
+    related_table_name    text,
+    related_object_id     text,
+    related_field_name    text,
+    tx_id                 bigint NOT NULL,
+    statement_fingerprint text
+)`,
+		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_object_idx")) + ` ON ` + q + ` (table_name, object_id, id)`,
+		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_created_idx")) + ` ON ` + q + ` (created)`,
+		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_tx_idx")) + ` ON ` + q + ` (tx_id)`,
+	}, nil
+}
