@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -125,4 +127,18 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+func pgtestSchema(t testing.TB) (string, string) { return pgtest.NewSchema(t) }
+
+func textLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// openWith opens an audited *sql.DB on dsn with registry r.
+func openWith(t testing.TB, dsn string, r *auditpgx.Registry) *sql.DB {
+	t.Helper()
+	conn, err := auditpgx.NewConnector(dsn, auditpgx.WithRegistry(r))
+	require.NoError(t, err)
+	db := sql.OpenDB(conn)
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -205,11 +205,11 @@ FROM s "s" ORDER BY id`
 // agreementStats counts what the generated pairs exercised, so a test can
 // require that its interesting cases really occurred.
 type agreementStats struct {
-	emptyUpdates     int
-	redactedChanges  int
-	equalButRespelt  map[string]int // column -> pairs whose values rendered differently but were equal
-	changedByColumn  map[string]int
-	nullOnOneSideCol map[string]int
+	emptyUpdates    int
+	redactedChanges int
+	equalRespelled  map[string]int // column -> pairs whose values rendered differently but were equal
+	changedByColumn map[string]int
+	nullOnOneSide   map[string]int
 }
 
 // check runs the pairs through PostgreSQL and Go and requires the same
@@ -221,7 +221,7 @@ func (a agreement) check(t *testing.T, db *sql.DB, pairs []rowPair) agreementSta
 	if len(results) != len(pairs) {
 		t.Fatalf("query returned %d rows, want %d", len(results), len(pairs))
 	}
-	stats := agreementStats{equalButRespelt: map[string]int{}, changedByColumn: map[string]int{}, nullOnOneSideCol: map[string]int{}}
+	stats := agreementStats{equalRespelled: map[string]int{}, changedByColumn: map[string]int{}, nullOnOneSide: map[string]int{}}
 	var secrets []string
 	for _, p := range pairs {
 		for j, c := range a.columns {
@@ -301,10 +301,10 @@ func (a agreement) check(t *testing.T, db *sql.DB, pairs []rowPair) agreementSta
 				stats.changedByColumn[name]++
 			}
 			if !bytes.Equal(o, n) && diff.Equal(o, n) {
-				stats.equalButRespelt[name]++
+				stats.equalRespelled[name]++
 			}
 			if (string(o) == "null") != (string(n) == "null") {
-				stats.nullOnOneSideCol[name]++
+				stats.nullOnOneSide[name]++
 			}
 		}
 	}
@@ -434,7 +434,7 @@ func TestSQLAgreesWithGo(t *testing.T) {
 	stats := a.check(t, db, pairs)
 
 	t.Logf("empty updates %d, redacted changes %d, equal but rendered differently %v, changed %v, NULL on one side %v",
-		stats.emptyUpdates, stats.redactedChanges, stats.equalButRespelt, stats.changedByColumn, stats.nullOnOneSideCol)
+		stats.emptyUpdates, stats.redactedChanges, stats.equalRespelled, stats.changedByColumn, stats.nullOnOneSide)
 	if stats.emptyUpdates < 30 {
 		t.Errorf("only %d pairs had no change; the test should exercise no-op updates", stats.emptyUpdates)
 	}
@@ -442,13 +442,13 @@ func TestSQLAgreesWithGo(t *testing.T) {
 		t.Errorf("only %d redacted changes; the test should exercise them", stats.redactedChanges)
 	}
 	for _, name := range []string{"c_numeric", "c_jsonb", "pin", "api_key"} {
-		if stats.equalButRespelt[name] < 5 {
-			t.Errorf("column %s: only %d pairs rendered equal values differently", name, stats.equalButRespelt[name])
+		if stats.equalRespelled[name] < 5 {
+			t.Errorf("column %s: only %d pairs rendered equal values differently", name, stats.equalRespelled[name])
 		}
 	}
 	for _, name := range a.auditCols().Names[1:] {
-		if stats.changedByColumn[name] < 10 || stats.nullOnOneSideCol[name] < 5 {
-			t.Errorf("column %q: only %d changes and %d NULL-vs-value pairs", name, stats.changedByColumn[name], stats.nullOnOneSideCol[name])
+		if stats.changedByColumn[name] < 10 || stats.nullOnOneSide[name] < 5 {
+			t.Errorf("column %q: only %d changes and %d NULL-vs-value pairs", name, stats.changedByColumn[name], stats.nullOnOneSide[name])
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package diff
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -38,8 +37,7 @@ func (c Changes) Empty() bool {
 }
 
 // MarshalJSON writes all three keys, with {} for a nil or empty map, so the
-// stored object has the same shape whatever the operation. HTML characters in
-// values are left unescaped.
+// stored object has the same shape whatever the operation.
 func (c Changes) MarshalJSON() ([]byte, error) {
 	w := struct {
 		AddedFields   map[string]json.RawMessage    `json:"added_fields"`
@@ -55,13 +53,7 @@ func (c Changes) MarshalJSON() ([]byte, error) {
 	if w.ChangedFields == nil {
 		w.ChangedFields = map[string][2]json.RawMessage{}
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(w); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return json.Marshal(w)
 }
 
 // UnmarshalJSON decodes a changes object. Missing or null keys decode as

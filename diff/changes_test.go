@@ -24,14 +24,14 @@ func TestChangesMarshalAlwaysHasAllKeys(t *testing.T) {
 
 func TestChangesMarshal(t *testing.T) {
 	c := diff.Changes{
-		AddedFields:   map[string]json.RawMessage{"b": json.RawMessage(`"<a&b>"`), "a": json.RawMessage(`1.50`)},
+		AddedFields:   map[string]json.RawMessage{"b": json.RawMessage(`"a\"b"`), "a": json.RawMessage(`1.50`)},
 		ChangedFields: map[string][2]json.RawMessage{"n": {nil, json.RawMessage(`{"x": [1, null]}`)}},
 	}
 	got, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"added_fields":{"a":1.50,"b":"<a&b>"},"removed_fields":{},"changed_fields":{"n":[null,{"x":[1,null]}]}}`
+	want := `{"added_fields":{"a":1.50,"b":"a\"b"},"removed_fields":{},"changed_fields":{"n":[null,{"x":[1,null]}]}}`
 	if string(got) != want {
 		t.Errorf("Marshal = %s\nwant      %s", got, want)
 	}

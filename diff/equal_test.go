@@ -2,6 +2,7 @@ package diff_test
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/auditpgx/auditpgx/diff"
@@ -84,5 +85,49 @@ func TestEqualOddInput(t *testing.T) {
 		if got := diff.Equal(c.a, c.b); got != c.want {
 			t.Errorf("Equal(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
 		}
+	}
+}
+
+// TestEqualMatchesJSONB compares Equal with PostgreSQL's jsonb = on the
+// cases above and on random pairs, many of them equal but spelled differently.
+func TestEqualMatchesJSONB(t *testing.T) {
+	db := openDB(t)
+	var pairs [][2]string
+	for _, c := range equalCases {
+		pairs = append(pairs, [2]string{c.a, c.b})
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 3000 {
+		a, b := genJSONPair(r)
+		pairs = append(pairs, [2]string{a, b})
+	}
+	arg, err := json.Marshal(pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT (p->>0)::jsonb = (p->>1)::jsonb FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY e(p, i) ORDER BY i`, string(arg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	equal := 0
+	for i := 0; rows.Next(); i++ {
+		var want bool
+		if err := rows.Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if want {
+			equal++
+		}
+		a, b := pairs[i][0], pairs[i][1]
+		if got := diff.Equal(json.RawMessage(a), json.RawMessage(b)); got != want {
+			t.Errorf("Equal(%s, %s) = %v, jsonb = says %v", a, b, got, want)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if equal < len(pairs)/4 || equal > len(pairs)*3/4 {
+		t.Errorf("%d of %d pairs equal; the generator should give a mix", equal, len(pairs))
 	}
 }

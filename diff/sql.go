@@ -11,9 +11,16 @@ import (
 
 // The builders below return SQL expression text of type jsonb. Arguments named
 // *Img are jsonb expressions holding a raw (unmasked) row image with at least
-// every column of cols.Names as a key, such as a column filled by [ImageSQL].
-// An image expression is repeated once or more per column, so it should be a
-// column or other cheap reference, not a call that builds the image again.
+// every column of cols.Names as a key, such as a column filled by [ImageSQL];
+// a key missing from an image reads as JSON null, where [Update] would record
+// the column as added or removed.
+//
+// An image expression is repeated once or more per column and PostgreSQL does
+// not share the work, so it must be a cheap reference to an image computed
+// once: a column of a MATERIALIZED CTE or of a data-modifying CTE's RETURNING.
+// A plain subquery or CTE is inlined, and ImageSQL's call is then evaluated
+// again for every reference (about five times slower at eleven columns, and
+// quadratic in the column count).
 //
 // Names and constants are quoted with sqlq; nothing takes parameters, so the
 // text can be spliced into any statement.

@@ -77,6 +77,9 @@ func (st *Statement) Rewrite(t Target, entries EntryTable, fingerprint string) (
 	if len(st.tree.Stmts) != 1 {
 		return nil, unsupported("a string of %d statements can only be audited without parameters", len(st.tree.Stmts))
 	}
+	if strings.Contains(st.SQL, "__auditpgx") {
+		return nil, unsupported("names beginning with __auditpgx are reserved for the rewrite")
+	}
 	if len(t.PrimaryKey) == 0 {
 		return nil, unsupported("table %q has no primary key", t.Registered)
 	}
@@ -121,51 +124,95 @@ func (st *Statement) Rewrite(t Target, entries EntryTable, fingerprint string) (
 	if err != nil {
 		return nil, err
 	}
-
-	tree, err := pg_query.Parse(b.template(kind))
-	if err != nil {
-		return nil, fmt.Errorf("auditpgx internal error: template does not parse: %w", err)
+	// The skeleton is built around the user's own nodes; the SQL we add is
+	// spliced in as text at marker column references after one deparse,
+	// which keeps the cold path to a parse of the user's statement and a
+	// deparse of a tree of about its size.
+	*returning = append(*returning, markerTarget(markReturning))
+	top := &pg_query.SelectStmt{
+		TargetList:  []*pg_query.Node{markerTarget(markTail)},
+		WithClause:  &pg_query.WithClause{},
+		LimitOption: pg_query.LimitOption_LIMIT_OPTION_DEFAULT,
+		Op:          pg_query.SetOperation_SETOP_NONE,
 	}
-	top := tree.Stmts[0].Stmt.GetSelectStmt()
-	ctes := top.WithClause.Ctes
-	var userCTEs []*pg_query.Node
 	if *with != nil {
-		userCTEs = (*with).Ctes
+		top.WithClause.Ctes = (*with).Ctes
 		top.WithClause.Recursive = (*with).Recursive
 		*with = nil
 	}
-	writeCTE := ctes[len(ctes)-2].GetCommonTableExpr()
-	tmplWrite := writeCTE.Ctequery
-	*returning = append(*returning, returningOf(tmplWrite)...)
-
 	if kind == Update {
 		s := user.GetUpdateStmt()
-		pre := ctes[0].GetCommonTableExpr().Ctequery.GetSelectStmt()
-		pre.FromClause = append([]*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: proto.Clone(rel).(*pg_query.RangeVar)}}}, cloneAll(s.FromClause)...)
+		pre := &pg_query.SelectStmt{
+			TargetList:  []*pg_query.Node{markerTarget(markPre)},
+			FromClause:  append([]*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: proto.Clone(rel).(*pg_query.RangeVar)}}}, cloneAll(s.FromClause)...),
+			LimitOption: pg_query.LimitOption_LIMIT_OPTION_DEFAULT,
+			Op:          pg_query.SetOperation_SETOP_NONE,
+			LockingClause: []*pg_query.Node{{Node: &pg_query.Node_LockingClause{LockingClause: &pg_query.LockingClause{
+				LockedRels: []*pg_query.Node{pg_query.MakeSimpleRangeVarNode(b.ref, -1)},
+				Strength:   pg_query.LockClauseStrength_LCS_FORUPDATE,
+				WaitPolicy: pg_query.LockWaitPolicy_LockWaitBlock,
+			}}}},
+		}
 		if s.WhereClause != nil {
 			pre.WhereClause = proto.Clone(s.WhereClause).(*pg_query.Node)
 		}
-		tu := tmplWrite.GetUpdateStmt()
-		s.FromClause = append(s.FromClause, tu.FromClause...)
-		s.WhereClause = and(s.WhereClause, tu.WhereClause)
+		top.WithClause.Ctes = append(top.WithClause.Ctes, cte(ctePre, &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: pre}}))
+		s.FromClause = append(s.FromClause, pg_query.MakeSimpleRangeVarNode(ctePre, -1))
+		s.WhereClause = and(s.WhereClause, marker(markJoin))
 	}
-	writeCTE.Ctequery = user
-	top.WithClause.Ctes = append(userCTEs, ctes...)
+	top.WithClause.Ctes = append(top.WithClause.Ctes, cte(cteWrite, user))
 
+	tree := &pg_query.ParseResult{Version: st.tree.Version, Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: top}}}}}
 	sql, err := pg_query.Deparse(tree)
 	if err != nil {
 		return nil, fmt.Errorf("auditpgx internal error: deparse: %w", err)
 	}
-	head, ok := strings.CutSuffix(sql, execTail)
+	head, ok := strings.CutSuffix(sql, " SELECT "+markTail)
 	if !ok {
-		return nil, fmt.Errorf("auditpgx internal error: unexpected deparsed tail in %q", sql)
+		return nil, fmt.Errorf("auditpgx internal error: unexpected deparsed tail")
 	}
+	pieces := b.pieces(kind)
+	for _, m := range []struct{ marker, text string }{
+		{markPre, pieces.pre}, {markJoin, pieces.join}, {markReturning, pieces.returning},
+	} {
+		if m.text == "" {
+			continue
+		}
+		if strings.Count(head, m.marker) != 1 {
+			return nil, fmt.Errorf("auditpgx internal error: marker %s not found once", m.marker)
+		}
+		head = strings.Replace(head, m.marker, m.text, 1)
+	}
+	head += ", " + cteEntries + " AS (" + pieces.entries + ") "
 	return &Rewrite{
-		ExecSQL:   sql,
+		ExecSQL:   head + execTail,
 		QuerySQL:  head + querySelect(names),
 		NumParams: st.NumParams,
 		Kind:      kind,
 	}, nil
+}
+
+// Markers stand where generated SQL is spliced into the deparsed text.
+const (
+	markPre       = "__auditpgx_m_pre"
+	markJoin      = "__auditpgx_m_join"
+	markReturning = "__auditpgx_m_returning"
+	markTail      = "__auditpgx_m_tail"
+)
+
+func marker(name string) *pg_query.Node {
+	return pg_query.MakeColumnRefNode([]*pg_query.Node{pg_query.MakeStrNode(name)}, -1)
+}
+
+func markerTarget(name string) *pg_query.Node {
+	return pg_query.MakeResTargetNodeWithVal(marker(name), -1)
+}
+
+func cte(name string, query *pg_query.Node) *pg_query.Node {
+	return &pg_query.Node{Node: &pg_query.Node_CommonTableExpr{CommonTableExpr: &pg_query.CommonTableExpr{
+		Ctename:  name,
+		Ctequery: query,
+	}}}
 }
 
 type builder struct {
@@ -234,39 +281,46 @@ func querySelect(names []string) string {
 	return sb.String()
 }
 
-// template is the statement's skeleton as SQL text; the user's statement is
-// grafted into it after parsing.
-func (b *builder) template(kind Kind) string {
+// generated is the SQL the rewrite adds around the user's statement.
+type generated struct {
+	pre       string // the pre CTE's select list (UPDATE)
+	join      string // the UPDATE's join to pre by primary key
+	returning string // the write's added RETURNING items
+	entries   string // the entries CTE's INSERT
+}
+
+func (b *builder) pieces(kind Kind) generated {
 	ref := sqlq.Ident(b.ref)
 	image := diff.ImageSQL(ref, b.t.Audit)
-	var keys []string
+	var keys, join []string
 	for i, k := range b.t.PrimaryKey {
-		keys = append(keys, ref+"."+sqlq.Ident(k)+" AS "+colKey+strconv.Itoa(i+1))
+		key := colKey + strconv.Itoa(i+1)
+		keys = append(keys, ref+"."+sqlq.Ident(k)+" AS "+key)
+		join = append(join, ref+"."+sqlq.Ident(k)+" = "+ctePre+"."+key)
 	}
-	var sb strings.Builder
-	sb.WriteString("WITH ")
+	keyList := strings.Join(keys, ", ")
 	switch kind {
 	case Update:
-		var join []string
-		for i, k := range b.t.PrimaryKey {
-			join = append(join, ref+"."+sqlq.Ident(k)+" = "+ctePre+"."+colKey+strconv.Itoa(i+1))
-		}
-		fmt.Fprintf(&sb, "%s AS (SELECT %s, %s AS %s FROM placeholder FOR UPDATE OF %s), ",
-			ctePre, strings.Join(keys, ", "), image, colOld, ref)
-		fmt.Fprintf(&sb, "%s AS (UPDATE placeholder SET placeholder = NULL FROM %s WHERE %s RETURNING %s, %s.%s AS %s, %s AS %s), ",
-			cteWrite, ctePre, strings.Join(join, " AND "), strings.Join(keys, ", "), ctePre, colOld, colOld, image, colNew)
 		changed := diff.ChangedSQL(colOld, colNew, b.t.Audit)
-		fmt.Fprintf(&sb, "%s AS (%s FROM (SELECT %s, %s AS %s FROM %s) d WHERE d.%s <> '{}'::jsonb) ",
-			cteEntries, b.entryInsert("update", diff.UpdateSQL("d."+colChanges)), b.keyList(), changed, colChanges, cteWrite, colChanges)
+		return generated{
+			pre:       keyList + ", " + image + " AS " + colOld,
+			join:      "(" + strings.Join(join, " AND ") + ")",
+			returning: keyList + ", " + ctePre + "." + colOld + " AS " + colOld + ", " + image + " AS " + colNew,
+			entries: b.entryInsert("update", diff.UpdateSQL("d."+colChanges)) +
+				" FROM (SELECT " + b.keyList() + ", " + changed + " AS " + colChanges + " FROM " + cteWrite + " OFFSET 0) d" +
+				" WHERE d." + colChanges + " <> '{}'::jsonb",
+		}
 	case Insert:
-		fmt.Fprintf(&sb, "%s AS (INSERT INTO placeholder DEFAULT VALUES RETURNING %s, %s AS %s), ", cteWrite, strings.Join(keys, ", "), image, colNew)
-		fmt.Fprintf(&sb, "%s AS (%s FROM %s d) ", cteEntries, b.entryInsert("create", diff.CreateSQL("d."+colNew, b.t.Audit)), cteWrite)
-	case Delete:
-		fmt.Fprintf(&sb, "%s AS (DELETE FROM placeholder RETURNING %s, %s AS %s), ", cteWrite, strings.Join(keys, ", "), image, colOld)
-		fmt.Fprintf(&sb, "%s AS (%s FROM %s d) ", cteEntries, b.entryInsert("delete", diff.DeleteSQL("d."+colOld, b.t.Audit)), cteWrite)
+		return generated{
+			returning: keyList + ", " + image + " AS " + colNew,
+			entries:   b.entryInsert("create", diff.CreateSQL("d."+colNew, b.t.Audit)) + " FROM " + cteWrite + " d",
+		}
+	default:
+		return generated{
+			returning: keyList + ", " + image + " AS " + colOld,
+			entries:   b.entryInsert("delete", diff.DeleteSQL("d."+colOld, b.t.Audit)) + " FROM " + cteWrite + " d",
+		}
 	}
-	sb.WriteString(execTail)
-	return sb.String()
 }
 
 func (b *builder) keyList() string {
@@ -295,18 +349,6 @@ func (b *builder) entryInsert(op, changes string) string {
 		"SELECT statement_timestamp(), $%d::text, %s, %s, %s, %s, pg_current_xact_id()::text::bigint, %s",
 		sqlq.QualifiedIdent(b.entries.Schema, b.entries.Name), b.actorParam, sqlq.Literal(op),
 		sqlq.Literal(b.t.Registered), b.objectID(), changes, sqlq.Literal(b.fingerprint))
-}
-
-func returningOf(n *pg_query.Node) []*pg_query.Node {
-	switch s := n.Node.(type) {
-	case *pg_query.Node_InsertStmt:
-		return s.InsertStmt.ReturningList
-	case *pg_query.Node_UpdateStmt:
-		return s.UpdateStmt.ReturningList
-	case *pg_query.Node_DeleteStmt:
-		return s.DeleteStmt.ReturningList
-	}
-	return nil
 }
 
 func columnRef(table, column string) *pg_query.Node {

@@ -21,6 +21,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -80,7 +81,7 @@ func Shared(t testing.TB) *Server {
 	t.Helper()
 	srv, err := sharedServer()
 	if err != nil {
-		t.Fatalf("%v", err)
+		t.Fatal(err)
 	}
 	return srv
 }
@@ -95,7 +96,7 @@ func sharedServer() (*Server, error) {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if !shared.mainCalled {
-		return nil, fmt.Errorf("pgtest: TestMain must call os.Exit(pgtest.Main(m)) so that the shared server is stopped")
+		return nil, errors.New("pgtest: TestMain must call os.Exit(pgtest.Main(m)) so that the shared server is stopped")
 	}
 	if shared.srv == nil && shared.err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), sharedStartTimeout)

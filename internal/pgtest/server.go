@@ -95,7 +95,7 @@ func (s *Server) exec(sql string) error {
 func (s *Server) dsn(edit func(*url.URL)) string {
 	u, err := url.Parse(s.url)
 	if err != nil {
-		panic("pgtest: server URL no longer parses: " + err.Error()) // checked by Start
+		panic("pgtest: Start accepted a URL that does not parse: " + err.Error())
 	}
 	edit(u)
 	return u.String()

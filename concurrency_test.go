@@ -1,0 +1,85 @@
+package auditpgx_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/auditpgx/auditpgx"
+)
+
+// TestConcurrentUpdateRecordsReplacedValue: while the audited UPDATE waits
+// for a row lock, another transaction changes that row and commits. The
+// entry's old value must be the committed value the update replaced, not
+// the one the statement's snapshot saw first.
+func TestConcurrentUpdateRecordsReplacedValue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL);
+		INSERT INTO counters VALUES (1, 1), (2, 12), (3, 3);`,
+		func(r *auditpgx.Registry) error { return r.RegisterTable("counters") })
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+
+	other, err := e.plain.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = other.ExecContext(ctx, `UPDATE counters SET n = 100 WHERE id = 2`)
+	require.NoError(t, err)
+	// A row the other transaction inserts is not seen by the statement,
+	// exactly as with a plain UPDATE.
+	_, err = other.ExecContext(ctx, `INSERT INTO counters VALUES (4, 50)`)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	var affected int64
+	go func() {
+		res, err := e.db.ExecContext(ctx, `UPDATE counters SET n = n + 10 WHERE n >= 2`)
+		if err == nil {
+			affected, err = res.RowsAffected()
+		}
+		done <- err
+	}()
+	waitForLockWait(t, e, ctx)
+	require.NoError(t, other.Commit())
+	require.NoError(t, <-done)
+	require.EqualValues(t, 2, affected)
+
+	requireEntries(t, []entry{
+		want("update", "counters", "2", `{"added_fields":{},"removed_fields":{},"changed_fields":{"n":[100,110]}}`),
+		want("update", "counters", "3", `{"added_fields":{},"removed_fields":{},"changed_fields":{"n":[3,13]}}`),
+	}, sortByObjectID(e.entries()))
+
+	var n2, n4 int
+	require.NoError(t, e.plain.QueryRow(`SELECT (SELECT n FROM counters WHERE id = 2), (SELECT n FROM counters WHERE id = 4)`).Scan(&n2, &n4))
+	require.Equal(t, 110, n2)
+	require.Equal(t, 50, n4)
+}
+
+// waitForLockWait blocks until some backend of the test's database waits on
+// a lock.
+func waitForLockWait(t *testing.T, e *env, ctx context.Context) {
+	t.Helper()
+	for {
+		var waiting int
+		require.NoError(t, e.plain.QueryRowContext(ctx,
+			`SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%counters%'`).Scan(&waiting))
+		if waiting > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the audited update never waited for the lock")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func sortByObjectID(es []entry) []entry {
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && es[j].ObjectID < es[j-1].ObjectID; j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+	return es
+}
