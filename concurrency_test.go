@@ -40,7 +40,7 @@ func TestConcurrentUpdateRecordsReplacedValue(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitForLockWait(t, e, ctx)
+	waitForLockWait(t, e, ctx, done)
 	require.NoError(t, other.Commit())
 	require.NoError(t, <-done)
 	require.EqualValues(t, 2, affected)
@@ -57,8 +57,9 @@ func TestConcurrentUpdateRecordsReplacedValue(t *testing.T) {
 }
 
 // waitForLockWait blocks until some backend of the test's database waits on
-// a lock.
-func waitForLockWait(t *testing.T, e *env, ctx context.Context) {
+// a lock, failing if the
+// update finishes first.
+func waitForLockWait(t *testing.T, e *env, ctx context.Context, done <-chan error) {
 	t.Helper()
 	for {
 		var waiting int
@@ -68,6 +69,8 @@ func waitForLockWait(t *testing.T, e *env, ctx context.Context) {
 			return
 		}
 		select {
+		case err := <-done:
+			t.Fatalf("the audited update finished without waiting for the lock: %v", err)
 		case <-ctx.Done():
 			t.Fatal("the audited update never waited for the lock")
 		case <-time.After(10 * time.Millisecond):

@@ -58,7 +58,9 @@ func TestColumnTypesAndNulls(t *testing.T) {
 func TestOnlyAndCompositeKey(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, `CREATE TABLE stock (sku text, region text, qty int, price numeric, secret text, PRIMARY KEY (region, sku));`,
-		func(r *auditpgx.Registry) error { return r.RegisterTable("stock", auditpgx.Only("qty", "secret"), auditpgx.Redact("secret")) })
+		func(r *auditpgx.Registry) error {
+			return r.RegisterTable("stock", auditpgx.Only("qty", "secret"), auditpgx.Redact("secret"))
+		})
 	exec := func(q string) {
 		t.Helper()
 		_, err := e.db.ExecContext(e.ctx, q)
