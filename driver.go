@@ -171,7 +171,7 @@ func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
 			if !ok {
 				return fmt.Errorf("auditpgx: connection of type %T cannot run queries", dc)
 			}
-			c, err := readCatalog(ctx, q, t)
+			c, err := readCatalog(ctx, q, t.Quoted())
 			if err != nil {
 				return err
 			}

@@ -142,3 +142,19 @@ func openWith(t testing.TB, dsn string, r *auditpgx.Registry) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// columnsAndRows runs q and returns its column names and row count.
+func columnsAndRows(t testing.TB, db *sql.DB, q string, args ...any) ([]string, int) {
+	t.Helper()
+	rows, err := db.Query(q, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	require.NoError(t, rows.Err())
+	return cols, n
+}

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ngrok/sqlmw"
 
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 	"github.com/auditpgx/auditpgx/registry"
 )
 
@@ -27,8 +29,14 @@ func newInterceptor(reg *registry.Registry) *interceptor {
 	return &interceptor{planner: &planner{reg: reg, cache: newPlanCache(4096, 64<<10)}}
 }
 
+// connection is what the interceptor needs of pgx's connection.
+type connection interface {
+	driver.QueryerContext
+	driver.ExecerContext
+}
+
 func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
-	q, ok := conn.(driver.QueryerContext)
+	q, ok := conn.(connection)
 	if !ok {
 		return nil, errors.New("auditpgx: the wrapped connection cannot run queries")
 	}
@@ -54,7 +62,7 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 	}
 	switch p.action {
 	case audit:
-		rows, err := queryAudited(ctx, conn, p, args)
+		rows, err := i.connQuery(ctx, conn, p, args)
 		return ctx, rows, err
 	case refuse:
 		return ctx, nil, p.err
@@ -64,8 +72,16 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 	return ctx, rows, err
 }
 
+func (i *interceptor) connQuery(ctx context.Context, conn driver.QueryerContext, p *plan, args []driver.NamedValue) (driver.Rows, error) {
+	c, ok := conn.(connection)
+	if !ok {
+		return nil, errors.New("auditpgx: the wrapped connection cannot execute statements")
+	}
+	return queryAudited(ctx, c, p, args)
+}
+
 func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPrepareContext, query string) (context.Context, driver.Stmt, error) {
-	q, ok := conn.(driver.QueryerContext)
+	q, ok := conn.(connection)
 	if !ok {
 		return ctx, nil, errors.New("auditpgx: the wrapped connection cannot run queries")
 	}
@@ -94,42 +110,53 @@ func (i *interceptor) afterDDL(p *plan, err error) {
 	}
 }
 
-// bind appends the actor to the statement's arguments, after checking
-// that their number matches the statement's parameters. Leading pgx query
-// options (QueryExecMode, result formats) are kept in front.
-func bind(ctx context.Context, p *plan, args []driver.NamedValue) ([]driver.NamedValue, error) {
+// bind returns the SQL to run and its arguments: the user's, after a check
+// that their number matches the statement's parameters, and the actor.
+// Leading pgx query options (QueryExecMode, result formats) stay in front.
+func bind(ctx context.Context, p *plan, sql string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
 	lead := 0
 options:
 	for ; lead < len(args); lead++ {
 		switch args[lead].Value.(type) {
 		case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
 		case pgx.QueryRewriter:
-			return nil, &UnauditedError{Reason: fmt.Sprintf("a pgx.QueryRewriter argument (%T) cannot be combined with auditing; use $n parameters", args[lead].Value)}
+			return "", nil, &UnauditedError{Reason: fmt.Sprintf("a pgx.QueryRewriter argument (%T) cannot be combined with auditing; use $n parameters", args[lead].Value)}
 		default:
 			break options
 		}
 	}
 	if n := len(args) - lead; n != p.rewrite.NumParams {
-		return nil, &ArgumentCountError{Want: p.rewrite.NumParams, Got: n}
+		return "", nil, &ArgumentCountError{Want: p.rewrite.NumParams, Got: n}
+	}
+	actor, hasActor := ActorFrom(ctx)
+	if p.multi {
+		lit := "NULL::text"
+		if hasActor {
+			lit = sqlq.Literal(actor) + "::text"
+		}
+		return strings.ReplaceAll(sql, actorMarker, lit), args, nil
 	}
 	out := make([]driver.NamedValue, len(args)+1)
 	copy(out, args)
-	var actor any
-	if a, ok := ActorFrom(ctx); ok {
-		actor = a
+	out[len(args)] = driver.NamedValue{Ordinal: len(args) + 1}
+	if hasActor {
+		out[len(args)].Value = actor
 	}
-	out[len(args)] = driver.NamedValue{Ordinal: len(args) + 1, Value: actor}
-	return out, nil
+	return sql, out, nil
 }
 
-// execAudited runs the rewrite's exec form, which returns the number of
-// rows the write affected as its only row.
-func execAudited(ctx context.Context, q driver.QueryerContext, p *plan, args []driver.NamedValue) (driver.Result, error) {
-	bound, err := bind(ctx, p, args)
+// execAudited runs the rewrite's exec form. When it counts, it returns the
+// number of rows the write affected as its only row; otherwise its command
+// tag is the original statement's.
+func execAudited(ctx context.Context, c connection, p *plan, args []driver.NamedValue) (driver.Result, error) {
+	sql, bound, err := bind(ctx, p, p.rewrite.ExecSQL, args)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, p.rewrite.ExecSQL, bound)
+	if !p.rewrite.ExecCounts {
+		return c.ExecContext(ctx, sql, bound)
+	}
+	rows, err := c.QueryContext(ctx, sql, bound)
 	if err != nil {
 		return nil, err
 	}
@@ -151,19 +178,19 @@ func execAudited(ctx context.Context, q driver.QueryerContext, p *plan, args []d
 	return driver.RowsAffected(n), nil
 }
 
-func queryAudited(ctx context.Context, q driver.QueryerContext, p *plan, args []driver.NamedValue) (driver.Rows, error) {
-	bound, err := bind(ctx, p, args)
+func queryAudited(ctx context.Context, c connection, p *plan, args []driver.NamedValue) (driver.Rows, error) {
+	sql, bound, err := bind(ctx, p, p.rewrite.QuerySQL, args)
 	if err != nil {
 		return nil, err
 	}
-	return q.QueryContext(ctx, p.rewrite.QuerySQL, bound)
+	return c.QueryContext(ctx, sql, bound)
 }
 
 // stmt is a prepared audited statement. It is not prepared on the server:
 // each execution runs the rewrite, which pgx prepares and caches itself
 // (in its default exec mode), so repeated executions cost the same.
 type stmt struct {
-	conn driver.QueryerContext
+	conn connection
 	plan *plan
 }
 

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 	"github.com/auditpgx/auditpgx/parser"
 	"github.com/auditpgx/auditpgx/registry"
 )
@@ -28,6 +31,7 @@ type plan struct {
 	action     action
 	generation uint64
 	rewrite    *parser.Rewrite
+	multi      bool // rewrite.ExecSQL holds actor markers (actorMarker)
 	err        error
 	// invalidates lists audited tables whose catalog description the
 	// statement (DDL) may change; they are re-read after it runs.
@@ -38,8 +42,9 @@ var passThroughPlan = &plan{action: passThrough}
 
 // planner decides, once per SQL text, how a statement is handled.
 type planner struct {
-	reg   *registry.Registry
-	cache *planCache
+	reg     *registry.Registry
+	cache   *planCache
+	version atomic.Int64 // server_version_num, read once
 }
 
 // plan returns the cached plan for query or builds it, reading the catalog
@@ -74,13 +79,16 @@ func refused(table, format string, args ...any) *plan {
 // that depend on the catalog's current state.
 func (p *planner) build(ctx context.Context, q driver.QueryerContext, query string) (pl *plan, cacheable bool, err error) {
 	st, perr := parser.Parse(query)
+	if perr == nil && strings.IndexByte(query, 0) >= 0 {
+		perr = errors.New("the text contains a NUL byte")
+	}
 	if perr != nil {
 		if name := p.mentioned(query); name != "" {
 			return refused(name, "the statement cannot be parsed (%v), so its changes cannot be audited", perr), true, nil
 		}
 		return passThroughPlan, true, nil
 	}
-	var target *registry.Table
+	var audited *registry.Table
 	var invalidates []*registry.Table
 	for _, w := range st.Writes {
 		if p.reg.IsEntryTable(w.Table.Schema, w.Table.Name) {
@@ -90,60 +98,159 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		if t == nil {
 			continue
 		}
-		switch {
-		case w.Kind == parser.Alter || w.Kind == parser.Drop:
+		switch w.Kind {
+		case parser.Alter, parser.Drop:
 			invalidates = append(invalidates, t)
-			continue
-		case w.Kind == parser.Truncate:
+		case parser.Truncate:
 			return refused(t.Registered, "TRUNCATE cannot be audited row by row; use DELETE"), true, nil
-		case w.Kind == parser.CopyFrom:
+		case parser.CopyFrom:
 			return refused(t.Registered, "COPY FROM cannot be audited; use INSERT (multi-row VALUES or INSERT ... SELECT)"), true, nil
-		case w.Kind == parser.Merge:
+		case parser.Merge:
 			return refused(t.Registered, "MERGE is not audited; use INSERT ... ON CONFLICT, UPDATE or DELETE"), true, nil
-		case w.CurrentOf:
-			return refused(t.Registered, "%s ... WHERE CURRENT OF cannot be audited; address the row by its primary key", w.Kind), true, nil
-		case !w.TopLevel:
-			return refused(t.Registered, "a %s inside a WITH query, PREPARE or EXPLAIN is not audited; send it as a statement of its own", w.Kind), true, nil
-		case st.Count > 1:
-			return refused(t.Registered, "a string of %d statements is not audited; send each statement on its own", st.Count), true, nil
-		case w.OnConflictUpdate:
-			return refused(t.Registered, "INSERT ... ON CONFLICT DO UPDATE is not audited yet"), true, nil
-		case target != nil && target != t:
-			return refused(t.Registered, "a statement writing two audited tables is not audited"), true, nil
+		default:
+			audited = t
 		}
-		target = t
 	}
-	if target == nil {
+	if audited == nil {
 		if len(invalidates) > 0 {
 			return &plan{action: passThrough, invalidates: invalidates}, true, nil
 		}
 		return passThroughPlan, true, nil
 	}
-	meta := target.Meta()
-	if meta == nil {
-		if meta, err = p.resolve(ctx, q, target); err != nil {
+	if p.version.Load() == 0 {
+		v, err := serverVersion(ctx, q)
+		if err != nil {
 			return nil, false, err
 		}
+		p.version.Store(int64(v))
 	}
-	fp, err := parser.Fingerprint(query)
-	if err != nil {
-		return nil, false, fmt.Errorf("auditpgx: fingerprint: %w", err)
-	}
+	cat := &catalog{planner: p, ctx: ctx, q: q}
 	entry := p.reg.EntryTable()
-	rw, err := st.Rewrite(parser.Target{
-		Registered: target.Registered,
-		Columns:    meta.Columns,
-		PrimaryKey: meta.PrimaryKey,
-		Audit:      meta.Audit,
-	}, parser.EntryTable{Schema: entry.Schema, Name: entry.Rel}, fp)
+	opt := parser.Options{
+		Entries:       parser.EntryTable{Schema: entry.Schema, Name: entry.Rel},
+		ServerVersion: int(p.version.Load()),
+	}
+	var rw *parser.Rewrite
+	if st.Count > 1 {
+		rw, err = p.rewriteMulti(st, cat, opt)
+	} else {
+		rw, err = p.rewriteOne(st, cat, opt, "$"+strconv.Itoa(st.NumParams+1)+"::text")
+	}
 	var ue *parser.UnsupportedError
 	if errors.As(err, &ue) {
-		return refused(target.Registered, "%s", ue.Reason), true, nil
+		return refused(audited.Registered, "%s", ue.Reason), true, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	return &plan{action: audit, rewrite: rw}, true, nil
+	return &plan{action: audit, rewrite: rw, multi: st.Count > 1}, true, nil
+}
+
+func (p *planner) rewriteOne(st *parser.Statement, cat *catalog, opt parser.Options, actor string) (*parser.Rewrite, error) {
+	fp, err := parser.Fingerprint(st.SQL)
+	if err != nil {
+		return nil, fmt.Errorf("auditpgx: fingerprint: %w", err)
+	}
+	opt.Fingerprint, opt.Actor = fp, actor
+	return st.Rewrite(cat, opt)
+}
+
+// rewriteMulti rewrites each audited statement of a multi-statement
+// string. Such strings travel without parameters (the simple protocol), so
+// the actor is spliced in as a quoted literal at run time, at each NUL.
+func (p *planner) rewriteMulti(st *parser.Statement, cat *catalog, opt parser.Options) (*parser.Rewrite, error) {
+	if st.NumParams > 0 {
+		return nil, &parser.UnsupportedError{Reason: "a string of several statements cannot take parameters"}
+	}
+	opt.RowsForExec = true
+	var execParts, queryParts []string
+	for _, sub := range st.Split() {
+		if !p.writesAudited(sub) {
+			execParts = append(execParts, sub.SQL)
+			queryParts = append(queryParts, sub.SQL)
+			continue
+		}
+		rw, err := p.rewriteOne(sub, cat, opt, actorMarker)
+		if err != nil {
+			return nil, err
+		}
+		execParts = append(execParts, rw.ExecSQL)
+		queryParts = append(queryParts, rw.QuerySQL)
+	}
+	return &parser.Rewrite{ExecSQL: strings.Join(execParts, "; "), QuerySQL: strings.Join(queryParts, "; ")}, nil
+}
+
+// actorMarker stands for the actor literal in multi-statement rewrites; a
+// NUL cannot occur in SQL text.
+const actorMarker = "\x00"
+
+func (p *planner) writesAudited(st *parser.Statement) bool {
+	for _, w := range st.Writes {
+		if p.reg.Lookup(w.Table.Schema, w.Table.Name) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// catalog answers the rewriter from the registry, reading the database
+// catalog through the statement's own connection where needed.
+type catalog struct {
+	planner *planner
+	ctx     context.Context
+	q       driver.QueryerContext
+}
+
+func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
+	t := c.planner.reg.Lookup(n.Schema, n.Name)
+	if t == nil {
+		return nil, nil
+	}
+	meta := t.Meta()
+	if meta == nil {
+		var err error
+		if meta, err = c.planner.resolve(c.ctx, c.q, t); err != nil {
+			return nil, err
+		}
+	}
+	return &parser.Target{
+		Registered: t.Registered,
+		Columns:    meta.Columns,
+		Types:      meta.Types,
+		PrimaryKey: meta.PrimaryKey,
+		Unique:     meta.Unique,
+		Audit:      meta.Audit,
+	}, nil
+}
+
+func (c *catalog) Columns(n parser.TableName) ([]string, error) {
+	desc, err := readCatalog(c.ctx, c.q, sqlq.QualifiedIdent(n.Schema, n.Name))
+	if err != nil {
+		return nil, err
+	}
+	if desc == nil {
+		return nil, &parser.UnsupportedError{Reason: fmt.Sprintf("RETURNING * over %q, which is not a table, is not audited; name the columns", n.String())}
+	}
+	return desc.Columns, nil
+}
+
+func serverVersion(ctx context.Context, q driver.QueryerContext) (int, error) {
+	rows, err := q.QueryContext(ctx, "SELECT current_setting('server_version_num')::int", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return 0, err
+	}
+	switch v := dest[0].(type) {
+	case int64:
+		return int(v), rows.Close()
+	case int32:
+		return int(v), rows.Close()
+	}
+	return 0, fmt.Errorf("auditpgx: server_version_num is %T", dest[0])
 }
 
 // mentioned returns a registered table whose name appears in query, for
@@ -164,15 +271,17 @@ func (p *planner) mentioned(query string) string {
 // resolve reads t's description from the catalog and checks the
 // registration against it.
 func (p *planner) resolve(ctx context.Context, q driver.QueryerContext, t *registry.Table) (*registry.Meta, error) {
-	c, err := readCatalog(ctx, q, t)
+	c, err := readCatalog(ctx, q, t.Quoted())
 	if err != nil {
 		return nil, err
 	}
 	return t.Resolve(c)
 }
 
-func readCatalog(ctx context.Context, q driver.QueryerContext, t *registry.Table) (*registry.Catalog, error) {
-	rows, err := q.QueryContext(ctx, registry.CatalogQuery, []driver.NamedValue{{Ordinal: 1, Value: t.Quoted()}})
+// readCatalog describes the table a quoted name means, or returns nil when
+// there is none.
+func readCatalog(ctx context.Context, q driver.QueryerContext, quoted string) (*registry.Catalog, error) {
+	rows, err := q.QueryContext(ctx, registry.CatalogQuery, []driver.NamedValue{{Ordinal: 1, Value: quoted}})
 	if err != nil {
 		return nil, err
 	}
@@ -191,11 +300,11 @@ func readCatalog(ctx context.Context, q driver.QueryerContext, t *registry.Table
 	case []byte:
 		text = v
 	default:
-		return nil, fmt.Errorf("auditpgx: catalog query for %q returned %T", t.Registered, dest[0])
+		return nil, fmt.Errorf("auditpgx: catalog query for %s returned %T", quoted, dest[0])
 	}
 	var c registry.Catalog
 	if err := json.Unmarshal(text, &c); err != nil {
-		return nil, fmt.Errorf("auditpgx: catalog query for %q: %w", t.Registered, err)
+		return nil, fmt.Errorf("auditpgx: catalog query for %s: %w", quoted, err)
 	}
 	return &c, rows.Close()
 }

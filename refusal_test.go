@@ -14,10 +14,10 @@ func TestRefusalsChangeNothing(t *testing.T) {
 	e := newEnv(t, usersDDL+`INSERT INTO users (name) VALUES ('a'), ('b');`, registerUsers)
 	for _, q := range []string{
 		`UPDATE users SET name = 'x' WHERE`,                  // cannot be parsed
-		`UPDATE users SET name = 'x' WHERE id = 1; SELECT 1`, // several statements
+		`UPDATE users SET name = $1 WHERE id = 1; SELECT 1`, // several statements with parameters
 		`TRUNCATE users`,
 		`COPY users FROM STDIN`,
-		`WITH d AS (DELETE FROM users RETURNING *) SELECT count(*) FROM d`,
+		`SELECT (WITH d AS (DELETE FROM users RETURNING *) SELECT count(*) FROM d)`,
 		`EXPLAIN ANALYZE DELETE FROM users`,
 		`INSERT INTO users (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = excluded.name`,
 	} {

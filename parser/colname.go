@@ -125,7 +125,7 @@ func figureColname(n *pg_query.Node) (string, int) {
 }
 
 // firstTargetName names a scalar subquery's column: its first target's
-// alias, or the name figured from that target's expression.
+// alias, or the name that target's expression gets.
 func firstTargetName(sel *pg_query.SelectStmt) (string, int) {
 	for sel.Op != pg_query.SetOperation_SETOP_NONE && sel.Larg != nil {
 		sel = sel.Larg
@@ -140,7 +140,9 @@ func firstTargetName(sel *pg_query.SelectStmt) (string, int) {
 	if rt.Name != "" {
 		return rt.Name, 2
 	}
-	return figureColname(rt.Val)
+	// The subquery's column always has a name by now, "?column?" at worst,
+	// and PostgreSQL takes it whatever it is.
+	return columnName(rt.Val), 2
 }
 
 var sqlValueFunctionNames = map[pg_query.SQLValueFunctionOp]string{

@@ -293,3 +293,24 @@ func walk(m protoreflect.Message, fn func(protoreflect.Message)) {
 func Fingerprint(sql string) (string, error) {
 	return pg_query.Fingerprint(sql)
 }
+
+// Split returns one Statement for each statement of a multi-statement
+// string, each with its own text.
+func (st *Statement) Split() []*Statement {
+	out := make([]*Statement, 0, len(st.tree.Stmts))
+	for _, raw := range st.tree.Stmts {
+		start := int(raw.StmtLocation)
+		end := len(st.SQL)
+		if raw.StmtLen > 0 {
+			end = start + int(raw.StmtLen)
+		}
+		sub := &Statement{
+			SQL:   strings.TrimSpace(st.SQL[start:end]),
+			Count: 1,
+			tree:  &pg_query.ParseResult{Version: st.tree.Version, Stmts: []*pg_query.RawStmt{raw}},
+		}
+		sub.collect(raw.Stmt)
+		out = append(out, sub)
+	}
+	return out
+}

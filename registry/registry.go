@@ -286,7 +286,9 @@ func (t *Table) checkOptionOverlap() error {
 type Meta struct {
 	Schema, Rel string
 	Columns     []string
+	Types       []string
 	PrimaryKey  []string
+	Unique      map[string][]string
 	Audit       diff.Columns
 }
 
@@ -354,7 +356,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, PrimaryKey: c.PrimaryKey,
+	m := &Meta{Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
 		Audit: diff.Columns{Redacted: redacted}}
 	for _, col := range c.Columns {
 		if excluded[col] || (len(only) > 0 && !only[col]) {
@@ -370,7 +372,10 @@ type Catalog struct {
 	Schema     string   `json:"schema"`
 	Rel        string   `json:"rel"`
 	Columns    []string `json:"columns"`
+	Types      []string `json:"types"`
 	PrimaryKey []string `json:"primary_key"`
+	// Unique maps unique and primary key constraint names to columns.
+	Unique map[string][]string `json:"unique"`
 }
 
 // CatalogQuery reads a table's description as one JSON text value (NULL
@@ -380,6 +385,12 @@ const CatalogQuery = `SELECT json_build_object(
   'rel', c.relname,
   'columns', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  'types', (SELECT json_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  'unique', (SELECT json_object_agg(k.conname, (SELECT json_agg(a.attname ORDER BY u.ord)
+              FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum))
+              FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u')),
   'primary_key', (SELECT json_agg(a.attname ORDER BY k.ord) FROM pg_catalog.pg_index i
               CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum

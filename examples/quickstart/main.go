@@ -49,7 +49,7 @@ func run(w io.Writer) (err error) {
 	defer cancel()
 	srv, err := pgtest.Start(ctx, "AUDITPGX_DATABASE_URL")
 	if err != nil {
-		return err
+		return fmt.Errorf("starting PostgreSQL: %w\n(to use an existing server, set AUDITPGX_DATABASE_URL)", err)
 	}
 	defer func() { err = errors.Join(err, srv.Stop()) }()
 	return demo(ctx, w, srv.URL())
@@ -150,7 +150,6 @@ func demo(ctx context.Context, w io.Writer, dsn string) (err error) {
 	}
 	for _, s := range steps {
 		if _, err := db.ExecContext(s.ctx, s.query, s.args...); err != nil {
-			fmt.Println("FAILED:", s.query)
 			return err
 		}
 	}

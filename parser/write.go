@@ -1,0 +1,244 @@
+package parser
+
+import (
+	"strconv"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
+)
+
+// write is one INSERT, UPDATE or DELETE on an audited table, being
+// rewritten. Its node is edited in place: the user's RETURNING items get
+// private names and the rewrite's own items are appended.
+type write struct {
+	idx       int
+	kind      Kind
+	node      *pg_query.Node
+	rel       *pg_query.RangeVar
+	returning *[]*pg_query.Node
+	t         *Target
+	opt       *Options
+	ref       string // the target's name in the statement: alias or relation
+	// names are the output column names of the user's RETURNING items.
+	names     []string
+	projected bool // the write is a user's WITH query, re-exposed by name
+	upsert    *upsert
+	// where and from are the UPDATE's own, before the rewrite's additions.
+	where *pg_query.Node
+	from  []*pg_query.Node
+}
+
+func (w *write) name() string   { return cteWrite + strconv.Itoa(w.idx) }
+func (w *write) pre() string    { return ctePre + strconv.Itoa(w.idx) }
+func (w *write) suffix() string { return strconv.Itoa(w.idx) + "_" }
+
+// write prepares n if it writes an audited table; it returns nil for a
+// write to any other table.
+func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
+	w := &write{node: n, opt: &rw.opt}
+	var from []*pg_query.Node
+	var with *pg_query.WithClause
+	switch s := n.Node.(type) {
+	case *pg_query.Node_InsertStmt:
+		w.kind, w.rel, w.returning, with = Insert, s.InsertStmt.Relation, &s.InsertStmt.ReturningList, s.InsertStmt.WithClause
+	case *pg_query.Node_UpdateStmt:
+		w.kind, w.rel, w.returning, with, from = Update, s.UpdateStmt.Relation, &s.UpdateStmt.ReturningList, s.UpdateStmt.WithClause, s.UpdateStmt.FromClause
+		if isCurrentOf(s.UpdateStmt.WhereClause) {
+			return nil, unsupported("UPDATE ... WHERE CURRENT OF cannot be audited; address the row by its primary key")
+		}
+	case *pg_query.Node_DeleteStmt:
+		w.kind, w.rel, w.returning, with, from = Delete, s.DeleteStmt.Relation, &s.DeleteStmt.ReturningList, s.DeleteStmt.WithClause, s.DeleteStmt.UsingClause
+		if isCurrentOf(s.DeleteStmt.WhereClause) {
+			return nil, unsupported("DELETE ... WHERE CURRENT OF cannot be audited; address the row by its primary key")
+		}
+	}
+	t, err := rw.cat.Target(TableName{Schema: w.rel.Schemaname, Name: w.rel.Relname})
+	if err != nil || t == nil {
+		return nil, err
+	}
+	if with != nil {
+		return nil, unsupported("a WITH query inside a WITH query that writes %q is not audited; move it to the top of the statement", t.Registered)
+	}
+	if len(t.PrimaryKey) == 0 {
+		return nil, unsupported("table %q has no primary key", t.Registered)
+	}
+	w.t, w.idx = t, len(rw.writes)
+	w.ref = w.rel.Relname
+	if w.rel.Alias != nil && w.rel.Alias.Aliasname != "" {
+		w.ref = w.rel.Alias.Aliasname
+	}
+	if err := rw.renameReturning(w, from); err != nil {
+		return nil, err
+	}
+	*w.returning = append(*w.returning, markerTarget(markReturning+w.suffix()))
+	switch s := n.Node.(type) {
+	case *pg_query.Node_UpdateStmt:
+		w.where, w.from = s.UpdateStmt.WhereClause, s.UpdateStmt.FromClause
+		s.UpdateStmt.FromClause = append(s.UpdateStmt.FromClause, pg_query.MakeSimpleRangeVarNode(w.pre(), -1))
+		// pre has already chosen and locked the rows, re-checking the WHERE
+		// on their newest versions; joined by key alone, the UPDATE
+		// evaluates the condition once, so volatile conditions pick the
+		// same rows. With FROM items the WHERE also joins them, so it stays.
+		where := s.UpdateStmt.WhereClause
+		if len(w.from) == 0 {
+			where = nil
+		}
+		s.UpdateStmt.WhereClause = and(where, marker(markJoin+w.suffix()))
+	case *pg_query.Node_InsertStmt:
+		if oc := s.InsertStmt.OnConflictClause; oc != nil && oc.Action == pg_query.OnConflictAction_ONCONFLICT_UPDATE {
+			if w.upsert, err = rw.prepareUpsert(w, s.InsertStmt); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rw.writes = append(rw.writes, w)
+	return w, nil
+}
+
+// ctes returns the WITH queries that perform the write: the locking read
+// of the old rows where one is needed, then the write itself.
+func (w *write) ctes() []*pg_query.Node {
+	var out []*pg_query.Node
+	switch {
+	case w.kind == Update:
+		pre := selectOf(markerTarget(markPre + w.suffix()))
+		pre.FromClause = append([]*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: proto.Clone(w.rel).(*pg_query.RangeVar)}}},
+			cloneAll(w.from)...)
+		if w.where != nil {
+			pre.WhereClause = proto.Clone(w.where).(*pg_query.Node)
+		}
+		pre.LockingClause = []*pg_query.Node{forUpdateOf(w.ref)}
+		out = append(out, cte(w.pre(), pre))
+	case w.upsert != nil:
+		out = append(out, w.upsert.preCTE(w))
+	}
+	return append(out, cteNode(w.name(), w.node))
+}
+
+func forUpdateOf(ref string) *pg_query.Node {
+	return &pg_query.Node{Node: &pg_query.Node_LockingClause{LockingClause: &pg_query.LockingClause{
+		LockedRels: []*pg_query.Node{pg_query.MakeSimpleRangeVarNode(ref, -1)},
+		Strength:   pg_query.LockClauseStrength_LCS_FORUPDATE,
+		WaitPolicy: pg_query.LockWaitPolicy_LockWaitBlock,
+	}}}
+}
+
+func cteNode(name string, query *pg_query.Node) *pg_query.Node {
+	return &pg_query.Node{Node: &pg_query.Node_CommonTableExpr{CommonTableExpr: &pg_query.CommonTableExpr{
+		Ctename:  name,
+		Ctequery: query,
+	}}}
+}
+
+// projection re-exposes a user's writing WITH query under its own name with
+// exactly its own columns, so that the rest of the statement reads it as
+// written.
+func (rw *rewriter) projection(w *write, user *pg_query.CommonTableExpr) *pg_query.Node {
+	w.projected = true
+	return &pg_query.Node{Node: &pg_query.Node_CommonTableExpr{CommonTableExpr: &pg_query.CommonTableExpr{
+		Ctename:         user.Ctename,
+		Aliascolnames:   user.Aliascolnames,
+		Ctematerialized: user.Ctematerialized,
+		Ctequery:        &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: selectOf(markerTarget(markProject + w.suffix()))}},
+	}}}
+}
+
+// projectSQL selects the user's RETURNING columns, under their original
+// names, from the write.
+func (w *write) projectSQL() string {
+	if len(w.names) == 0 {
+		if w.projected {
+			return "SELECT FROM " + w.name()
+		}
+		return "SELECT FROM " + w.name() + " WHERE false"
+	}
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	for i, n := range w.names {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(colResult + strconv.Itoa(i+1) + " AS " + sqlq.Ident(n))
+	}
+	sb.WriteString(" FROM " + w.name())
+	return sb.String()
+}
+
+// generated is the SQL spliced in at a write's markers.
+type generated struct {
+	pre       string // the pre query's select list (UPDATE, upsert)
+	join      string // the UPDATE's join to pre by primary key
+	gate      string // the upsert's condition that reads pre first
+	returning string // the write's added RETURNING items
+	entries   string // the SELECT of the write's entries
+}
+
+func (w *write) generated() generated {
+	ref := sqlq.Ident(w.ref)
+	image := diff.ImageSQL(ref, w.t.Audit)
+	var keys, join []string
+	for i, k := range w.t.PrimaryKey {
+		key := colKey + strconv.Itoa(i+1)
+		keys = append(keys, ref+"."+sqlq.Ident(k)+" AS "+key)
+		join = append(join, ref+"."+sqlq.Ident(k)+" = "+w.pre()+"."+key)
+	}
+	keyList := strings.Join(keys, ", ")
+	switch {
+	case w.kind == Update:
+		changed := diff.ChangedSQL(colOld, colNew, w.t.Audit)
+		return generated{
+			pre:       keyList + ", " + image + " AS " + colOld,
+			join:      "(" + strings.Join(join, " AND ") + ")",
+			returning: keyList + ", " + w.pre() + "." + colOld + " AS " + colOld + ", " + image + " AS " + colNew,
+			entries: w.entrySelect("'update'", diff.UpdateSQL("d."+colChanges)) +
+				" FROM (SELECT " + w.keyList("") + ", " + changed + " AS " + colChanges + " FROM " + w.name() + " OFFSET 0) d" +
+				" WHERE d." + colChanges + " <> '{}'::jsonb",
+		}
+	case w.upsert != nil:
+		return w.upsert.generated(w, keyList, image)
+	case w.kind == Insert:
+		return generated{
+			returning: keyList + ", " + image + " AS " + colNew,
+			entries:   w.entrySelect("'create'", diff.CreateSQL("d."+colNew, w.t.Audit)) + " FROM " + w.name() + " d",
+		}
+	default:
+		return generated{
+			returning: keyList + ", " + image + " AS " + colOld,
+			entries:   w.entrySelect("'delete'", diff.DeleteSQL("d."+colOld, w.t.Audit)) + " FROM " + w.name() + " d",
+		}
+	}
+}
+
+func (w *write) keyList(qualifier string) string {
+	var keys []string
+	for i := range w.t.PrimaryKey {
+		keys = append(keys, qualifier+colKey+strconv.Itoa(i+1))
+	}
+	return strings.Join(keys, ", ")
+}
+
+// objectID renders the key as text: the value for a single column, a JSON
+// array such as [7,"eu"] for a composite key.
+func (w *write) objectID() string {
+	if len(w.t.PrimaryKey) == 1 {
+		return "to_jsonb(d." + colKey + "1) #>> '{}'"
+	}
+	var parts []string
+	for i := range w.t.PrimaryKey {
+		parts = append(parts, "to_jsonb(d."+colKey+strconv.Itoa(i+1)+")::text")
+	}
+	return "'[' || " + strings.Join(parts, " || ',' || ") + " || ']'"
+}
+
+// entrySelect is the SELECT list of a write's entries, in the column order
+// of entryColumns.
+func (w *write) entrySelect(op, changes string) string {
+	return "SELECT statement_timestamp(), " + w.opt.Actor + ", " + op + ", " + sqlq.Literal(w.t.Registered) + ", " +
+		w.objectID() + ", " + changes + ", pg_current_xact_id()::text::bigint, " + sqlq.Literal(w.opt.Fingerprint)
+}
+
+const entryColumns = "(created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint)"
