@@ -40,7 +40,7 @@ func TestConcurrentUpdateRecordsReplacedValue(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitForLockWait(t, e, ctx, done)
+	waitForLock(t, e, ctx, done, "counters")
 	require.NoError(t, other.Commit())
 	require.NoError(t, <-done)
 	require.EqualValues(t, 2, affected)
@@ -56,15 +56,15 @@ func TestConcurrentUpdateRecordsReplacedValue(t *testing.T) {
 	require.Equal(t, 50, n4)
 }
 
-// waitForLockWait blocks until some backend of the test's database waits on
-// a lock, failing if the
-// update finishes first.
-func waitForLockWait(t *testing.T, e *env, ctx context.Context, done <-chan error) {
+// waitForLock blocks until some backend of the test's database waits on
+// a lock in a statement on
+// table, failing if the audited statement finishes first.
+func waitForLock(t *testing.T, e *env, ctx context.Context, done <-chan error, table string) {
 	t.Helper()
 	for {
 		var waiting int
 		require.NoError(t, e.plain.QueryRowContext(ctx,
-			`SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%counters%'`).Scan(&waiting))
+			`SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND query LIKE '%auditpgx%'`, table).Scan(&waiting))
 		if waiting > 0 {
 			return
 		}

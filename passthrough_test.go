@@ -26,13 +26,23 @@ import (
 // be byte-for-byte the caller's text, with the caller's arguments.
 
 // exactSQL is stricter than sqlmock.QueryMatcherEqual, which ignores
-// whitespace: pass-through must not even reformat the text.
+// whitespace: pass-through must not even reformat the text. An expectation
+// written rewrittenPrefix+sql instead matches the audited form of sql: any
+// text other than sql that inserts into the entry table.
 var exactSQL = sqlmock.QueryMatcherFunc(func(want, got string) error {
+	if orig, ok := strings.CutPrefix(want, rewrittenPrefix); ok {
+		if got == orig || !strings.Contains(got, `INSERT INTO "auditpgx_entry"`) {
+			return fmt.Errorf("got SQL %q, want the audited rewrite of %q", got, orig)
+		}
+		return nil
+	}
 	if want != got {
 		return fmt.Errorf("got SQL %q, want %q", got, want)
 	}
 	return nil
 })
+
+const rewrittenPrefix = "rewritten: "
 
 // keepValue hands arguments to the mock as the caller gave them, the way
 // pgx's CheckNamedValue does, so that pgx-only argument types survive.
@@ -57,6 +67,28 @@ func newMockEnv(t *testing.T, cfg registry.Config) *mockEnv {
 	require.NoError(t, err)
 	require.NoError(t, reg.RegisterTable("users", registry.Exclude("last_login"), registry.Redact("password_hash")))
 	require.NoError(t, reg.RegisterTable("app.projects"))
+	// Describe the tables up front, as a first statement would have, so
+	// that planning needs no database and nothing but the statement under
+	// test reaches the mock.
+	for name, c := range map[registry.Name]*registry.Catalog{
+		{Rel: "users"}: {
+			Schema: "public", Rel: "users",
+			Columns:    []string{"id", "name", "email", "password_hash", "last_login"},
+			Types:      []string{"bigint", "text", "text", "text", "timestamp with time zone"},
+			PrimaryKey: []string{"id"},
+			Unique:     map[string][]string{"users_pkey": {"id"}},
+		},
+		{Schema: "app", Rel: "projects"}: {
+			Schema: "app", Rel: "projects",
+			Columns:    []string{"id", "title", "owner"},
+			Types:      []string{"bigint", "text", "bigint"},
+			PrimaryKey: []string{"id"},
+			Unique:     map[string][]string{"projects_pkey": {"id"}},
+		},
+	} {
+		_, err := reg.Lookup(name.Schema, name.Rel).Resolve(c)
+		require.NoError(t, err)
+	}
 
 	dsn := fmt.Sprintf("auditpgx_passthrough_%d", mockSeq.Add(1))
 	mockDB, mock, err := sqlmock.NewWithDSN(dsn,
@@ -66,6 +98,7 @@ func newMockEnv(t *testing.T, cfg registry.Config) *mockEnv {
 	t.Cleanup(func() { mockDB.Close() })
 
 	intr := newInterceptor(reg)
+	intr.planner.version.Store(170000)
 	d, ok := sqlmw.Driver(mockDB.Driver(), intr).(driver.DriverContext)
 	require.True(t, ok)
 	connector, err := d.OpenConnector(dsn)
@@ -216,11 +249,8 @@ var refuseCases = []refuseCase{
 	{"truncate among others", `TRUNCATE logs, app.projects RESTART IDENTITY`, nil, ErrUnaudited},
 	{"copy from", `COPY users (id, name) FROM STDIN`, nil, ErrUnaudited},
 	{"merge", `MERGE INTO users u USING (VALUES (1, 'hunter2')) v(id, name) ON u.id = v.id WHEN MATCHED THEN UPDATE SET name = v.name`, nil, ErrUnaudited},
-	{"multi statement", `UPDATE users SET name = 'hunter2' WHERE id = 1; SELECT 1`, nil, ErrUnaudited},
-	{"multi statement second", `SELECT 1; DELETE FROM users`, nil, ErrUnaudited},
-	{"cte delete", `WITH d AS (DELETE FROM users WHERE id = $1 RETURNING id) SELECT * FROM d`, []any{1}, ErrUnaudited},
-	{"cte update under insert", `WITH u AS (UPDATE users SET name = 'hunter2' RETURNING id) INSERT INTO logs (msg) SELECT id FROM u`, nil, ErrUnaudited},
-	{"cte insert under audited write", `WITH i AS (INSERT INTO app.projects (title) VALUES ('hunter2') RETURNING id) UPDATE users SET name = 'x' WHERE id IN (SELECT id FROM i)`, nil, ErrUnaudited},
+	{"write in nested with", `WITH x AS (WITH d AS (DELETE FROM users RETURNING id) SELECT id FROM d) SELECT * FROM x`, nil, ErrUnaudited},
+	{"write in with of a with query", `WITH d AS (WITH s AS (SELECT 1 AS id) DELETE FROM users WHERE id IN (SELECT id FROM s) RETURNING id) SELECT * FROM d`, nil, ErrUnaudited},
 	{"on conflict do update", `INSERT INTO users (id, name) VALUES (1, 'hunter2') ON CONFLICT (id) DO UPDATE SET name = excluded.name`, nil, ErrUnaudited},
 	{"where current of", `UPDATE users SET name = 'hunter2' WHERE CURRENT OF c`, nil, ErrUnaudited},
 	{"explain analyze", `EXPLAIN ANALYZE DELETE FROM users`, nil, ErrUnaudited},

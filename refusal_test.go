@@ -13,7 +13,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, usersDDL+`INSERT INTO users (name) VALUES ('a'), ('b');`, registerUsers)
 	for _, q := range []string{
-		`UPDATE users SET name = 'x' WHERE`,                  // cannot be parsed
+		`UPDATE users SET name = 'x' WHERE`,                 // cannot be parsed
 		`UPDATE users SET name = $1 WHERE id = 1; SELECT 1`, // several statements with parameters
 		`TRUNCATE users`,
 		`COPY users FROM STDIN`,

@@ -20,6 +20,12 @@ type Changes struct {
 	AddedFields   map[string]json.RawMessage    `json:"added_fields"`
 	RemovedFields map[string]json.RawMessage    `json:"removed_fields"`
 	ChangedFields map[string][2]json.RawMessage `json:"changed_fields"` // column -> [old, new]
+	// ReplacedFields is set, instead of a diff, on an update whose old
+	// values could not be read: an INSERT ... ON CONFLICT DO UPDATE that met
+	// a row inserted concurrently, after its snapshot, on a server older
+	// than PostgreSQL 18. It holds every audited column's new value; the
+	// old values are unknown, and no made-up value stands for them.
+	ReplacedFields map[string]json.RawMessage `json:"replaced_fields,omitempty"`
 }
 
 func newChanges() Changes {
@@ -33,17 +39,18 @@ func newChanges() Changes {
 // Empty reports whether c records no added, removed or changed field. An
 // update whose diff is empty produces no entry.
 func (c Changes) Empty() bool {
-	return len(c.AddedFields) == 0 && len(c.RemovedFields) == 0 && len(c.ChangedFields) == 0
+	return len(c.AddedFields) == 0 && len(c.RemovedFields) == 0 && len(c.ChangedFields) == 0 && len(c.ReplacedFields) == 0
 }
 
 // MarshalJSON writes all three keys, with {} for a nil or empty map, so the
 // stored object has the same shape whatever the operation.
 func (c Changes) MarshalJSON() ([]byte, error) {
 	w := struct {
-		AddedFields   map[string]json.RawMessage    `json:"added_fields"`
-		RemovedFields map[string]json.RawMessage    `json:"removed_fields"`
-		ChangedFields map[string][2]json.RawMessage `json:"changed_fields"`
-	}{c.AddedFields, c.RemovedFields, c.ChangedFields}
+		AddedFields    map[string]json.RawMessage    `json:"added_fields"`
+		RemovedFields  map[string]json.RawMessage    `json:"removed_fields"`
+		ChangedFields  map[string][2]json.RawMessage `json:"changed_fields"`
+		ReplacedFields map[string]json.RawMessage    `json:"replaced_fields,omitempty"`
+	}{c.AddedFields, c.RemovedFields, c.ChangedFields, c.ReplacedFields}
 	if w.AddedFields == nil {
 		w.AddedFields = map[string]json.RawMessage{}
 	}
@@ -61,9 +68,10 @@ func (c Changes) MarshalJSON() ([]byte, error) {
 // array is an error naming the column.
 func (c *Changes) UnmarshalJSON(data []byte) error {
 	var w struct {
-		AddedFields   map[string]json.RawMessage   `json:"added_fields"`
-		RemovedFields map[string]json.RawMessage   `json:"removed_fields"`
-		ChangedFields map[string][]json.RawMessage `json:"changed_fields"`
+		AddedFields    map[string]json.RawMessage   `json:"added_fields"`
+		RemovedFields  map[string]json.RawMessage   `json:"removed_fields"`
+		ChangedFields  map[string][]json.RawMessage `json:"changed_fields"`
+		ReplacedFields map[string]json.RawMessage   `json:"replaced_fields"`
 	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return fmt.Errorf("auditpgx: decoding changes: %w", err)
@@ -81,6 +89,7 @@ func (c *Changes) UnmarshalJSON(data []byte) error {
 		}
 		out.ChangedFields[k] = [2]json.RawMessage{pair[0], pair[1]}
 	}
+	out.ReplacedFields = w.ReplacedFields
 	*c = out
 	return nil
 }

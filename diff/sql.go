@@ -94,6 +94,14 @@ func UpdateSQL(changedExpr string) string {
 	return changesObject(emptyObjectSQL, emptyObjectSQL, "("+changedExpr+")")
 }
 
+// ReplacedSQL returns the changes object of an update whose old values are
+// unknown: empty diffs and every column of cols.Names, masked, under
+// replaced_fields (see [Changes.ReplacedFields]).
+func ReplacedSQL(newImg string, cols Columns) string {
+	return "(" + changesObject(emptyObjectSQL, emptyObjectSQL, emptyObjectSQL) +
+		" || jsonb_build_object('replaced_fields', " + maskedSQL(newImg, cols) + "))"
+}
+
 func changesObject(added, removed, changed string) string {
 	return "jsonb_build_object('added_fields', " + added +
 		", 'removed_fields', " + removed +

@@ -306,8 +306,11 @@ func cte(name string, query *pg_query.SelectStmt) *pg_query.Node {
 }
 
 func and(a, b *pg_query.Node) *pg_query.Node {
-	if a == nil {
+	switch {
+	case a == nil:
 		return b
+	case b == nil:
+		return a
 	}
 	return pg_query.MakeBoolExprNode(pg_query.BoolExprType_AND_EXPR, []*pg_query.Node{a, b}, -1)
 }
