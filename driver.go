@@ -88,6 +88,23 @@ func RegisterTable(name string, opts ...TableOption) error {
 	return defaultRegistry.RegisterTable(name, opts...)
 }
 
+// M2M describes a many-to-many join table for RegisterM2M.
+type M2M = registry.M2M
+
+// Ref names a table and the join table's column that refers to it.
+type Ref = registry.Ref
+
+// RegisterM2M records every write to a join table in the default registry
+// as associate and disassociate entries on the owner: one per link inserted
+// or deleted, a disassociate and an associate for an UPDATE that moves a
+// link, nothing for links that did not change. The join table and both
+// columns are checked at first use; Owner and Related need not be
+// registered tables. A join table may also be registered with
+// RegisterTable, for its own columns.
+func RegisterM2M(table string, m M2M) error {
+	return defaultRegistry.RegisterM2M(table, m)
+}
+
 // Exclude leaves columns out of every entry, deletes included.
 func Exclude(cols ...string) TableOption { return registry.Exclude(cols...) }
 

@@ -276,6 +276,34 @@ var fidelityCases = []fidelityCase{
 	{name: "delete returning whole row", sql: `DELETE FROM things WHERE id = 2 RETURNING things, things.name`, entries: 1},
 	{name: "delete odd names", sql: `DELETE FROM "Odd" WHERE "Key" = 1 RETURNING *`, entries: 1},
 
+	// A volatile condition must be evaluated once per row, as PostgreSQL
+	// does, also when the UPDATE has FROM items.
+	{name: "update volatile where with from", sql: `UPDATE things t SET code = 'v' FROM other o WHERE o.thing_id = t.id AND t.id = nextval('tick') RETURNING t.id`,
+		entries: 2, anyOrder: true},
+	{name: "update volatile from subquery", sql: `UPDATE things SET code = 'v' FROM (SELECT nextval('tick') AS v) n WHERE things.id = n.v RETURNING things.id`, entries: 1},
+
+	// Writes in WITH queries of the top level.
+	{name: "cte delete returning", sql: `WITH d AS (DELETE FROM things WHERE id = $1 RETURNING id, name) SELECT * FROM d`, args: []any{2}, entries: 1},
+	{name: "cte update feeding insert", sql: `WITH u AS (UPDATE things SET code = 'cte' WHERE id = 1 RETURNING id)
+		INSERT INTO other (id, label, thing_id) SELECT 100 + id, 'from cte', id FROM u RETURNING *`, entries: 1},
+	{name: "cte insert and top update", sql: `WITH i AS (INSERT INTO things (name) VALUES ('c1'), ('c2') RETURNING id)
+		UPDATE memberships SET role = 'x' WHERE org = 1 RETURNING org, member, (SELECT count(*) FROM i)`, entries: 4, anyOrder: true},
+	{name: "cte write unreferenced", sql: `WITH d AS (DELETE FROM things WHERE id = 2) SELECT 1`, entries: 1},
+	{name: "cte write read without returning", sql: `WITH d AS (DELETE FROM things WHERE id = 2) SELECT * FROM d`},
+	{name: "cte write filtered out", sql: `WITH x AS (UPDATE things SET code = 'a' RETURNING *) SELECT id FROM x WHERE false`, entries: 3},
+	{name: "cte two writes same table", sql: `WITH a AS (UPDATE things SET code = 'a' WHERE id = 1 RETURNING id) DELETE FROM things WHERE id = 2 RETURNING id`, entries: 2},
+	{name: "cte same row written twice", sql: `WITH a AS (UPDATE things SET code = 'a' WHERE id = 1 RETURNING id) UPDATE things SET name = 'b' WHERE id = 1 RETURNING id`, entries: 1},
+	{name: "cte materialized write", sql: `WITH d AS MATERIALIZED (DELETE FROM memberships WHERE org = 1 RETURNING member) SELECT count(*) FROM d`, entries: 2},
+
+	// Strings of several statements (pgx sends them by the simple
+	// protocol when there are no arguments).
+	{name: "multi update then unregistered delete", sql: `UPDATE things SET code = 'm' WHERE id = 1; DELETE FROM other WHERE id = 3`, entries: 1},
+	{name: "multi insert then update", sql: `INSERT INTO things (name) VALUES ('m1'); UPDATE things SET code = 'm2' WHERE id = 2`, entries: 2},
+	{name: "multi audited last", sql: `SELECT 1; DELETE FROM things WHERE id = 2`, entries: 1},
+	{name: "multi audited then select", sql: `DELETE FROM things WHERE id = 2; SELECT 1`, entries: 1},
+	{name: "multi failing second", sql: `UPDATE things SET code = 'm' WHERE id = 1; UPDATE things SET price = -1 WHERE id = 2`},
+	{name: "multi explicit transaction", sql: `BEGIN; UPDATE things SET code = 'tx' WHERE id = 1; COMMIT`, entries: 1},
+
 	// Unregistered tables and reads
 	{name: "insert unregistered", sql: `INSERT INTO other (id, label, thing_id) VALUES ($1, $2, $3) RETURNING *`, args: []any{10, "ten", nil}},
 	{name: "update unregistered from registered", sql: `UPDATE other o SET label = t.name FROM things t WHERE t.id = o.thing_id RETURNING o.id, o.label`, anyOrder: true},
@@ -332,7 +360,7 @@ func runFidelityCase(t *testing.T, plain, audited *env, call string, c fidelityC
 		_, err := e.plain.ExecContext(e.ctx, fidelitySeed)
 		require.NoError(t, err)
 	}
-	ctx := auditpgx.WithActor(context.Background(), "fidelity")
+	ctx := auditpgx.WithActor(context.Background(), fidActor)
 	want := fidRunOnce(t, ctx, plain, plain.plain, call, c)
 	got := fidRunOnce(t, ctx, audited, audited.db, call, c)
 
@@ -358,7 +386,14 @@ func runFidelityCase(t *testing.T, plain, audited *env, call string, c fidelityC
 	}
 	require.Equal(t, 0, plain.countEntries(), "pgx alone wrote entries")
 	require.Equal(t, wantEntries, audited.countEntries(), "number of entries written")
+	var otherActor int
+	require.NoError(t, audited.plain.QueryRowContext(audited.ctx,
+		`SELECT count(*) FROM auditpgx_entry WHERE created_by IS DISTINCT FROM $1`, fidActor).Scan(&otherActor))
+	require.Zero(t, otherActor, "entries without the context's actor")
 }
+
+// fidActor needs quoting wherever it is written into SQL text.
+const fidActor = `fi'de\lity`
 
 type fidColumnType struct {
 	Name             string

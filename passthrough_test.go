@@ -222,6 +222,42 @@ func TestPassthroughPrepared(t *testing.T) {
 	}
 }
 
+// TestPassthroughAuditedAreRewritten is the converse: a write to an
+// audited table never reaches the driver as written, only as its rewrite,
+// with the actor after the caller's arguments (or, for a string of several
+// statements, which travels without parameters, inside the text).
+func TestPassthroughAuditedAreRewritten(t *testing.T) {
+	ctx := WithActor(context.Background(), "alice")
+	for _, c := range []struct {
+		passCase
+		multi bool
+	}{
+		{passCase: passCase{"update", `UPDATE users SET name = $1 WHERE id = $2`, []any{"x", int64(1)}}},
+		{passCase: passCase{"insert returning", `INSERT INTO users (name) VALUES ($1) RETURNING id`, []any{"x"}}},
+		{passCase: passCase{"delete qualified with pgx arg", `DELETE FROM app.projects WHERE id = ANY($1)`, []any{[]int32{1}}}},
+		{passCase: passCase{"delete quoted", `DELETE FROM "users" WHERE id = 1`, nil}},
+		{passCase: passCase{"exec mode option", `DELETE FROM users WHERE id = $1`, []any{pgx.QueryExecModeSimpleProtocol, 1}}},
+		{passCase: passCase{"writing with query", `WITH d AS (DELETE FROM users WHERE id = $1 RETURNING id) SELECT * FROM d`, []any{1}}},
+		{passCase: passCase{"several statements", `UPDATE users SET name = 'a' WHERE id = 1; SELECT 1`, nil}, multi: true},
+		{passCase: passCase{"several statements, audited second", `SELECT 1; DELETE FROM users`, nil}, multi: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := newMockEnv(t, registry.Config{})
+			args := driverArgs(c.args)
+			if !c.multi {
+				args = append(args, "alice")
+			}
+			for range 2 {
+				m.mock.ExpectQuery(rewrittenPrefix + c.sql).WithArgs(args...).WillReturnRows(sqlmock.NewRows([]string{"id"}))
+				rows, err := m.db.QueryContext(ctx, c.sql, c.args...)
+				require.NoError(t, err)
+				require.NoError(t, rows.Close())
+			}
+			require.NoError(t, m.mock.ExpectationsWereMet())
+		})
+	}
+}
+
 // driverArgs are the arguments sqlmock must see: the caller's values,
 // unconverted and in order.
 func driverArgs(args []any) []driver.Value {

@@ -219,8 +219,21 @@ func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
 		Types:      meta.Types,
 		PrimaryKey: meta.PrimaryKey,
 		Unique:     meta.Unique,
+		Audited:    meta.Audited,
 		Audit:      meta.Audit,
+		Link:       link(meta.Link),
 	}, nil
+}
+
+func link(l *registry.M2M) *parser.Link {
+	if l == nil {
+		return nil
+	}
+	return &parser.Link{
+		Field:      l.Field,
+		OwnerTable: l.Owner.Table, OwnerColumn: l.Owner.Column,
+		RelatedTable: l.Related.Table, RelatedColumn: l.Related.Column,
+	}
 }
 
 func (c *catalog) Columns(n parser.TableName) ([]string, error) {

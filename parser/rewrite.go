@@ -25,8 +25,21 @@ type Target struct {
 	PrimaryKey []string
 	// Unique maps each unique constraint's name to its columns.
 	Unique map[string][]string
-	// Audit lists the audited and redacted columns.
-	Audit diff.Columns
+	// Audited is true when the table's rows are audited: create, update
+	// and delete entries. Audit lists the audited and redacted columns.
+	Audited bool
+	Audit   diff.Columns
+	// Link, when set, makes the table a many-to-many join table whose
+	// rows are recorded as associate and disassociate entries.
+	Link *Link
+}
+
+// Link describes a join table: each row links the owner object to the
+// related object.
+type Link struct {
+	Field                       string
+	OwnerTable, OwnerColumn     string
+	RelatedTable, RelatedColumn string
 }
 
 // Catalog answers the rewriter's questions about tables.

@@ -27,6 +27,8 @@ type write struct {
 	names     []string
 	projected bool // the write is a user's WITH query, re-exposed by name
 	upsert    *upsert
+	// onConflictUpdate marks INSERT ... ON CONFLICT DO UPDATE.
+	onConflictUpdate bool
 	// where and from are the UPDATE's own, before the rewrite's additions.
 	where *pg_query.Node
 	from  []*pg_query.Node
@@ -63,7 +65,7 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 	if with != nil {
 		return nil, unsupported("a WITH query inside a WITH query that writes %q is not audited; move it to the top of the statement", t.Registered)
 	}
-	if len(t.PrimaryKey) == 0 {
+	if len(t.PrimaryKey) == 0 && (t.Audited || w.kind == Update) {
 		return nil, unsupported("table %q has no primary key", t.Registered)
 	}
 	w.t, w.idx = t, len(rw.writes)
@@ -90,8 +92,14 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 		s.UpdateStmt.WhereClause = and(where, marker(markJoin+w.suffix()))
 	case *pg_query.Node_InsertStmt:
 		if oc := s.InsertStmt.OnConflictClause; oc != nil && oc.Action == pg_query.OnConflictAction_ONCONFLICT_UPDATE {
-			if w.upsert, err = rw.prepareUpsert(w, s.InsertStmt); err != nil {
+			w.onConflictUpdate = true
+			if err := w.checkLinkUpsert(oc); err != nil {
 				return nil, err
+			}
+			if t.Audited {
+				if w.upsert, err = rw.prepareUpsert(w, s.InsertStmt); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -179,38 +187,51 @@ type generated struct {
 
 func (w *write) generated() generated {
 	ref := sqlq.Ident(w.ref)
-	image := diff.ImageSQL(ref, w.t.Audit)
 	var keys, join []string
 	for i, k := range w.t.PrimaryKey {
 		key := colKey + strconv.Itoa(i+1)
 		keys = append(keys, ref+"."+sqlq.Ident(k)+" AS "+key)
 		join = append(join, ref+"."+sqlq.Ident(k)+" = "+w.pre()+"."+key)
 	}
-	keyList := strings.Join(keys, ", ")
+	var g generated
+	if w.kind == Update {
+		g.join = "(" + strings.Join(join, " AND ") + ")"
+	}
+	switch {
+	case w.t.Audited:
+		g = w.tableGenerated(g, strings.Join(keys, ", "))
+	case w.kind == Update:
+		g.pre = strings.Join(keys, ", ")
+	}
+	if w.t.Link != nil {
+		w.linkGenerated(&g)
+	}
+	return g
+}
+
+// tableGenerated adds the SQL of create, update and delete entries.
+func (w *write) tableGenerated(g generated, keyList string) generated {
+	image := diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit)
 	switch {
 	case w.kind == Update:
 		changed := diff.ChangedSQL(colOld, colNew, w.t.Audit)
-		return generated{
-			pre:       keyList + ", " + image + " AS " + colOld,
-			join:      "(" + strings.Join(join, " AND ") + ")",
-			returning: keyList + ", " + w.pre() + "." + colOld + " AS " + colOld + ", " + image + " AS " + colNew,
-			entries: w.entrySelect("'update'", diff.UpdateSQL("d."+colChanges)) +
-				" FROM (SELECT " + w.keyList("") + ", " + changed + " AS " + colChanges + " FROM " + w.name() + " OFFSET 0) d" +
-				" WHERE d." + colChanges + " <> '{}'::jsonb",
-		}
+		g.pre = keyList + ", " + image + " AS " + colOld
+		g.returning = keyList + ", " + w.pre() + "." + colOld + " AS " + colOld + ", " + image + " AS " + colNew
+		g.entries = w.entrySelect("'update'", diff.UpdateSQL("d."+colChanges)) +
+			" FROM (SELECT " + w.keyList("") + ", " + changed + " AS " + colChanges + " FROM " + w.name() + " OFFSET 0) d" +
+			" WHERE d." + colChanges + " <> '{}'::jsonb"
 	case w.upsert != nil:
-		return w.upsert.generated(w, keyList, image)
+		u := w.upsert.generated(w, keyList, image)
+		u.join = g.join
+		g = u
 	case w.kind == Insert:
-		return generated{
-			returning: keyList + ", " + image + " AS " + colNew,
-			entries:   w.entrySelect("'create'", diff.CreateSQL("d."+colNew, w.t.Audit)) + " FROM " + w.name() + " d",
-		}
+		g.returning = keyList + ", " + image + " AS " + colNew
+		g.entries = w.entrySelect("'create'", diff.CreateSQL("d."+colNew, w.t.Audit)) + " FROM " + w.name() + " d"
 	default:
-		return generated{
-			returning: keyList + ", " + image + " AS " + colOld,
-			entries:   w.entrySelect("'delete'", diff.DeleteSQL("d."+colOld, w.t.Audit)) + " FROM " + w.name() + " d",
-		}
+		g.returning = keyList + ", " + image + " AS " + colOld
+		g.entries = w.entrySelect("'delete'", diff.DeleteSQL("d."+colOld, w.t.Audit)) + " FROM " + w.name() + " d"
 	}
+	return g
 }
 
 func (w *write) keyList(qualifier string) string {
@@ -234,11 +255,13 @@ func (w *write) objectID() string {
 	return "'[' || " + strings.Join(parts, " || ',' || ") + " || ']'"
 }
 
-// entrySelect is the SELECT list of a write's entries, in the column order
-// of entryColumns.
+// entrySelect is the SELECT list of a write's table entries, in the column
+// order of entryColumns.
 func (w *write) entrySelect(op, changes string) string {
 	return "SELECT statement_timestamp(), " + w.opt.Actor + ", " + op + ", " + sqlq.Literal(w.t.Registered) + ", " +
-		w.objectID() + ", " + changes + ", pg_current_xact_id()::text::bigint, " + sqlq.Literal(w.opt.Fingerprint)
+		w.objectID() + ", " + changes + ", pg_current_xact_id()::text::bigint, " + sqlq.Literal(w.opt.Fingerprint) +
+		", NULL, NULL, NULL"
 }
 
-const entryColumns = "(created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint)"
+const entryColumns = "(created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, " +
+	"related_table_name, related_object_id, related_field_name)"

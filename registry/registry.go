@@ -169,16 +169,14 @@ func addColumns(dst *[]string, option string, cols []string) error {
 	return nil
 }
 
-// RegisterTable adds a table. Registering the same table twice is an error.
+// RegisterTable adds a table. Registering the same table twice is an error;
+// a table registered as a join table with RegisterM2M may also be
+// registered here, and then both kinds of entries are written.
 func (r *Registry) RegisterTable(name string, opts ...TableOption) error {
-	n, err := ParseName(name)
+	t, err := r.newTable(name)
 	if err != nil {
 		return err
 	}
-	if n == r.entry || (n.Schema == "" && n.Rel == r.entry.Rel) {
-		return fmt.Errorf("%w: table %q is the entry table and cannot be audited", ErrInvalid, name)
-	}
-	t := &Table{Registered: name, Name: n}
 	for _, opt := range opts {
 		if err := opt(t); err != nil {
 			return fmt.Errorf("table %q: %w", name, err)
@@ -190,12 +188,86 @@ func (r *Registry) RegisterTable(name string, opts ...TableOption) error {
 	if err := t.checkOptionOverlap(); err != nil {
 		return err
 	}
+	t.audited = true
+	return r.add(t, func(existing *Table) error {
+		if existing.audited {
+			return fmt.Errorf("%w: table %q is already registered", ErrInvalid, name)
+		}
+		existing.audited, existing.exclude, existing.redact, existing.only = true, t.exclude, t.redact, t.only
+		return nil
+	})
+}
+
+// M2M describes a many-to-many join table: each row links an owner object
+// (the entry's table_name and object_id) to a related object.
+type M2M struct {
+	// Field is the entries' related_field_name, e.g. "members".
+	Field string
+	// Owner is the object whose entries record the link: its table, as
+	// entries name it, and the join table's column holding its key.
+	Owner Ref
+	// Related is the object on the other side of the link.
+	Related Ref
+}
+
+// Ref names a table and the join table's column that refers to it.
+type Ref struct {
+	Table  string
+	Column string
+}
+
+// RegisterM2M records writes to a join table as associate and disassociate
+// entries. Registering the same join table twice is an error.
+func (r *Registry) RegisterM2M(name string, l M2M) error {
+	switch {
+	case l.Field == "":
+		return fmt.Errorf("%w: join table %q: Field is empty", ErrInvalid, name)
+	case l.Owner.Table == "" || l.Owner.Column == "":
+		return fmt.Errorf("%w: join table %q: Owner needs a Table and a Column", ErrInvalid, name)
+	case l.Related.Table == "" || l.Related.Column == "":
+		return fmt.Errorf("%w: join table %q: Related needs a Table and a Column", ErrInvalid, name)
+	case l.Owner.Column == l.Related.Column:
+		return fmt.Errorf("%w: join table %q: Owner and Related use the same column %q", ErrInvalid, name, l.Owner.Column)
+	}
+	t, err := r.newTable(name)
+	if err != nil {
+		return err
+	}
+	t.link = &l
+	return r.add(t, func(existing *Table) error {
+		if existing.link != nil {
+			return fmt.Errorf("%w: join table %q is already registered", ErrInvalid, name)
+		}
+		existing.link = &l
+		return nil
+	})
+}
+
+func (r *Registry) newTable(name string) (*Table, error) {
+	n, err := ParseName(name)
+	if err != nil {
+		return nil, err
+	}
+	if n == r.entry || (n.Schema == "" && n.Rel == r.entry.Rel) {
+		return nil, fmt.Errorf("%w: table %q is the entry table and cannot be audited", ErrInvalid, name)
+	}
+	return &Table{Registered: name, Name: n}, nil
+}
+
+// add stores t, or lets merge fold it into an existing registration.
+func (r *Registry) add(t *Table, merge func(existing *Table) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, dup := r.tables[n]; dup {
-		return fmt.Errorf("%w: table %q is already registered", ErrInvalid, name)
+	if existing, ok := r.tables[t.Name]; ok {
+		existing.once.Lock()
+		defer existing.once.Unlock()
+		if err := merge(existing); err != nil {
+			return err
+		}
+		existing.meta = nil
+	} else {
+		r.tables[t.Name] = t
 	}
-	r.tables[n] = t
 	r.generation.Add(1)
 	return nil
 }
@@ -252,6 +324,8 @@ type Table struct {
 	Name       Name
 
 	exclude, redact, only []string
+	audited               bool
+	link                  *M2M
 
 	once sync.Mutex
 	meta *Meta
@@ -289,7 +363,12 @@ type Meta struct {
 	Types       []string
 	PrimaryKey  []string
 	Unique      map[string][]string
-	Audit       diff.Columns
+	// Audited is true for a table registered with RegisterTable; Audit
+	// then lists its audited columns.
+	Audited bool
+	Audit   diff.Columns
+	// Link is set for a join table registered with RegisterM2M.
+	Link *M2M
 }
 
 // Meta returns the table's checked description, or nil before the first
@@ -320,12 +399,19 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: table %q does not exist", ErrInvalid, t.Registered)
 	}
-	if len(c.PrimaryKey) == 0 {
+	if len(c.PrimaryKey) == 0 && t.audited {
 		return nil, fmt.Errorf("%w: table %q has no primary key", ErrInvalid, t.Registered)
 	}
 	exists := map[string]bool{}
 	for _, col := range c.Columns {
 		exists[col] = true
+	}
+	if l := t.link; l != nil {
+		for _, col := range []string{l.Owner.Column, l.Related.Column} {
+			if !exists[col] {
+				return nil, fmt.Errorf("%w: join table %q has no column %q", ErrInvalid, t.Registered, col)
+			}
+		}
 	}
 	inKey := map[string]bool{}
 	for _, col := range c.PrimaryKey {
@@ -357,7 +443,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 		return nil, err
 	}
 	m := &Meta{Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
-		Audit: diff.Columns{Redacted: redacted}}
+		Audited: t.audited, Link: t.link, Audit: diff.Columns{Redacted: redacted}}
 	for _, col := range c.Columns {
 		if excluded[col] || (len(only) > 0 && !only[col]) {
 			continue

@@ -3,12 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/auditpgx/auditpgx/diff"
 )
 
 const (
@@ -16,8 +13,8 @@ const (
 	maxLimit     = 1000
 )
 
-// Query selects entries for [List]. Zero-valued filters match everything;
-// set filters are combined with AND.
+// Query selects entries for [List] and [ListPage]. Zero-valued filters
+// match everything; set filters are combined with AND.
 type Query struct {
 	// Table is the entry table to read, optionally schema-qualified.
 	// Default: "auditpgx_entry".
@@ -28,96 +25,199 @@ type Query struct {
 	Actor      string      // entries whose created_by equals this
 	Operations []Operation // entries with any of these operations
 
+	// RelatedTableName and RelatedObjectID select associate and
+	// disassociate entries by the other side of the association.
+	RelatedTableName string
+	RelatedObjectID  string
+
 	TxID int64 // entries written in this transaction; 0 matches any
 
 	Since time.Time // created >= Since; zero means no lower bound
 	Until time.Time // created < Until; zero means no upper bound
 
-	// AfterID returns only entries with a greater id. Pass the last ID of one
-	// page to get the next.
+	// Changes selects entries by what they changed; every filter must
+	// match. Associate and disassociate entries, which have no changes,
+	// never match one.
+	Changes []ChangeFilter
+
+	// Descending returns the newest entries (highest ids) first. Default:
+	// oldest first.
+	Descending bool
+
+	// Cursor continues a listing after the last entry of a page: pass the
+	// Next of the [Page] that [ListPage] returned, with the same filters and
+	// order. A cursor made for the other order is an error.
+	Cursor string
+
+	// AfterID returns only entries with a greater id, in either order.
+	// Passing the last ID of an ascending page gets the next page; Cursor
+	// does the same in both orders.
 	AfterID int64
 
 	// Limit is the most entries returned. Default: 100; maximum: 1000.
 	Limit int
 }
 
+// ChangeKind says how a [ChangeFilter] field was changed.
+type ChangeKind string
+
+const (
+	// FieldAdded matches entries listing the field under added_fields
+	// (creates).
+	FieldAdded ChangeKind = "added"
+	// FieldRemoved matches entries listing the field under removed_fields
+	// (deletes).
+	FieldRemoved ChangeKind = "removed"
+	// FieldChanged matches entries listing the field under changed_fields
+	// (updates).
+	FieldChanged ChangeKind = "changed"
+)
+
+// ChangeFilter matches entries whose changes list Field under Kind,
+// optionally with given values. Values are JSON and compare as jsonb
+// does: 1.0 equals 1, "1" does not equal 1, a redacted column's value is
+// "$encrypted$", and json.RawMessage("null") matches a null value.
+type ChangeFilter struct {
+	Kind  ChangeKind
+	Field string
+	// From is the value before the change: the old value of a changed field
+	// or the value of a removed one. Nil matches any. Not allowed with
+	// FieldAdded.
+	From json.RawMessage
+	// To is the value after the change: the new value of a changed field or
+	// the value of an added one. Nil matches any. Not allowed with
+	// FieldRemoved.
+	To json.RawMessage
+}
+
 func (q Query) validate() error {
 	if q.Limit < 0 {
-		return fmt.Errorf("%w: Limit %d is negative", ErrInvalidQuery, q.Limit)
+		return queryError("Limit", "%d is negative", q.Limit)
 	}
 	if q.Limit > maxLimit {
-		return fmt.Errorf("%w: Limit %d exceeds the maximum of %d", ErrInvalidQuery, q.Limit, maxLimit)
+		return queryError("Limit", "%d exceeds the maximum of %d", q.Limit, maxLimit)
 	}
 	for i, op := range q.Operations {
 		if !op.Valid() {
-			return fmt.Errorf("%w: Operations[%d] %q is not a known operation", ErrInvalidQuery, i, op)
+			return queryError("Operations["+strconv.Itoa(i)+"]", "%q is not a known operation", op)
 		}
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {
-		return fmt.Errorf("%w: Until %s is before Since %s", ErrInvalidQuery,
+		return queryError("Until", "%s is before Since %s",
 			q.Until.Format(time.RFC3339Nano), q.Since.Format(time.RFC3339Nano))
+	}
+	for i, f := range q.Changes {
+		if err := f.validate("Changes[" + strconv.Itoa(i) + "]"); err != nil {
+			return err
+		}
+	}
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return queryError("Cursor", "%v", err)
+		}
+		if c.descending != q.Descending {
+			return queryError("Cursor", "was made for the other order (Descending %v)", c.descending)
+		}
 	}
 	return nil
 }
 
-// List returns the entries that match q, in ascending id order, at most
-// q.Limit of them. An empty result means no more entries match.
+func (f ChangeFilter) validate(field string) error {
+	if f.Field == "" {
+		return queryError(field+".Field", "is empty")
+	}
+	switch f.Kind {
+	case FieldAdded:
+		if f.From != nil {
+			return queryError(field+".From", "is set, but an added field has no value before")
+		}
+	case FieldRemoved:
+		if f.To != nil {
+			return queryError(field+".To", "is set, but a removed field has no value after")
+		}
+	case FieldChanged:
+	default:
+		return queryError(field+".Kind", "%q is not added, removed or changed", f.Kind)
+	}
+	for name, v := range map[string]json.RawMessage{".From": f.From, ".To": f.To} {
+		if v != nil && !json.Valid(v) {
+			return queryError(field+name, "is not valid JSON")
+		}
+	}
+	return nil
+}
+
+// List returns the entries that match q, at most q.Limit of them, in
+// ascending id order or, with q.Descending, descending. An empty result
+// means no more entries match.
 //
 // The error wraps [ErrInvalidQuery], and nothing is sent, when q fails
 // validation: a Limit that is negative or above 1000, an unknown operation,
-// Until before Since, or an invalid Table name. A changes value that does not
-// decode fails the whole call with an error naming the entry's id.
+// Until before Since, a change filter without a field or with a value that
+// is not JSON, a cursor that is not one or is for the other order, or an
+// invalid Table name. A changes value that does not decode fails the whole
+// call with an error naming the entry's id.
 func List(ctx context.Context, db Querier, q Query) ([]Entry, error) {
-	if err := q.validate(); err != nil {
-		return nil, err
-	}
-	table := q.Table
-	if table == "" {
-		table = defaultTable
-	}
-	t, err := parseTableName(table)
-	if err != nil {
-		return nil, fmt.Errorf("%w: Table %q: %v", ErrInvalidQuery, q.Table, err)
-	}
-	query, args := buildList(t, q)
-
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("auditpgx: list entries from %s: %w", t.quoted(), err)
-	}
-	defer rows.Close()
-	var entries []Entry
-	for rows.Next() {
-		var (
-			e       Entry
-			changes []byte
-		)
-		if err := rows.Scan(&e.ID, &e.Created, &e.CreatedBy, &e.Operation, &e.TableName, &e.ObjectID,
-			&changes, &e.RelatedTableName, &e.RelatedObjectID, &e.RelatedFieldName, &e.TxID,
-			&e.StatementFingerprint); err != nil {
-			return nil, fmt.Errorf("auditpgx: list entries from %s: %w", t.quoted(), err)
-		}
-		if changes != nil {
-			// Into a pointer, so that a JSON null also leaves Changes nil.
-			var c *diff.Changes
-			if err := json.Unmarshal(changes, &c); err != nil {
-				return nil, fmt.Errorf("auditpgx: entry %d in %s: %w", e.ID, t.quoted(), err)
-			}
-			e.Changes = c
-		}
-		entries = append(entries, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("auditpgx: list entries from %s: %w", t.quoted(), err)
-	}
-	return entries, nil
+	p, err := listPage(ctx, db, q, false)
+	return p.Entries, err
 }
 
-const entryColumns = `id, created, created_by, operation, table_name, object_id, changes, ` +
-	`related_table_name, related_object_id, related_field_name, tx_id, statement_fingerprint`
+// Page is one page of a listing.
+type Page struct {
+	Entries []Entry
+	// Next is the cursor of the following page, "" when no entry matching
+	// the query follows this page's last.
+	Next string
+}
+
+// ListPage is [List] that also says whether more entries follow. Walking
+// the pages with Next visits each matching entry at most once, in order,
+// even while entries are being written: every entry committed before the
+// walk began is visited exactly once. An entry committed during the walk
+// is visited if its id lies ahead of the page being read; in ascending
+// order one whose id is behind it (a transaction that took its id earlier
+// but committed later) is not.
+func ListPage(ctx context.Context, db Querier, q Query) (Page, error) {
+	return listPage(ctx, db, q, true)
+}
+
+func listPage(ctx context.Context, db Querier, q Query, peek bool) (Page, error) {
+	if err := q.validate(); err != nil {
+		return Page{}, err
+	}
+	t, err := parseTableName(cmpOr(q.Table, defaultTable))
+	if err != nil {
+		return Page{}, queryError("Table", "%q: %v", q.Table, err)
+	}
+	limit := cmpOr(q.Limit, defaultLimit)
+	fetch := limit
+	if peek {
+		fetch++ // one more tells whether a next page exists
+	}
+	query, args := buildList(t, q, fetch)
+	entries, err := readEntries(ctx, db, t, query, args)
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Entries: entries}
+	if peek && len(entries) > limit {
+		p.Entries = entries[:limit]
+		p.Next = encodeCursor(cursor{descending: q.Descending, id: entries[limit-1].ID})
+	}
+	return p, nil
+}
+
+func cmpOr[T comparable](v, fallback T) T {
+	var zero T
+	if v == zero {
+		return fallback
+	}
+	return v
+}
 
 // buildList returns the SELECT for a validated q with its arguments.
-func buildList(t tableName, q Query) (string, []any) {
+func buildList(t tableName, q Query, limit int) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -126,15 +226,16 @@ func buildList(t tableName, q Query) (string, []any) {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	if q.TableName != "" {
-		where = append(where, "table_name = "+param(q.TableName))
+	eq := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = "+param(v))
+		}
 	}
-	if q.ObjectID != "" {
-		where = append(where, "object_id = "+param(q.ObjectID))
-	}
-	if q.Actor != "" {
-		where = append(where, "created_by = "+param(q.Actor))
-	}
+	eq("table_name", q.TableName)
+	eq("object_id", q.ObjectID)
+	eq("created_by", q.Actor)
+	eq("related_table_name", q.RelatedTableName)
+	eq("related_object_id", q.RelatedObjectID)
 	if len(q.Operations) > 0 {
 		// IN with one parameter each, rather than = ANY($n), so that no array
 		// encoding is asked of the driver.
@@ -153,12 +254,19 @@ func buildList(t tableName, q Query) (string, []any) {
 	if !q.Until.IsZero() {
 		where = append(where, "created < "+param(q.Until))
 	}
+	for _, f := range q.Changes {
+		where = append(where, f.sql(param)...)
+	}
 	if q.AfterID != 0 {
 		where = append(where, "id > "+param(q.AfterID))
 	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = defaultLimit
+	if q.Cursor != "" {
+		c, _ := decodeCursor(q.Cursor) // validated
+		if c.descending {
+			where = append(where, "id < "+param(c.id))
+		} else {
+			where = append(where, "id > "+param(c.id))
+		}
 	}
 
 	var b strings.Builder
@@ -166,6 +274,52 @@ func buildList(t tableName, q Query) (string, []any) {
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
-	b.WriteString(" ORDER BY id LIMIT " + param(limit))
+	if q.Descending {
+		b.WriteString(" ORDER BY id DESC")
+	} else {
+		b.WriteString(" ORDER BY id")
+	}
+	b.WriteString(" LIMIT " + param(limit))
 	return b.String(), args
+}
+
+// sql returns the conditions of a validated filter. A value is matched
+// twice: by containment (@>), which the GIN index on changes serves, and
+// by equality, because containment is looser for arrays and objects
+// ([1, 2] contains [1]) and cannot say which end of an [old, new] pair a
+// value is at. Key existence (?) is used only without a value.
+func (f ChangeFilter) sql(param func(any) string) []string {
+	section := string(f.Kind) + "_fields"
+	if f.From == nil && f.To == nil {
+		return []string{"changes->'" + section + "' ? " + param(f.Field)}
+	}
+	at := "changes->'" + section + "'->" + param(f.Field)
+	var (
+		conds   []string
+		contain any
+	)
+	switch f.Kind {
+	case FieldChanged:
+		var pair []json.RawMessage
+		if f.From != nil {
+			conds = append(conds, at+"->0 = "+param(string(f.From))+"::jsonb")
+			pair = append(pair, f.From)
+		}
+		if f.To != nil {
+			conds = append(conds, at+"->1 = "+param(string(f.To))+"::jsonb")
+			pair = append(pair, f.To)
+		}
+		contain = pair
+	case FieldAdded:
+		conds = append(conds, at+" = "+param(string(f.To))+"::jsonb")
+		contain = f.To
+	case FieldRemoved:
+		conds = append(conds, at+" = "+param(string(f.From))+"::jsonb")
+		contain = f.From
+	}
+	doc, err := json.Marshal(map[string]map[string]any{section: {f.Field: contain}})
+	if err != nil {
+		panic("auditpgx: encoding a validated change filter: " + err.Error())
+	}
+	return append([]string{"changes @> " + param(string(doc)) + "::jsonb"}, conds...)
 }

@@ -21,6 +21,14 @@ var Schema string
 // Index names are derived from the table's name, shortened with a hash suffix
 // when they would pass PostgreSQL's 63-byte identifier limit.
 //
+// The indexes serve the filters of [Query]: (table_name, object_id, id) for
+// an object's history, created, tx_id, (created_by, id) for an actor,
+// (related_table_name, related_object_id, id) over association entries only,
+// and a GIN index with jsonb_path_ops on changes for [ChangeFilter] values.
+// Creating an index on a large existing table blocks writes to it while it
+// builds: create it first with CREATE INDEX CONCURRENTLY under the same name,
+// and the IF NOT EXISTS here skips it.
+//
 // The error wraps [ErrInvalidTableName] when table is empty, has more than two
 // dot-separated parts, an empty part, a part longer than 63 bytes, a NUL byte
 // or invalid UTF-8.
@@ -56,5 +64,10 @@ func ddlStatements(table string) ([]string, error) {
 		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_object_idx")) + ` ON ` + q + ` (table_name, object_id, id)`,
 		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_created_idx")) + ` ON ` + q + ` (created)`,
 		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_tx_idx")) + ` ON ` + q + ` (tx_id)`,
+		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_actor_idx")) + ` ON ` + q + ` (created_by, id)`,
+		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_related_idx")) + ` ON ` + q +
+			` (related_table_name, related_object_id, id) WHERE related_table_name IS NOT NULL`,
+		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_changes_idx")) + ` ON ` + q +
+			` USING gin (changes jsonb_path_ops)`,
 	}, nil
 }

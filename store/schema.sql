@@ -17,3 +17,6 @@ CREATE TABLE IF NOT EXISTS auditpgx_entry (
 CREATE INDEX IF NOT EXISTS auditpgx_entry_object_idx ON auditpgx_entry (table_name, object_id, id);
 CREATE INDEX IF NOT EXISTS auditpgx_entry_created_idx ON auditpgx_entry (created);
 CREATE INDEX IF NOT EXISTS auditpgx_entry_tx_idx ON auditpgx_entry (tx_id);
+CREATE INDEX IF NOT EXISTS auditpgx_entry_actor_idx ON auditpgx_entry (created_by, id);
+CREATE INDEX IF NOT EXISTS auditpgx_entry_related_idx ON auditpgx_entry (related_table_name, related_object_id, id) WHERE related_table_name IS NOT NULL;
+CREATE INDEX IF NOT EXISTS auditpgx_entry_changes_idx ON auditpgx_entry USING gin (changes jsonb_path_ops);

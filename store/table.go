@@ -61,6 +61,9 @@ func (t tableName) quoted() string { return sqlq.QualifiedIdent(t.schema, t.name
 // hash of it appended, so that the server does not truncate the three index
 // names into one.
 func (t tableName) indexName(suffix string) string {
+	// Every suffix is at most this long ("_related_idx" and "_changes_idx"
+	// tie with it). Raising it would rename the indexes of existing long-named
+	// tables, and Migrate would then build them a second time.
 	const longestSuffix = len("_created_idx")
 	base := t.name
 	if len(base)+longestSuffix > maxIdentLen {

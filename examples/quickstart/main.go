@@ -211,8 +211,9 @@ func rolledBack(ctx context.Context, db *sql.DB) (inside, after int, err error) 
 }
 
 // changes renders an entry's changes compactly: +col=value for a create,
-// -col=value for a delete, col: old → new for an update. Values are the JSON
-// that PostgreSQL's to_jsonb produced; columns are sorted by name.
+// -col=value for a delete, col: old → new for an update (? for an old value
+// that could not be read). Values are the JSON that PostgreSQL's to_jsonb
+// produced; columns are sorted by name.
 func changes(e store.Entry) string {
 	if e.Changes == nil {
 		return ""
@@ -227,6 +228,10 @@ func changes(e store.Entry) string {
 	for _, col := range slices.Sorted(maps.Keys(e.Changes.ChangedFields)) {
 		v := e.Changes.ChangedFields[col]
 		parts = append(parts, fmt.Sprintf("%s: %s → %s", col, v[0], v[1]))
+	}
+	// Set instead of changed_fields when the old values were unknown.
+	for _, col := range slices.Sorted(maps.Keys(e.Changes.ReplacedFields)) {
+		parts = append(parts, fmt.Sprintf("%s: ? → %s", col, e.Changes.ReplacedFields[col]))
 	}
 	return strings.Join(parts, "  ")
 }

@@ -2,6 +2,7 @@ package suite
 
 import (
 	"database/sql"
+	"strings"
 
 	"github.com/stretchr/testify/require"
 
@@ -14,17 +15,25 @@ const entryTable = "auditpgx_entry"
 
 // RequireSameTables fails the test unless both schemas hold the same tables
 // with the same rows. Rows are compared as to_jsonb renders them, in a
-// fixed order, so a failure shows the differing rows.
-func (e *Env) RequireSameTables() {
+// fixed order, so a failure shows the differing rows. ignore names columns
+// left out of the comparison, as "table.column": those that take the
+// clock's time, such as updated_at = now().
+func (e *Env) RequireSameTables(ignore ...string) {
 	e.t.Helper()
-	plain := e.contents(e.Plain, e.plainSchema)
-	audited := e.contents(e.admin, e.auditedSchema)
+	skip := map[string][]string{}
+	for _, tc := range ignore {
+		table, col, ok := strings.Cut(tc, ".")
+		require.True(e.t, ok, "ignore %q is not table.column", tc)
+		skip[table] = append(skip[table], col)
+	}
+	plain := e.contents(e.Plain, e.plainSchema, skip)
+	audited := e.contents(e.admin, e.auditedSchema, skip)
 	require.Equal(e.t, plain, audited, "table contents through pgx (-) and through auditpgx (+)")
 }
 
 // contents returns every table of schema but the entry table, each as its
 // rows in to_jsonb's text form.
-func (e *Env) contents(db *sql.DB, schema string) map[string][]string {
+func (e *Env) contents(db *sql.DB, schema string, skip map[string][]string) map[string][]string {
 	e.t.Helper()
 	rows, err := db.QueryContext(e.Ctx,
 		`SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> $2 ORDER BY tablename`,
@@ -39,14 +48,18 @@ func (e *Env) contents(db *sql.DB, schema string) map[string][]string {
 	require.NoError(e.t, rows.Err())
 	out := map[string][]string{}
 	for _, table := range tables {
-		out[table] = e.rowsOf(db, sqlq.QualifiedIdent(schema, table))
+		out[table] = e.rowsOf(db, sqlq.QualifiedIdent(schema, table), skip[table])
 	}
 	return out
 }
 
-func (e *Env) rowsOf(db *sql.DB, quoted string) []string {
+func (e *Env) rowsOf(db *sql.DB, quoted string, skip []string) []string {
 	e.t.Helper()
-	rows, err := db.QueryContext(e.Ctx, `SELECT to_jsonb(t)::text AS r FROM `+quoted+` t ORDER BY r`)
+	row := `to_jsonb(t)`
+	for _, col := range skip {
+		row += ` - ` + sqlq.Literal(col)
+	}
+	rows, err := db.QueryContext(e.Ctx, `SELECT (`+row+`)::text AS r FROM `+quoted+` t ORDER BY r`)
 	require.NoError(e.t, err)
 	defer rows.Close()
 	out := []string{}

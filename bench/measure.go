@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// Options sets how many samples a run takes.
+type Options struct {
+	// Rounds is how many rounds each PerOp workload runs; a round runs Ops
+	// operations on each variant in turn. Default 10.
+	Rounds int
+	// Ops is the number of operations per variant per round. Default 100.
+	Ops int
+	// ThroughputRounds is how many samples the Throughput workload takes
+	// per variant. Default 7.
+	ThroughputRounds int
+	// ThroughputIters is how many insert-update-delete cycles each
+	// goroutine runs per sample. Default 20.
+	ThroughputIters int
+	// BulkSamples is how many samples each Bulk workload takes per
+	// variant. Default 5.
+	BulkSamples int
+	// Workloads selects workloads by name. Default all.
+	Workloads []string
+	// Progress, when set, receives a line per workload and round.
+	Progress io.Writer
+}
+
+func (o *Options) setDefaults() error {
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&o.Rounds, 10)
+	def(&o.Ops, 100)
+	def(&o.ThroughputRounds, 7)
+	def(&o.ThroughputIters, 20)
+	def(&o.BulkSamples, 5)
+	if o.Rounds < 1 || o.Ops < 1 || o.ThroughputRounds < 1 || o.ThroughputIters < 1 || o.BulkSamples < 1 {
+		return fmt.Errorf("bench: Options: counts must be positive: %+v", *o)
+	}
+	if len(o.Workloads) == 0 {
+		for _, w := range Workloads {
+			o.Workloads = append(o.Workloads, w.Name)
+		}
+	}
+	for _, name := range o.Workloads {
+		if WorkloadByName(name) == nil {
+			return fmt.Errorf("bench: unknown workload %q", name)
+		}
+	}
+	return nil
+}
+
+// Result holds one workload's samples, by variant name.
+type Result struct {
+	Workload *Workload
+	Samples  map[string][]Sample
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Config  Config
+	Options Options
+	// ServerVersion is the server's server_version_num.
+	ServerVersion int
+	Started       time.Time
+	Elapsed       time.Duration
+	Results       []*Result
+	// EntrySizes holds each audited variant's entry size after a bulk
+	// workload, keyed by operation ("update" after the 100,000-row UPDATE,
+	// "create" after the 10,000-row INSERT) and then variant name.
+	EntrySizes map[string]map[string]*EntrySize
+}
+
+// Run runs the selected workloads on every variant, interleaving the
+// variants round by round (rotating their order) so that drift in the
+// machine's speed spreads evenly over them. Each PerOp and Throughput
+// workload starts with a warm-up round that is not recorded.
+func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	r := &Report{Config: s.cfg, Options: opts, ServerVersion: s.ServerVersion, Started: time.Now(),
+		EntrySizes: map[string]map[string]*EntrySize{}}
+	progress := func(format string, args ...any) {
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, format+"\n", args...)
+		}
+	}
+	for _, name := range opts.Workloads {
+		w := WorkloadByName(name)
+		vs := s.variantsFor(w)
+		res := &Result{Workload: w, Samples: map[string][]Sample{}}
+		rounds, n := opts.Rounds, opts.Ops
+		switch w.Kind {
+		case Throughput:
+			rounds, n = opts.ThroughputRounds, opts.ThroughputIters
+		case Bulk:
+			rounds, n = opts.BulkSamples, 1
+		}
+		if w.Kind != Bulk {
+			for _, v := range vs {
+				if _, err := w.Run(ctx, s, v, -1, max(1, n/5)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for round := range rounds {
+			start := time.Now()
+			for k := range vs {
+				v := vs[(k+round)%len(vs)]
+				samples, err := w.Run(ctx, s, v, round, n)
+				if err != nil {
+					return nil, err
+				}
+				res.Samples[v.Name] = append(res.Samples[v.Name], samples...)
+			}
+			progress("%-12s round %d/%d  %.1fs", w.Name, round+1, rounds, time.Since(start).Seconds())
+		}
+		r.Results = append(r.Results, res)
+		if w.Kind == Bulk {
+			op := map[string]string{"update-100k": "update", "insert-10k": "create"}[w.Name]
+			r.EntrySizes[op] = map[string]*EntrySize{}
+			for _, v := range vs {
+				if !v.Audited {
+					continue
+				}
+				es, err := s.EntrySize(ctx, v)
+				if err != nil {
+					return nil, err
+				}
+				r.EntrySizes[op][v.Name] = es
+			}
+		}
+	}
+	r.Elapsed = time.Since(r.Started)
+	return r, nil
+}
+
+func (s *Suite) variantsFor(w *Workload) []*Variant {
+	if !w.ReadOnly {
+		return s.Variants
+	}
+	var out []*Variant
+	for _, v := range s.Variants {
+		if v.Name == Plain || v.Name == Auditpgx {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Stats summarises samples.
+type Stats struct {
+	N                     int
+	Median, P25, P75      time.Duration
+	MedianAlloc, MaxAlloc uint64
+}
+
+// Spread is half the interquartile range relative to the median.
+func (st Stats) Spread() float64 {
+	if st.Median == 0 {
+		return 0
+	}
+	return float64(st.P75-st.P25) / 2 / float64(st.Median)
+}
+
+// Summarize returns the statistics of samples.
+func Summarize(samples []Sample) Stats {
+	if len(samples) == 0 {
+		return Stats{}
+	}
+	d := make([]float64, len(samples))
+	a := make([]float64, len(samples))
+	for i, s := range samples {
+		d[i], a[i] = float64(s.Duration), float64(s.Alloc)
+	}
+	slices.Sort(d)
+	slices.Sort(a)
+	return Stats{
+		N:           len(samples),
+		Median:      time.Duration(quantile(d, 0.5)),
+		P25:         time.Duration(quantile(d, 0.25)),
+		P75:         time.Duration(quantile(d, 0.75)),
+		MedianAlloc: uint64(quantile(a, 0.5)),
+		MaxAlloc:    uint64(a[len(a)-1]),
+	}
+}
+
+// quantile interpolates linearly between the sorted values.
+func quantile(sorted []float64, q float64) float64 {
+	pos := q * float64(len(sorted)-1)
+	lo := int(pos)
+	if lo >= len(sorted)-1 {
+		return sorted[len(sorted)-1]
+	}
+	frac := pos - float64(lo)
+	return sorted[lo]*(1-frac) + sorted[lo+1]*frac
+}
+
+// Stats returns the statistics of a variant's samples in r.
+func (r *Result) Stats(variant string) Stats { return Summarize(r.Samples[variant]) }
+
+// Ratio returns the ratio of the medians of two variants, 0 when either
+// has no samples.
+func (r *Result) Ratio(num, den string) float64 {
+	a, b := r.Stats(num), r.Stats(den)
+	if a.N == 0 || b.N == 0 || b.Median == 0 {
+		return 0
+	}
+	return float64(a.Median) / float64(b.Median)
+}
+
+// Result returns the result of the workload of that name, or nil.
+func (r *Report) Result(name string) *Result {
+	for _, res := range r.Results {
+		if res.Workload.Name == name {
+			return res
+		}
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package parser
+
+import (
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/auditpgx/auditpgx/internal/sqlq"
+)
+
+// Columns the rewrite adds for a join table's links: the owner and related
+// values after the write, and before it (UPDATE).
+const (
+	colOwner      = "__auditpgx_lo"
+	colRelated    = "__auditpgx_lr"
+	colOldOwner   = "__auditpgx_olo"
+	colOldRelated = "__auditpgx_olr"
+	colLinkIns    = "__auditpgx_lins"
+)
+
+// linkGenerated adds the SQL of associate and disassociate entries: one per
+// link inserted or deleted, and for an UPDATE that moves a link, a
+// disassociate of the old pair and an associate of the new.
+func (w *write) linkGenerated(g *generated) {
+	l := w.t.Link
+	ref := sqlq.Ident(w.ref)
+	owner, related := ref+"."+sqlq.Ident(l.OwnerColumn), ref+"."+sqlq.Ident(l.RelatedColumn)
+	add := func(list *string, items ...string) {
+		all := strings.Join(items, ", ")
+		if *list != "" {
+			all = *list + ", " + all
+		}
+		*list = all
+	}
+	add(&g.returning, owner+" AS "+colOwner, related+" AS "+colRelated)
+	from := " FROM " + w.name() + " d"
+	var entries []string
+	switch {
+	case w.kind == Insert && w.onConflictUpdate:
+		add(&g.returning, "("+ref+".xmax = 0) AS "+colLinkIns)
+		entries = append(entries, w.linkSelect("associate", colOwner, colRelated)+from+" WHERE d."+colLinkIns)
+	case w.kind == Insert:
+		entries = append(entries, w.linkSelect("associate", colOwner, colRelated)+from)
+	case w.kind == Delete:
+		entries = append(entries, w.linkSelect("disassociate", colOwner, colRelated)+from)
+	case w.kind == Update:
+		add(&g.pre, owner+" AS "+colOldOwner, related+" AS "+colOldRelated)
+		add(&g.returning, w.pre()+"."+colOldOwner+" AS "+colOldOwner, w.pre()+"."+colOldRelated+" AS "+colOldRelated)
+		moved := " WHERE (d." + colOldOwner + ", d." + colOldRelated + ") IS DISTINCT FROM (d." + colOwner + ", d." + colRelated + ")"
+		entries = append(entries,
+			w.linkSelect("disassociate", colOldOwner, colOldRelated)+from+moved,
+			w.linkSelect("associate", colOwner, colRelated)+from+moved)
+	}
+	if g.entries != "" {
+		entries = append([]string{g.entries}, entries...)
+	}
+	g.entries = strings.Join(entries, " UNION ALL ")
+}
+
+func (w *write) linkSelect(op, ownerCol, relatedCol string) string {
+	l := w.t.Link
+	return "SELECT statement_timestamp(), " + w.opt.Actor + ", " + sqlq.Literal(op) + ", " + sqlq.Literal(l.OwnerTable) +
+		", to_jsonb(d." + ownerCol + ") #>> '{}', NULL::jsonb, pg_current_xact_id()::text::bigint, " + sqlq.Literal(w.opt.Fingerprint) +
+		", " + sqlq.Literal(l.RelatedTable) + ", to_jsonb(d." + relatedCol + ") #>> '{}', " + sqlq.Literal(l.Field)
+}
+
+// checkLinkUpsert refuses an upsert on a join table whose DO UPDATE moves
+// the link, which would need the old pair.
+func (w *write) checkLinkUpsert(oc *pg_query.OnConflictClause) error {
+	l := w.t.Link
+	if l == nil {
+		return nil
+	}
+	for _, n := range oc.TargetList {
+		if rt := n.GetResTarget(); rt != nil && (rt.Name == l.OwnerColumn || rt.Name == l.RelatedColumn) {
+			return unsupported("ON CONFLICT DO UPDATE of the link columns of join table %q is not audited; delete and insert the link", w.t.Registered)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,283 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
+	"github.com/auditpgx/auditpgx/registry"
+)
+
+// Get returns the entry with the given id. The error wraps [ErrNotFound]
+// when there is none.
+func Get(ctx context.Context, db Querier, id int64, opts ...Option) (Entry, error) {
+	o := applyOptions(opts)
+	t, err := entryTableName(o.entryTable)
+	if err != nil {
+		return Entry{}, err
+	}
+	entries, err := readEntries(ctx, db, t, `SELECT `+entryColumns+` FROM `+t.quoted()+` WHERE id = $1`, []any{id})
+	if err != nil {
+		return Entry{}, err
+	}
+	if len(entries) == 0 {
+		return Entry{}, fmt.Errorf("%w: entry %d in %s", ErrNotFound, id, t.quoted())
+	}
+	return entries[0], nil
+}
+
+// History returns every entry of one object of an audited table, oldest
+// first: those filed under it (table_name and object_id), and the
+// associate and disassociate entries that name it as their related object.
+// An object that never existed has an empty history, not an error.
+//
+// When the object's primary key was updated, its history includes its
+// entries under the ids it had before (up to the update that gave it
+// objectID) and the update that moved it away from objectID, if any. The
+// key columns come from [WithKeys] or else the catalog (see there); when
+// neither knows them, only the entries under objectID are returned.
+func History(ctx context.Context, db Querier, table, objectID string, opts ...Option) ([]Entry, error) {
+	l, err := newLineage(ctx, db, table, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.related = true
+	entries, _, err := l.collect(ctx, objectID)
+	return entries, err
+}
+
+// AsOf returns the audited columns of one object as they were at t,
+// rebuilt from its entries created at or before t (entries of one
+// statement share a created time; they apply in id order). Values are JSON
+// as in the entries: redacted columns read "$encrypted$", excluded columns
+// are absent.
+//
+// objectID names the object by the key it had at t; key updates are
+// followed as for [History]. The error wraps [ErrNotFound] when no such
+// object existed at t (not yet created, deleted, or moved to another key),
+// and is a *[ReplayError] when its entries contradict each other.
+func AsOf(ctx context.Context, db Querier, table, objectID string, t time.Time, opts ...Option) (diff.Image, error) {
+	l, err := newLineage(ctx, db, table, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.until = t
+	entries, ids, err := l.collect(ctx, objectID)
+	if err != nil {
+		return nil, err
+	}
+	r := replayer{state: State{}, keys: map[string][]string{table: l.keys}, track: ids}
+	for i := range entries {
+		if err := r.apply(&entries[i]); err != nil {
+			return nil, err
+		}
+	}
+	img, ok := r.state[table][objectID]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s %q did not exist at %s", ErrNotFound, table, objectID,
+			t.UTC().Format(time.RFC3339Nano))
+	}
+	return img, nil
+}
+
+// lineage gathers the entries of one object across the ids it has had.
+type lineage struct {
+	db      Querier
+	t       tableName // the entry table
+	table   string    // the audited table, as entries name it
+	keys    []string
+	until   time.Time // when set, only entries created at or before it
+	related bool      // also association entries naming the object as related
+}
+
+// maxLineageReads bounds the queries one lineage makes: one per id the
+// object had, and again when an id turns out to be needed further.
+const maxLineageReads = 1000
+
+func newLineage(ctx context.Context, db Querier, table string, opts []Option) (*lineage, error) {
+	o := applyOptions(opts)
+	t, err := entryTableName(o.entryTable)
+	if err != nil {
+		return nil, err
+	}
+	l := &lineage{db: db, t: t, table: table, keys: o.keys}
+	if !o.keysSet {
+		if l.keys, err = catalogKeys(ctx, db, table); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// catalogKeys returns the primary-key columns of the table that table_name
+// names in db's catalog, nil when there is no such table or the name is not
+// one PostgreSQL reads as a table name.
+func catalogKeys(ctx context.Context, db Querier, table string) ([]string, error) {
+	n, err := registry.ParseName(table)
+	if err != nil {
+		return nil, nil
+	}
+	rows, err := db.QueryContext(ctx, `SELECT a.attname FROM pg_index i
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		WHERE i.indrelid = to_regclass($1) AND i.indisprimary
+		ORDER BY array_position(i.indkey::int2[], a.attnum)`, sqlq.QualifiedIdent(n.Schema, n.Rel))
+	if err != nil {
+		return nil, fmt.Errorf("auditpgx: reading the primary key of %q: %w", table, err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("auditpgx: reading the primary key of %q: %w", table, err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("auditpgx: reading the primary key of %q: %w", table, err)
+	}
+	return keys, nil
+}
+
+// collect returns the object's entries in id order and every id it had.
+// Each id is read up to a bound: the object's own id without one, an
+// earlier id up to the update that moved the object off it.
+func (l *lineage) collect(ctx context.Context, objectID string) ([]Entry, map[string]bool, error) {
+	bounds := map[string]int64{objectID: math.MaxInt64}
+	queue := []string{objectID}
+	found := map[int64]Entry{}
+	for reads := 0; len(queue) > 0; reads++ {
+		if reads == maxLineageReads {
+			return nil, nil, fmt.Errorf("auditpgx: history of %s %q: its key changed more than %d times",
+				l.table, objectID, maxLineageReads)
+		}
+		id := queue[0]
+		queue = queue[1:]
+		entries, err := l.read(ctx, id, bounds[id])
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range entries {
+			found[e.ID] = e
+			if e.TableName != l.table || e.ObjectID != id {
+				continue
+			}
+			prev, err := previousID(&e, l.keys)
+			if err != nil || prev == id {
+				continue
+			}
+			if e.ID > bounds[prev] {
+				bounds[prev] = e.ID
+				queue = append(queue, prev)
+			}
+		}
+	}
+	ids := make([]int64, 0, len(found))
+	for id := range found {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]Entry, len(ids))
+	for i, id := range ids {
+		out[i] = found[id]
+	}
+	seen := map[string]bool{}
+	for id := range bounds {
+		seen[id] = true
+	}
+	return out, seen, nil
+}
+
+// read returns, in id order below bound, the entries filed under id, the
+// association entries naming it when l.related, and the updates that moved
+// the object off id. The last are found by containment of an old key value
+// (which the GIN index serves) and then checked in Go.
+func (l *lineage) read(ctx context.Context, id string, bound int64) ([]Entry, error) {
+	var args []any
+	param := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	pTable, pID := param(l.table), param(id)
+	either := []string{"(table_name = " + pTable + " AND object_id = " + pID + ")"}
+	if l.related {
+		either = append(either, "(related_table_name = "+pTable+" AND related_object_id = "+pID+")")
+	}
+	if docs := l.movedOffDocs(id); len(docs) > 0 {
+		var contains []string
+		for _, d := range docs {
+			contains = append(contains, "changes @> "+param(d)+"::jsonb")
+		}
+		either = append(either, "(table_name = "+pTable+" AND operation = 'update' AND object_id <> "+pID+
+			" AND ("+strings.Join(contains, " OR ")+"))")
+	}
+	where := "(" + strings.Join(either, " OR ") + ") AND id < " + param(bound)
+	if !l.until.IsZero() {
+		where += " AND created <= " + param(l.until)
+	}
+	entries, err := readEntries(ctx, l.db, l.t, `SELECT `+entryColumns+` FROM `+l.t.quoted()+
+		` WHERE `+where+` ORDER BY id`, args)
+	if err != nil {
+		return nil, err
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		owner := e.TableName == l.table && e.ObjectID == id
+		related := l.related && deref(e.RelatedTableName) == l.table && deref(e.RelatedObjectID) == id
+		if !owner && !related {
+			if prev, err := previousID(&e, l.keys); err != nil || prev != id || e.TableName != l.table {
+				continue
+			}
+		}
+		kept = append(kept, e)
+	}
+	return kept, nil
+}
+
+// movedOffDocs returns containment documents matching every update that
+// could have moved an object off id: one per key column, holding the
+// column's value in id as an old value.
+func (l *lineage) movedOffDocs(id string) []string {
+	var docs []string
+	add := func(col string, v json.RawMessage) {
+		b, err := json.Marshal(map[string]map[string][]json.RawMessage{"changed_fields": {col: {v}}})
+		if err == nil {
+			docs = append(docs, string(b))
+		}
+	}
+	switch len(l.keys) {
+	case 0:
+	case 1:
+		// The id of a one-column key does not say whether it was a string.
+		s, _ := json.Marshal(id)
+		add(l.keys[0], s)
+		if v, err := decodeValue(json.RawMessage(id)); err == nil {
+			if _, isString := v.(string); !isString {
+				add(l.keys[0], json.RawMessage(id))
+			}
+		}
+	default:
+		vals, err := keyValues(id, len(l.keys))
+		if err != nil {
+			return nil
+		}
+		for i, k := range l.keys {
+			add(k, vals[i])
+		}
+	}
+	return docs
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

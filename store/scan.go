@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/auditpgx/auditpgx/diff"
+)
+
+const entryColumns = `id, created, created_by, operation, table_name, object_id, changes, ` +
+	`related_table_name, related_object_id, related_field_name, tx_id, statement_fingerprint`
+
+// entryTableName parses an entry table name, "" meaning the default.
+func entryTableName(table string) (tableName, error) {
+	if table == "" {
+		table = defaultTable
+	}
+	t, err := parseTableName(table)
+	if err != nil {
+		return tableName{}, fmt.Errorf("%w %q: %v", ErrInvalidTableName, table, err)
+	}
+	return t, nil
+}
+
+// scanEntries runs query, which selects entryColumns from t, and calls
+// each for every row in order. Rows are decoded into one Entry that each
+// must not retain; Changes is freshly allocated for every row, so each may
+// keep it.
+func scanEntries(ctx context.Context, db Querier, t tableName, query string, args []any, each func(*Entry) error) error {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("auditpgx: read entries from %s: %w", t.quoted(), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e       Entry
+			changes []byte
+		)
+		if err := rows.Scan(&e.ID, &e.Created, &e.CreatedBy, &e.Operation, &e.TableName, &e.ObjectID,
+			&changes, &e.RelatedTableName, &e.RelatedObjectID, &e.RelatedFieldName, &e.TxID,
+			&e.StatementFingerprint); err != nil {
+			return fmt.Errorf("auditpgx: read entries from %s: %w", t.quoted(), err)
+		}
+		// UTC, so that output does not depend on the reader's time zone.
+		e.Created = e.Created.UTC()
+		if changes != nil {
+			// Into a pointer, so that a JSON null also leaves Changes nil.
+			var c *diff.Changes
+			if err := json.Unmarshal(changes, &c); err != nil {
+				return fmt.Errorf("auditpgx: entry %d in %s: %w", e.ID, t.quoted(), err)
+			}
+			e.Changes = c
+		}
+		if err := each(&e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("auditpgx: read entries from %s: %w", t.quoted(), err)
+	}
+	return nil
+}
+
+// readEntries collects what scanEntries reads.
+func readEntries(ctx context.Context, db Querier, t tableName, query string, args []any) ([]Entry, error) {
+	var out []Entry
+	err := scanEntries(ctx, db, t, query, args, func(e *Entry) error {
+		out = append(out, *e)
+		return nil
+	})
+	return out, err
+}
