@@ -192,7 +192,7 @@ func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
 			if err != nil {
 				return err
 			}
-			_, err = t.Resolve(c)
+			_, err = o.registry.Resolve(t, c)
 			return err
 		})
 		errs = append(errs, err)

@@ -44,14 +44,16 @@ func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerCon
 	if err != nil {
 		return nil, err
 	}
+	var res driver.Result
 	switch p.action {
 	case audit:
-		return execAudited(ctx, q, p, args)
+		res, err = execAudited(ctx, q, p, args)
 	case refuse:
 		return nil, p.err
+	default:
+		res, err = conn.ExecContext(ctx, query, args)
 	}
-	res, err := conn.ExecContext(ctx, query, args)
-	i.afterDDL(p, err)
+	i.after(conn, p, err)
 	return res, err
 }
 
@@ -60,15 +62,16 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 	if err != nil {
 		return ctx, nil, err
 	}
+	var rows driver.Rows
 	switch p.action {
 	case audit:
-		rows, err := i.connQuery(ctx, conn, p, args)
-		return ctx, rows, err
+		rows, err = i.connQuery(ctx, conn, p, args)
 	case refuse:
 		return ctx, nil, p.err
+	default:
+		rows, err = conn.QueryContext(ctx, query, args)
 	}
-	rows, err := conn.QueryContext(ctx, query, args)
-	i.afterDDL(p, err)
+	i.after(conn, p, err)
 	return ctx, rows, err
 }
 
@@ -91,6 +94,14 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 	}
 	switch p.action {
 	case audit:
+		if p.multi {
+			// pgx cannot prepare several statements; let it say so.
+			_, err := conn.PrepareContext(ctx, query)
+			if err == nil {
+				err = &UnauditedError{Reason: "a string of several statements cannot be prepared"}
+			}
+			return ctx, nil, err
+		}
 		return ctx, &stmt{conn: q, plan: p}, nil
 	case refuse:
 		return ctx, nil, p.err
@@ -99,14 +110,18 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 	return ctx, s, err
 }
 
-// afterDDL forgets the catalog description of audited tables that a
-// statement may have altered, so the next write re-reads it.
-func (i *interceptor) afterDDL(p *plan, err error) {
+// after notes what a statement that ran may have changed: the catalog
+// description of audited tables (DDL), re-read by the next write, and the
+// connection's search_path.
+func (i *interceptor) after(conn any, p *plan, err error) {
 	if err != nil {
 		return
 	}
 	for _, t := range p.invalidates {
 		i.planner.reg.Invalidate(t)
+	}
+	if p.setsSearchPath {
+		i.planner.sessions.markChanged(conn)
 	}
 }
 

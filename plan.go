@@ -36,27 +36,38 @@ type plan struct {
 	// invalidates lists audited tables whose catalog description the
 	// statement (DDL) may change; they are re-read after it runs.
 	invalidates []*registry.Table
+	// setsSearchPath marks a statement that may change the session's
+	// search_path; bySearchPath a plan that depends on it (an unqualified
+	// name resolved to a registered table, or to none).
+	setsSearchPath, bySearchPath bool
 }
 
 var passThroughPlan = &plan{action: passThrough}
 
 // planner decides, once per SQL text, how a statement is handled.
 type planner struct {
-	reg     *registry.Registry
-	cache   *planCache
-	version atomic.Int64 // server_version_num, read once
+	reg      *registry.Registry
+	cache    *planCache
+	sessions sessions
+	version  atomic.Int64 // server_version_num, read once
 }
 
 // plan returns the cached plan for query or builds it, reading the catalog
 // through q the first time an audited table is used.
 func (p *planner) plan(ctx context.Context, q driver.QueryerContext, query string) (*plan, error) {
 	gen := p.reg.Generation()
-	if pl := p.cache.get(query); pl != nil && pl.generation == gen {
+	pl := p.cache.get(query)
+	if pl != nil && pl.generation == gen && !(pl.bySearchPath && p.sessions.changedSearchPath(q)) {
 		return pl, nil
 	}
 	pl, cacheable, err := p.build(ctx, q, query)
 	if err != nil {
 		return nil, err
+	}
+	if pl.bySearchPath && p.sessions.changedSearchPath(q) {
+		// Resolved through this connection's own search_path: good for
+		// this execution only.
+		cacheable = false
 	}
 	if pl.action == refuse && p.reg.Config().AllowUnaudited && !errors.Is(pl.err, ErrAppendOnly) {
 		p.reg.Config().Logger.WarnContext(ctx, "auditpgx: running a write that cannot be audited", "error", pl.err.Error())
@@ -88,13 +99,17 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		}
 		return passThroughPlan, true, nil
 	}
+	refs, bySearchPath, err := p.resolveRefs(ctx, q, st)
+	if err != nil {
+		return nil, false, err
+	}
 	var audited *registry.Table
 	var invalidates []*registry.Table
 	for _, w := range st.Writes {
 		if p.reg.IsEntryTable(w.Table.Schema, w.Table.Name) {
 			return &plan{action: refuse, err: fmt.Errorf("%w: %s on %q is refused", ErrAppendOnly, w.Kind, w.Table.String())}, true, nil
 		}
-		t := p.reg.Lookup(w.Table.Schema, w.Table.Name)
+		t := refs[w.Table]
 		if t == nil {
 			continue
 		}
@@ -112,8 +127,8 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		}
 	}
 	if audited == nil {
-		if len(invalidates) > 0 {
-			return &plan{action: passThrough, invalidates: invalidates}, true, nil
+		if len(invalidates) > 0 || st.SetsSearchPath || bySearchPath {
+			return &plan{action: passThrough, invalidates: invalidates, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath}, true, nil
 		}
 		return passThroughPlan, true, nil
 	}
@@ -124,7 +139,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		}
 		p.version.Store(int64(v))
 	}
-	cat := &catalog{planner: p, ctx: ctx, q: q}
+	cat := &catalog{planner: p, ctx: ctx, q: q, refs: refs}
 	entry := p.reg.EntryTable()
 	opt := parser.Options{
 		Entries:       parser.EntryTable{Schema: entry.Schema, Name: entry.Rel},
@@ -143,7 +158,91 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	if err != nil {
 		return nil, false, err
 	}
-	return &plan{action: audit, rewrite: rw, multi: st.Count > 1}, true, nil
+	return &plan{action: audit, rewrite: rw, multi: st.Count > 1, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath}, true, nil
+}
+
+// resolveRefs finds the registered table, if any, that each table a
+// statement writes means. A qualified name is looked up directly; an
+// unqualified one that may mean a registered table is resolved by the
+// server through the connection's search_path, and bySearchPath says so.
+func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *parser.Statement) (refs map[parser.TableName]*registry.Table, bySearchPath bool, err error) {
+	if len(st.Writes) == 0 {
+		return nil, false, nil
+	}
+	for _, t := range p.reg.Unresolved() {
+		// Children are only known once their parent is checked; a table
+		// that fails its check reports the failure when a write uses it.
+		_, _ = p.resolve(ctx, q, t)
+	}
+	refs = map[parser.TableName]*registry.Table{}
+	var names []string
+	var unqualified []parser.TableName
+	for _, w := range st.Writes {
+		if _, done := refs[w.Table]; done {
+			continue
+		}
+		if w.Table.Schema != "" || !p.reg.MayMean(w.Table.Name) {
+			refs[w.Table] = p.reg.Lookup(w.Table.Schema, w.Table.Name)
+			continue
+		}
+		refs[w.Table] = nil
+		unqualified = append(unqualified, w.Table)
+		names = append(names, sqlq.Ident(w.Table.Name))
+	}
+	if len(unqualified) == 0 {
+		return refs, false, nil
+	}
+	oids, err := regclassOIDs(ctx, q, names)
+	if err != nil {
+		return nil, false, err
+	}
+	for i, n := range unqualified {
+		refs[n] = p.reg.ByOID(oids[i])
+		if refs[n] != nil {
+			continue
+		}
+		// A registration of this name that failed its check must not let
+		// the write through unaudited: report why it failed.
+		for _, t := range p.reg.Tables() {
+			if t.Name.Rel == n.Name && t.Meta() == nil {
+				if _, err := p.resolve(ctx, q, t); err != nil {
+					return nil, false, err
+				}
+			}
+		}
+	}
+	return refs, true, nil
+}
+
+// regclassOIDs resolves quoted names to table OIDs (0 for none) through
+// the connection's search_path.
+func regclassOIDs(ctx context.Context, q driver.QueryerContext, names []string) ([]uint32, error) {
+	rows, err := q.QueryContext(ctx, `SELECT coalesce(pg_catalog.to_regclass(n)::oid::bigint, 0) FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i`,
+		[]driver.NamedValue{{Ordinal: 1, Value: names}})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]uint32, 0, len(names))
+	dest := make([]driver.Value, 1)
+	for {
+		err := rows.Next(dest)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		v, ok := dest[0].(int64)
+		if !ok {
+			return nil, fmt.Errorf("auditpgx: to_regclass returned %T", dest[0])
+		}
+		out = append(out, uint32(v))
+	}
+	if len(out) != len(names) {
+		return nil, fmt.Errorf("auditpgx: to_regclass returned %d rows for %d names", len(out), len(names))
+	}
+	return out, rows.Close()
 }
 
 func (p *planner) rewriteOne(st *parser.Statement, cat *catalog, opt parser.Options, actor string) (*parser.Rewrite, error) {
@@ -165,7 +264,7 @@ func (p *planner) rewriteMulti(st *parser.Statement, cat *catalog, opt parser.Op
 	opt.RowsForExec = true
 	var execParts, queryParts []string
 	for _, sub := range st.Split() {
-		if !p.writesAudited(sub) {
+		if !writesAudited(sub, cat) {
 			execParts = append(execParts, sub.SQL)
 			queryParts = append(queryParts, sub.SQL)
 			continue
@@ -184,9 +283,9 @@ func (p *planner) rewriteMulti(st *parser.Statement, cat *catalog, opt parser.Op
 // NUL cannot occur in SQL text.
 const actorMarker = "\x00"
 
-func (p *planner) writesAudited(st *parser.Statement) bool {
+func writesAudited(st *parser.Statement, cat *catalog) bool {
 	for _, w := range st.Writes {
-		if p.reg.Lookup(w.Table.Schema, w.Table.Name) != nil {
+		if cat.refs[w.Table] != nil {
 			return true
 		}
 	}
@@ -199,10 +298,11 @@ type catalog struct {
 	planner *planner
 	ctx     context.Context
 	q       driver.QueryerContext
+	refs    map[parser.TableName]*registry.Table
 }
 
 func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
-	t := c.planner.reg.Lookup(n.Schema, n.Name)
+	t := c.refs[n]
 	if t == nil {
 		return nil, nil
 	}
@@ -288,7 +388,7 @@ func (p *planner) resolve(ctx context.Context, q driver.QueryerContext, t *regis
 	if err != nil {
 		return nil, err
 	}
-	return t.Resolve(c)
+	return p.reg.Resolve(t, c)
 }
 
 // readCatalog describes the table a quoted name means, or returns nil when

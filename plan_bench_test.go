@@ -22,7 +22,7 @@ func benchPlanner(b *testing.B) *planner {
 		b.Fatal(err)
 	}
 	t := reg.Lookup("", "users")
-	if _, err := t.Resolve(&registry.Catalog{
+	if _, err := reg.Resolve(t, &registry.Catalog{
 		Schema: "public", Rel: "users",
 		Columns:    []string{"id", "name", "email", "password_hash", "last_login", "updated_at", "deleted_at"},
 		PrimaryKey: []string{"id"},

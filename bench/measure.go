@@ -113,13 +113,8 @@ func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		for round := range rounds {
 			start := time.Now()
-			for k := range vs {
-				v := vs[(k+round)%len(vs)]
-				samples, err := w.Run(ctx, s, v, round, n)
-				if err != nil {
-					return nil, err
-				}
-				res.Samples[v.Name] = append(res.Samples[v.Name], samples...)
+			if err := s.round(ctx, w, vs, round, n, res); err != nil {
+				return nil, err
 			}
 			progress("%-12s round %d/%d  %.1fs", w.Name, round+1, rounds, time.Since(start).Seconds())
 		}
@@ -141,6 +136,54 @@ func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	r.Elapsed = time.Since(r.Started)
 	return r, nil
+}
+
+// round runs one round of w. PerOp rounds alternate the variants
+// operation by operation; the others run a variant's batch at a time. In
+// both, the variants' order rotates.
+func (s *Suite) round(ctx context.Context, w *Workload, vs []*Variant, round, n int, res *Result) error {
+	rotated := func(k int) *Variant { return vs[(k+round)%len(vs)] }
+	if w.Kind != PerOp {
+		for k := range vs {
+			v := rotated(k)
+			samples, err := w.Run(ctx, s, v, round, n)
+			if err != nil {
+				return err
+			}
+			res.Samples[v.Name] = append(res.Samples[v.Name], samples...)
+		}
+		return nil
+	}
+	batches := map[*Variant]*Batch{}
+	defer func() {
+		for _, b := range batches {
+			b.Close()
+		}
+	}()
+	for _, v := range vs {
+		b, err := w.Start(ctx, s, v, round, n)
+		if err != nil {
+			return err
+		}
+		batches[v] = b
+	}
+	for i := range n {
+		for k := range vs {
+			v := vs[(k+i+round)%len(vs)]
+			sample, err := batches[v].Time(i)
+			if err != nil {
+				return err
+			}
+			res.Samples[v.Name] = append(res.Samples[v.Name], sample)
+		}
+	}
+	for v, b := range batches {
+		delete(batches, v)
+		if err := b.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Suite) variantsFor(w *Workload) []*Variant {

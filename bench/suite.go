@@ -99,7 +99,7 @@ type Suite struct {
 
 // Open creates each variant's schema, table, entry table and triggers,
 // seeds the tables, and opens the variants' pools.
-func Open(ctx context.Context, cfg Config) (s *Suite, err error) {
+func Open(ctx context.Context, cfg Config) (*Suite, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -111,30 +111,33 @@ func Open(ctx context.Context, cfg Config) (s *Suite, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: connecting: %w", err)
 	}
-	s = &Suite{cfg: cfg, admin: admin}
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
-	// Replica mode skips ordinary triggers, so resets write no entries.
-	if _, err := admin.Exec(ctx, `SET session_replication_role = replica`); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	if err := admin.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&s.ServerVersion); err != nil {
+	s := &Suite{cfg: cfg, admin: admin}
+	if err := s.open(ctx, base); err != nil {
+		s.Close()
 		return nil, err
 	}
-	for _, name := range cfg.Variants {
+	return s, nil
+}
+
+func (s *Suite) open(ctx context.Context, base *url.URL) error {
+	// Replica mode skips ordinary triggers, so resets write no entries.
+	if _, err := s.admin.Exec(ctx, `SET session_replication_role = replica`); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if err := s.admin.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&s.ServerVersion); err != nil {
+		return err
+	}
+	for _, name := range s.cfg.Variants {
 		v, err := s.setup(ctx, base, name)
 		if err != nil {
-			return nil, fmt.Errorf("bench: setting up %s: %w", name, err)
+			return fmt.Errorf("bench: setting up %s: %w", name, err)
 		}
 		s.Variants = append(s.Variants, v)
 		if err := s.Seed(ctx, v); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return s, nil
+	return nil
 }
 
 func schemaFor(name string) string {

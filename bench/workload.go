@@ -43,20 +43,85 @@ type Workload struct {
 	SingleRow bool
 	// ReadOnly workloads write nothing, so only plain and auditpgx are run.
 	ReadOnly bool
-	// run runs round number round of n operations (PerOp, Throughput: n
-	// per goroutine; Bulk: n is ignored) on v and returns its samples.
-	run func(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error)
+	// start prepares, untimed, round number round of n operations on v
+	// (PerOp: n operations; Throughput: one burst of n cycles per
+	// goroutine; Bulk: one statement, n is ignored).
+	start func(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error)
 }
 
-// Run runs round number round of w on v, n operations long, and returns its
-// samples. Rounds with the same number do the same thing in every variant.
-func (w *Workload) Run(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
+// batch is a prepared round of a workload on one variant.
+type batch struct {
+	ops   int               // how many operations the round has
+	stmts int               // statements per operation, to divide its time by
+	op    func(i int) error // runs operation i, timed
+	done  func() error      // cleans up, untimed; may be nil
+}
+
+func (b *batch) close() error {
+	if b.done == nil {
+		return nil
+	}
+	return b.done()
+}
+
+// Start prepares round number round of w on v, n operations long. Rounds
+// with the same number do the same thing in every variant.
+func (w *Workload) Start(ctx context.Context, s *Suite, v *Variant, round, n int) (*Batch, error) {
 	ctx = contextFor(ctx, v)
-	out, err := w.run(ctx, s, v, round, n)
+	b, err := w.start(ctx, s, v, round, n)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %s on %s: %w", w.Name, v.Name, err)
 	}
+	return &Batch{w: w, v: v, b: b}, nil
+}
+
+// Batch is a round of a workload on one variant, ready to run.
+type Batch struct {
+	w *Workload
+	v *Variant
+	b *batch
+}
+
+// Len returns the number of operations in the batch.
+func (b *Batch) Len() int { return b.b.ops }
+
+// Time runs operation i and returns its sample.
+func (b *Batch) Time(i int) (Sample, error) {
+	var before, after runtime.MemStats
+	if b.w.Kind == Bulk {
+		runtime.ReadMemStats(&before)
+	}
+	start := time.Now()
+	err := b.b.op(i)
+	elapsed := time.Since(start)
+	if err != nil {
+		return Sample{}, fmt.Errorf("bench: %s on %s: %w", b.w.Name, b.v.Name, err)
+	}
+	out := Sample{Duration: elapsed / time.Duration(b.b.stmts)}
+	if b.w.Kind == Bulk {
+		runtime.ReadMemStats(&after)
+		out.Alloc = after.TotalAlloc - before.TotalAlloc
+	}
 	return out, nil
+}
+
+// Close cleans up after the batch.
+func (b *Batch) Close() error { return b.b.close() }
+
+// Run runs a whole round of w on v and returns its samples.
+func (w *Workload) Run(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
+	b, err := w.Start(ctx, s, v, round, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Sample, b.Len())
+	for i := range out {
+		if out[i], err = b.Time(i); err != nil {
+			b.Close()
+			return nil, err
+		}
+	}
+	return out, b.Close()
 }
 
 // contextFor adds v's actor to ctx.
@@ -88,16 +153,16 @@ var baseTime = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Workloads lists every workload, in report order.
 var Workloads = []*Workload{
-	{Name: "insert", Title: "INSERT 1 row", Kind: PerOp, SingleRow: true, run: runInsert},
-	{Name: "update", Title: "UPDATE by key", Kind: PerOp, SingleRow: true, run: runUpdate},
-	{Name: "delete", Title: "DELETE by key", Kind: PerOp, SingleRow: true, run: runDelete},
-	{Name: "gorm-create", Title: "BEGIN; INSERT … RETURNING; COMMIT", Kind: PerOp, SingleRow: true, run: runGormCreate},
-	{Name: "gorm-save", Title: "BEGIN; UPDATE (all columns); COMMIT", Kind: PerOp, SingleRow: true, run: runGormSave},
-	{Name: "prepared", Title: "UPDATE by key, prepared once", Kind: PerOp, SingleRow: true, run: runPrepared},
-	{Name: "select", Title: "SELECT by key", Kind: PerOp, ReadOnly: true, run: runSelect},
-	{Name: "concurrent", Title: "mixed writes, 8 goroutines (per statement)", Kind: Throughput, run: runConcurrent},
-	{Name: "insert-10k", Title: "INSERT 10,000 rows, one statement", Kind: Bulk, run: runBulkInsert},
-	{Name: "update-100k", Title: "UPDATE 100,000 rows, one statement", Kind: Bulk, run: runBulkUpdate},
+	{Name: "insert", Title: "INSERT 1 row", Kind: PerOp, SingleRow: true, start: startInsert},
+	{Name: "update", Title: "UPDATE by key", Kind: PerOp, SingleRow: true, start: startUpdate},
+	{Name: "delete", Title: "DELETE by key", Kind: PerOp, SingleRow: true, start: startDelete},
+	{Name: "gorm-create", Title: "BEGIN; INSERT … RETURNING; COMMIT", Kind: PerOp, SingleRow: true, start: startGormCreate},
+	{Name: "gorm-save", Title: "BEGIN; UPDATE (all columns); COMMIT", Kind: PerOp, SingleRow: true, start: startGormSave},
+	{Name: "prepared", Title: "UPDATE by key, prepared once", Kind: PerOp, SingleRow: true, start: startPrepared},
+	{Name: "select", Title: "SELECT by key", Kind: PerOp, ReadOnly: true, start: startSelect},
+	{Name: "concurrent", Title: "mixed writes, 8 goroutines (per statement)", Kind: Throughput, start: startConcurrent},
+	{Name: "insert-10k", Title: "INSERT 10,000 rows, one statement", Kind: Bulk, start: startBulkInsert},
+	{Name: "update-100k", Title: "UPDATE 100,000 rows, one statement", Kind: Bulk, start: startBulkUpdate},
 }
 
 // WorkloadByName returns the workload of that name, or nil.
@@ -143,17 +208,9 @@ func (s *Suite) updateArgs(round, i int) []any {
 	return []any{fmt.Sprintf("renamed %d.%d", round, i), float64((round*7+i)%1000) + 0.5, baseTime.Add(time.Duration(i) * time.Second), s.pick(round, i)}
 }
 
-// timed runs op n times and returns each run's duration.
-func timed(n int, op func(i int) error) ([]Sample, error) {
-	out := make([]Sample, n)
-	for i := range n {
-		start := time.Now()
-		if err := op(i); err != nil {
-			return nil, err
-		}
-		out[i].Duration = time.Since(start)
-	}
-	return out, nil
+// perOp is a PerOp batch of n operations.
+func perOp(n int, op func(i int) error) *batch {
+	return &batch{ops: n, stmts: 1, op: op}
 }
 
 func expectRows(res sql.Result, want int64) error {
@@ -167,42 +224,42 @@ func expectRows(res sql.Result, want int64) error {
 	return nil
 }
 
-func runInsert(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
-	return timed(n, func(i int) error {
+func startInsert(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
+	return perOp(n, func(i int) error {
 		res, err := v.DB.ExecContext(ctx, insertSQL, newRow(round, i)...)
 		if err != nil {
 			return err
 		}
 		return expectRows(res, 1)
-	})
+	}), nil
 }
 
-func runUpdate(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
-	return timed(n, func(i int) error {
+func startUpdate(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
+	return perOp(n, func(i int) error {
 		res, err := v.DB.ExecContext(ctx, updateSQL, s.updateArgs(round, i)...)
 		if err != nil {
 			return err
 		}
 		return expectRows(res, 1)
-	})
+	}), nil
 }
 
-func runDelete(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
+func startDelete(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
 	ids, err := s.insertUntimed(ctx, v, round, n)
 	if err != nil {
 		return nil, err
 	}
-	return timed(n, func(i int) error {
+	return perOp(n, func(i int) error {
 		res, err := v.DB.ExecContext(ctx, deleteSQL, ids[i])
 		if err != nil {
 			return err
 		}
 		return expectRows(res, 1)
-	})
+	}), nil
 }
 
-func runGormCreate(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
-	return timed(n, func(i int) error {
+func startGormCreate(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
+	return perOp(n, func(i int) error {
 		tx, err := v.DB.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -213,11 +270,11 @@ func runGormCreate(ctx context.Context, s *Suite, v *Variant, round, n int) ([]S
 			return err
 		}
 		return tx.Commit()
-	})
+	}), nil
 }
 
-func runGormSave(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
-	return timed(n, func(i int) error {
+func startGormSave(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
+	return perOp(n, func(i int) error {
 		id := s.pick(round, i)
 		// Save writes every column: the email and created_at keep the
 		// values the row was seeded with, the others change.
@@ -241,112 +298,106 @@ func runGormSave(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sam
 			return err
 		}
 		return tx.Commit()
-	})
+	}), nil
 }
 
-func runPrepared(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
+func startPrepared(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
 	stmt, err := v.DB.PrepareContext(ctx, updateSQL)
 	if err != nil {
 		return nil, err
 	}
-	defer stmt.Close()
-	return timed(n, func(i int) error {
+	b := perOp(n, func(i int) error {
 		res, err := stmt.ExecContext(ctx, s.updateArgs(round, i)...)
 		if err != nil {
 			return err
 		}
 		return expectRows(res, 1)
 	})
+	b.done = stmt.Close
+	return b, nil
 }
 
-func runSelect(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
+func startSelect(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
 	dest := make([]any, 11)
 	for i := range dest {
 		dest[i] = new(any)
 	}
-	return timed(n, func(i int) error {
+	return perOp(n, func(i int) error {
 		return v.DB.QueryRowContext(ctx, selectSQL, s.pick(round, i)).Scan(dest...)
-	})
+	}), nil
 }
 
-// runConcurrent runs Conns goroutines, each doing n times: insert a row
-// (RETURNING its key), update a seeded row by key, delete the new row.
-func runConcurrent(ctx context.Context, s *Suite, v *Variant, round, n int) ([]Sample, error) {
+// startConcurrent prepares one burst of Conns goroutines, each doing n
+// times: insert a row (RETURNING its key), update a seeded row by key,
+// delete the new row.
+func startConcurrent(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
 	g := s.cfg.Conns
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, g)
-	start := time.Now()
-	for j := range g {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := func() error {
-				for k := range n {
-					i := j*n + k
-					var id int64
-					if err := v.DB.QueryRowContext(ctx, insertSQL+` RETURNING id`, newRow(round, i)...).Scan(&id); err != nil {
-						return err
-					}
-					res, err := v.DB.ExecContext(ctx, updateSQL, s.updateArgs(round, i)...)
-					if err == nil {
-						err = expectRows(res, 1)
-					}
-					if err != nil {
-						return err
-					}
-					res, err = v.DB.ExecContext(ctx, deleteSQL, id)
-					if err == nil {
-						err = expectRows(res, 1)
-					}
-					if err != nil {
-						return err
-					}
+	return &batch{ops: 1, stmts: 3 * g * n, op: func(int) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make(chan error, g)
+		for j := range g {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := cycles(ctx, s, v, round, j*n, n); err != nil {
+					cancel()
+					errs <- err
 				}
-				return nil
 			}()
-			if err != nil {
-				cancel()
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
-		return nil, err
-	}
-	return []Sample{{Duration: elapsed / time.Duration(3*g*n)}}, nil
+		}
+		wg.Wait()
+		close(errs)
+		return <-errs
+	}}, nil
 }
 
-// bulk resets v with reset, then times stmt and the Go heap it allocates.
-func bulk(ctx context.Context, v *Variant, reset func() error, want int64, stmt string, args ...any) ([]Sample, error) {
+// cycles runs n insert-update-delete cycles, numbered from first.
+func cycles(ctx context.Context, s *Suite, v *Variant, round, first, n int) error {
+	for i := first; i < first+n; i++ {
+		var id int64
+		if err := v.DB.QueryRowContext(ctx, insertSQL+` RETURNING id`, newRow(round, i)...).Scan(&id); err != nil {
+			return err
+		}
+		res, err := v.DB.ExecContext(ctx, updateSQL, s.updateArgs(round, i)...)
+		if err == nil {
+			err = expectRows(res, 1)
+		}
+		if err != nil {
+			return err
+		}
+		res, err = v.DB.ExecContext(ctx, deleteSQL, id)
+		if err == nil {
+			err = expectRows(res, 1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bulk is a Bulk batch: reset, untimed, then one statement.
+func bulk(ctx context.Context, v *Variant, reset func() error, want int64, stmt string, args ...any) (*batch, error) {
 	if err := reset(); err != nil {
 		return nil, err
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	res, err := v.DB.ExecContext(ctx, stmt, args...)
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if err != nil {
-		return nil, err
-	}
-	if err := expectRows(res, want); err != nil {
-		return nil, err
-	}
-	return []Sample{{Duration: elapsed, Alloc: after.TotalAlloc - before.TotalAlloc}}, nil
+	return &batch{ops: 1, stmts: 1, op: func(int) error {
+		res, err := v.DB.ExecContext(ctx, stmt, args...)
+		if err != nil {
+			return err
+		}
+		return expectRows(res, want)
+	}}, nil
 }
 
-func runBulkUpdate(ctx context.Context, s *Suite, v *Variant, round, _ int) ([]Sample, error) {
+func startBulkUpdate(ctx context.Context, s *Suite, v *Variant, round, _ int) (*batch, error) {
 	return bulk(ctx, v, func() error { return s.Seed(ctx, v) }, int64(s.cfg.Rows),
 		bulkUpdateSQL, baseTime.Add(time.Duration(round)*time.Hour), 1, s.cfg.Rows)
 }
 
-func runBulkInsert(ctx context.Context, s *Suite, v *Variant, round, _ int) ([]Sample, error) {
+func startBulkInsert(ctx context.Context, s *Suite, v *Variant, round, _ int) (*batch, error) {
 	return bulk(ctx, v, func() error { return s.trim(ctx, v) }, int64(s.cfg.BulkInsert),
 		bulkInsertSQL, round, baseTime, s.cfg.BulkInsert)
 }

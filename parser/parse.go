@@ -88,6 +88,10 @@ type Statement struct {
 	Count int
 	// NumParams is the highest $n referenced.
 	NumParams int
+	// SetsSearchPath is true when the text may change how the session
+	// resolves unqualified names: SET or RESET of search_path or of the
+	// role, DISCARD, or a call of set_config.
+	SetsSearchPath bool
 
 	tree *pg_query.ParseResult
 }
@@ -204,6 +208,25 @@ func (st *Statement) collect(top *pg_query.Node) {
 			}
 		case *pg_query.AlterTableStmt:
 			st.add(Alter, n.Relation, isTop, nil)
+		case *pg_query.CreateStmt:
+			// A new partition or child changes its parent's family.
+			for _, parent := range n.InhRelations {
+				st.add(Alter, parent.GetRangeVar(), isTop, nil)
+			}
+		case *pg_query.VariableSetStmt:
+			switch strings.ToLower(n.Name) {
+			case "search_path", "role", "session_authorization", "":
+				st.SetsSearchPath = true
+			}
+			if n.Kind == pg_query.VariableSetKind_VAR_RESET_ALL {
+				st.SetsSearchPath = true
+			}
+		case *pg_query.DiscardStmt:
+			st.SetsSearchPath = true
+		case *pg_query.FuncCall:
+			if len(n.Funcname) > 0 && n.Funcname[len(n.Funcname)-1].GetString_().GetSval() == "set_config" {
+				st.SetsSearchPath = true
+			}
 		case *pg_query.RenameStmt:
 			st.add(Alter, n.Relation, isTop, nil)
 		case *pg_query.DropStmt:

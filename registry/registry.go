@@ -107,6 +107,9 @@ type Registry struct {
 
 	mu     sync.RWMutex
 	tables map[Name]*Table
+	// children maps the partitions and inheritance children of checked
+	// tables to their registered ancestor.
+	children map[Name]*Table
 	// generation changes whenever the set of tables changes, so that
 	// cached rewrites made before a registration are not reused.
 	generation atomic.Uint64
@@ -124,7 +127,7 @@ func New(cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("EntryTable: %w", err)
 	}
-	return &Registry{cfg: cfg, entry: entry, tables: map[Name]*Table{}}, nil
+	return &Registry{cfg: cfg, entry: entry, tables: map[Name]*Table{}, children: map[Name]*Table{}}, nil
 }
 
 // Config returns the registry's settings with defaults filled in.
@@ -290,25 +293,103 @@ func (r *Registry) Empty() bool {
 	return len(r.tables) == 0
 }
 
-// Lookup finds the registered table a reference in SQL means. A qualified
-// reference matches a registration with the same schema, or an unqualified
-// registration of that name; an unqualified reference matches a
-// registration of that name in any schema.
+// Lookup finds the registered table a qualified reference in SQL means:
+// a registration of that schema and name, a table whose checked
+// description places it there, or a partition or inheritance child of a
+// registered table (found once the parent has been checked). It returns nil
+// for none; unqualified references are resolved with ByOID.
 func (r *Registry) Lookup(schema, rel string) *Table {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if t := r.tables[Name{Schema: schema, Rel: rel}]; t != nil {
+	n := Name{Schema: schema, Rel: rel}
+	if t := r.tables[n]; t != nil {
 		return t
 	}
-	if schema != "" {
-		return r.tables[Name{Rel: rel}]
-	}
-	for n, t := range r.tables {
-		if n.Rel == rel {
+	if t := r.tables[Name{Rel: rel}]; t != nil {
+		if m := t.Meta(); m == nil || m.Schema == schema {
 			return t
 		}
 	}
+	return r.children[n]
+}
+
+// MayMean reports whether an unqualified name may refer to a registered
+// table or one of its children, depending on the search_path.
+func (r *Registry) MayMean(rel string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for n := range r.tables {
+		if n.Rel == rel {
+			return true
+		}
+	}
+	for n := range r.children {
+		if n.Rel == rel {
+			return true
+		}
+	}
+	return false
+}
+
+// ByOID returns the registered table with that OID, or whose child has it.
+func (r *Registry) ByOID(oid uint32) *Table {
+	if oid == 0 {
+		return nil
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, t := range r.tables {
+		m := t.Meta()
+		if m == nil {
+			continue
+		}
+		if m.OID == oid {
+			return t
+		}
+		for _, c := range m.Children {
+			if c.OID == oid {
+				return t
+			}
+		}
+	}
 	return nil
+}
+
+// Unresolved returns the registered tables not yet checked.
+func (r *Registry) Unresolved() []*Table {
+	var out []*Table
+	for _, t := range r.Tables() {
+		if t.Meta() == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// noteChildren records t's partitions and inheritance children so that
+// writes addressed to them are found.
+func (r *Registry) noteChildren(t *Table, m *Meta) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for n, owner := range r.children {
+		if owner == t {
+			delete(r.children, n)
+		}
+	}
+	for _, c := range m.Children {
+		r.children[Name{Schema: c.Schema, Rel: c.Rel}] = t
+	}
+}
+
+// Resolve checks t against a catalog description (nil when the table does
+// not exist) and stores the result for later statements.
+func (r *Registry) Resolve(t *Table, c *Catalog) (*Meta, error) {
+	m, err := t.resolve(c)
+	if err != nil {
+		return nil, err
+	}
+	r.noteChildren(t, m)
+	return m, nil
 }
 
 // IsEntryTable reports whether a reference in SQL may mean the entry table.
@@ -358,6 +439,8 @@ func (t *Table) checkOptionOverlap() error {
 // Meta is a table as the catalog describes it, with the registration's
 // options applied.
 type Meta struct {
+	OID         uint32
+	Children    []Child
 	Schema, Rel string
 	Columns     []string
 	Types       []string
@@ -379,9 +462,7 @@ func (t *Table) Meta() *Meta {
 	return t.meta
 }
 
-// Resolve checks the table against a catalog description (nil when the
-// table does not exist) and stores the result for later statements.
-func (t *Table) Resolve(c *Catalog) (*Meta, error) {
+func (t *Table) resolve(c *Catalog) (*Meta, error) {
 	t.once.Lock()
 	defer t.once.Unlock()
 	if t.meta != nil {
@@ -442,7 +523,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
+	m := &Meta{OID: c.OID, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
 		Audited: t.audited, Link: t.link, Audit: diff.Columns{Redacted: redacted}}
 	for _, col := range c.Columns {
 		if excluded[col] || (len(only) > 0 && !only[col]) {
@@ -455,6 +536,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 
 // Catalog is what the database says about a table.
 type Catalog struct {
+	OID        uint32   `json:"oid"`
 	Schema     string   `json:"schema"`
 	Rel        string   `json:"rel"`
 	Columns    []string `json:"columns"`
@@ -462,11 +544,22 @@ type Catalog struct {
 	PrimaryKey []string `json:"primary_key"`
 	// Unique maps unique and primary key constraint names to columns.
 	Unique map[string][]string `json:"unique"`
+	// Children are the table's partitions and inheritance children, at
+	// any depth.
+	Children []Child `json:"children"`
+}
+
+// Child is a partition or inheritance child of a registered table.
+type Child struct {
+	OID    uint32 `json:"oid"`
+	Schema string `json:"schema"`
+	Rel    string `json:"rel"`
 }
 
 // CatalogQuery reads a table's description as one JSON text value (NULL
 // when the table does not exist), given the quoted name as $1.
 const CatalogQuery = `SELECT json_build_object(
+  'oid', c.oid::bigint,
   'schema', n.nspname,
   'rel', c.relname,
   'columns', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
@@ -477,6 +570,11 @@ const CatalogQuery = `SELECT json_build_object(
               FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum))
               FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u')),
+  'children', (WITH RECURSIVE d(oid) AS (
+                 SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid
+                 UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid)
+              SELECT json_agg(json_build_object('oid', cc.oid::bigint, 'schema', cn.nspname, 'rel', cc.relname))
+              FROM d JOIN pg_catalog.pg_class cc ON cc.oid = d.oid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace),
   'primary_key', (SELECT json_agg(a.attname ORDER BY k.ord) FROM pg_catalog.pg_index i
               CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -484,7 +582,8 @@ const CatalogQuery = `SELECT json_build_object(
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = pg_catalog.to_regclass($1)`
 
-// Invalidate forgets t's checked description and every cached rewrite.
+// Invalidate forgets t's checked description and every cached rewrite, so
+// that the next statement re-reads the catalog (after DDL on the table).
 func (r *Registry) Invalidate(t *Table) {
 	t.Invalidate()
 	r.generation.Add(1)

@@ -30,6 +30,9 @@ func ExampleDDL() {
 	// CREATE INDEX IF NOT EXISTS "entries_object_idx" ON "audit"."entries" (table_name, object_id, id);
 	// CREATE INDEX IF NOT EXISTS "entries_created_idx" ON "audit"."entries" (created);
 	// CREATE INDEX IF NOT EXISTS "entries_tx_idx" ON "audit"."entries" (tx_id);
+	// CREATE INDEX IF NOT EXISTS "entries_actor_idx" ON "audit"."entries" (created_by, id);
+	// CREATE INDEX IF NOT EXISTS "entries_related_idx" ON "audit"."entries" (related_table_name, related_object_id, id) WHERE related_table_name IS NOT NULL;
+	// CREATE INDEX IF NOT EXISTS "entries_changes_idx" ON "audit"."entries" USING gin (changes jsonb_path_ops);
 }
 
 func ExampleDDL_invalid() {

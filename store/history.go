@@ -73,11 +73,15 @@ func AsOf(ctx context.Context, db Querier, table, objectID string, t time.Time, 
 	if err != nil {
 		return nil, err
 	}
-	r := replayer{state: State{}, keys: map[string][]string{table: l.keys}, track: ids}
+	r := newReplayer(map[string][]string{table: l.keys})
+	r.track = ids
 	for i := range entries {
 		if err := r.apply(&entries[i]); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.finish(); err != nil {
+		return nil, err
 	}
 	img, ok := r.state[table][objectID]
 	if !ok {
@@ -200,6 +204,26 @@ func (l *lineage) collect(ctx context.Context, objectID string) ([]Entry, map[st
 // the object off id. The last are found by containment of an old key value
 // (which the GIN index serves) and then checked in Go.
 func (l *lineage) read(ctx context.Context, id string, bound int64) ([]Entry, error) {
+	query, args := l.query(id, bound)
+	entries, err := readEntries(ctx, l.db, l.t, query, args)
+	if err != nil {
+		return nil, err
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		owner := e.TableName == l.table && e.ObjectID == id
+		related := l.related && deref(e.RelatedTableName) == l.table && deref(e.RelatedObjectID) == id
+		if !owner && !related {
+			if prev, err := previousID(&e, l.keys); err != nil || prev != id || e.TableName != l.table {
+				continue
+			}
+		}
+		kept = append(kept, e)
+	}
+	return kept, nil
+}
+
+func (l *lineage) query(id string, bound int64) (string, []any) {
 	var args []any
 	param := func(v any) string {
 		args = append(args, v)
@@ -222,23 +246,7 @@ func (l *lineage) read(ctx context.Context, id string, bound int64) ([]Entry, er
 	if !l.until.IsZero() {
 		where += " AND created <= " + param(l.until)
 	}
-	entries, err := readEntries(ctx, l.db, l.t, `SELECT `+entryColumns+` FROM `+l.t.quoted()+
-		` WHERE `+where+` ORDER BY id`, args)
-	if err != nil {
-		return nil, err
-	}
-	kept := entries[:0]
-	for _, e := range entries {
-		owner := e.TableName == l.table && e.ObjectID == id
-		related := l.related && deref(e.RelatedTableName) == l.table && deref(e.RelatedObjectID) == id
-		if !owner && !related {
-			if prev, err := previousID(&e, l.keys); err != nil || prev != id || e.TableName != l.table {
-				continue
-			}
-		}
-		kept = append(kept, e)
-	}
-	return kept, nil
+	return `SELECT ` + entryColumns + ` FROM ` + l.t.quoted() + ` WHERE ` + where + ` ORDER BY id`, args
 }
 
 // movedOffDocs returns containment documents matching every update that

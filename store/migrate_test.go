@@ -96,8 +96,11 @@ func TestMigrate(t *testing.T) {
 			"statement_fingerprint text identity=",
 		},
 		Indexes: []string{
+			"CREATE INDEX auditpgx_entry_actor_idx ON auditpgx_entry USING btree (created_by, id)",
+			"CREATE INDEX auditpgx_entry_changes_idx ON auditpgx_entry USING gin (changes jsonb_path_ops)",
 			"CREATE INDEX auditpgx_entry_created_idx ON auditpgx_entry USING btree (created)",
 			"CREATE INDEX auditpgx_entry_object_idx ON auditpgx_entry USING btree (table_name, object_id, id)",
+			"CREATE INDEX auditpgx_entry_related_idx ON auditpgx_entry USING btree (related_table_name, related_object_id, id) WHERE (related_table_name IS NOT NULL)",
 			"CREATE INDEX auditpgx_entry_tx_idx ON auditpgx_entry USING btree (tx_id)",
 			"CREATE UNIQUE INDEX auditpgx_entry_pkey ON auditpgx_entry USING btree (id)",
 		},
@@ -161,7 +164,7 @@ func TestMigrateConcurrent(t *testing.T) {
 				t.Errorf("round %d, goroutine %d: %v", round, i, err)
 			}
 		}
-		if got := describe(t, db, schema, table); len(got.Indexes) != 4 {
+		if got := describe(t, db, schema, table); len(got.Indexes) != 7 {
 			t.Errorf("round %d: indexes %q", round, got.Indexes)
 		}
 	}
@@ -175,8 +178,11 @@ func TestMigrateCustomName(t *testing.T) {
 	}
 	got := describe(t, db, schema, "audit_log")
 	want := []string{
+		"CREATE INDEX audit_log_actor_idx ON audit_log USING btree (created_by, id)",
+		"CREATE INDEX audit_log_changes_idx ON audit_log USING gin (changes jsonb_path_ops)",
 		"CREATE INDEX audit_log_created_idx ON audit_log USING btree (created)",
 		"CREATE INDEX audit_log_object_idx ON audit_log USING btree (table_name, object_id, id)",
+		"CREATE INDEX audit_log_related_idx ON audit_log USING btree (related_table_name, related_object_id, id) WHERE (related_table_name IS NOT NULL)",
 		"CREATE INDEX audit_log_tx_idx ON audit_log USING btree (tx_id)",
 		"CREATE UNIQUE INDEX audit_log_pkey ON audit_log USING btree (id)",
 	}
@@ -210,7 +216,7 @@ func TestMigrateQualifiedName(t *testing.T) {
 		}
 	}
 	got := describe(t, db, other, "Entries")
-	if len(got.Indexes) != 4 || !strings.Contains(strings.Join(got.Indexes, "\n"), `"Entries_object_idx"`) {
+	if len(got.Indexes) != 7 || !strings.Contains(strings.Join(got.Indexes, "\n"), `"Entries_object_idx"`) {
 		t.Errorf("indexes: %q", got.Indexes)
 	}
 	if tableExists(t, db, searchPath, "Entries") || tableExists(t, db, searchPath, "entries") {
@@ -245,7 +251,7 @@ func TestMigrateLongName(t *testing.T) {
 	if err := store.Migrate(context.Background(), db, table); err != nil {
 		t.Fatal(err)
 	}
-	if got := describe(t, db, schema, table); len(got.Indexes) != 4 {
+	if got := describe(t, db, schema, table); len(got.Indexes) != 7 {
 		t.Errorf("indexes: %q", got.Indexes)
 	}
 }

@@ -34,22 +34,29 @@ type State map[string]map[string]diff.Image
 // Without keys for a table, an update of its key fails as an update of an
 // object that does not exist.
 //
+// One statement may move keys onto each other (SET id = id + 1) and writes
+// its entries in no particular order, so an object moved onto a key that is
+// still taken waits there until the object holding it moves away.
+//
 // Each entry is checked against the state before it. The error is a
 // *[ReplayError], wrapping [ErrInconsistent] and naming the entry id, for
 // an update or delete of an object that does not exist, a create of one
-// that does, an update that moves an object onto an existing one, an entry
-// without changes (other than associate and disassociate), an unknown
-// operation, and an old value (in changed_fields or removed_fields) that is
-// not [diff.Equal] to the rebuilt value. A column the rebuilt object lacks
-// is not checked, so entries written before a column was added replay.
+// that does, a key change onto a key that is never freed, an entry without
+// changes (other than associate and disassociate), an unknown operation,
+// and an old value (in changed_fields or removed_fields) that is not
+// [diff.Equal] to the rebuilt value. A column the rebuilt object lacks is
+// not checked, so entries written before a column was added replay.
 //
 // The images share their json.RawMessage values with entries.
 func Replay(entries []Entry, keys map[string][]string) (State, error) {
-	r := replayer{state: State{}, keys: keys}
+	r := newReplayer(keys)
 	for i := range entries {
 		if err := r.apply(&entries[i]); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.finish(); err != nil {
+		return nil, err
 	}
 	return r.state, nil
 }
@@ -64,12 +71,15 @@ func ReplayTable(ctx context.Context, db Querier, entryTable, table string, keys
 	if err != nil {
 		return nil, err
 	}
-	r := replayer{state: State{}, keys: map[string][]string{table: keys}}
+	r := newReplayer(map[string][]string{table: keys})
 	err = scanEntries(ctx, db, t,
 		`SELECT `+entryColumns+` FROM `+t.quoted()+
 			` WHERE table_name = $1 AND operation IN ('create', 'update', 'delete') ORDER BY id`,
 		[]any{table}, func(e *Entry) error { return r.apply(e) })
 	if err != nil {
+		return nil, err
+	}
+	if err := r.finish(); err != nil {
 		return nil, err
 	}
 	if objects := r.state[table]; objects != nil {
@@ -86,6 +96,39 @@ type replayer struct {
 	// an object moved to another id leaves the state, and entries of other
 	// ids are skipped. AsOf uses it to replay the few ids an object had.
 	track map[string]bool
+	// parked holds objects whose key an update changed to that of an object
+	// still present, by table and new id. One statement may shift keys onto
+	// each other (SET id = id + 1) and writes its entries in any order: the
+	// object waits until the present one moves away. finish reports any
+	// still waiting.
+	parked map[string]map[string]parkedMove
+}
+
+type parkedMove struct {
+	img   diff.Image
+	entry *Entry
+}
+
+func newReplayer(keys map[string][]string) *replayer {
+	return &replayer{state: State{}, keys: keys, parked: map[string]map[string]parkedMove{}}
+}
+
+// finish returns an error for the first object still parked.
+func (r *replayer) finish() error {
+	var first *Entry
+	for _, byID := range r.parked {
+		for _, p := range byID {
+			if first == nil || p.entry.ID < first.ID {
+				first = p.entry
+			}
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	from, _ := previousID(first, r.keys[first.TableName])
+	return &ReplayError{EntryID: first.ID, Operation: first.Operation, TableName: first.TableName,
+		ObjectID: first.ObjectID, Reason: fmt.Sprintf("its key changed from %q to that of an object that still exists", from)}
 }
 
 func (r *replayer) apply(e *Entry) error {
@@ -109,6 +152,14 @@ func (r *replayer) apply(e *Entry) error {
 		r.state[e.TableName] = objects
 	}
 	tracked := func(id string) bool { return r.track == nil || r.track[id] }
+	parked := r.parked[e.TableName]
+	if parked == nil {
+		parked = map[string]parkedMove{}
+		r.parked[e.TableName] = parked
+	}
+	if p, ok := parked[e.ObjectID]; ok {
+		return fail("entry %d changed another object's key to this id, which was still taken", p.entry.ID)
+	}
 
 	switch e.Operation {
 	case OpCreate:
@@ -159,11 +210,6 @@ func (r *replayer) apply(e *Entry) error {
 		}
 		return fail("the object does not exist")
 	}
-	if from != e.ObjectID {
-		if _, taken := objects[e.ObjectID]; taken && tracked(e.ObjectID) {
-			return fail("its key changed from %q to that of an object that already exists", from)
-		}
-	}
 	for _, col := range sortedKeys(e.Changes.ChangedFields) {
 		if err := checkOld(img, col, e.Changes.ChangedFields[col][0]); err != nil {
 			return fail("changed_fields: %v", err)
@@ -181,12 +227,22 @@ func (r *replayer) apply(e *Entry) error {
 	for col, pair := range e.Changes.ChangedFields {
 		img[col] = pair[1]
 	}
-	if from != e.ObjectID {
-		delete(objects, from)
-		if tracked(e.ObjectID) {
-			objects[e.ObjectID] = img
-		}
+	if from == e.ObjectID {
+		return nil
 	}
+	delete(objects, from)
+	if p, ok := parked[from]; ok {
+		objects[from] = p.img
+		delete(parked, from)
+	}
+	if !tracked(e.ObjectID) {
+		return nil
+	}
+	if _, taken := objects[e.ObjectID]; taken {
+		parked[e.ObjectID] = parkedMove{img: img, entry: e}
+		return nil
+	}
+	objects[e.ObjectID] = img
 	return nil
 }
 

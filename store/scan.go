@@ -24,9 +24,7 @@ func entryTableName(table string) (tableName, error) {
 }
 
 // scanEntries runs query, which selects entryColumns from t, and calls
-// each for every row in order. Rows are decoded into one Entry that each
-// must not retain; Changes is freshly allocated for every row, so each may
-// keep it.
+// each for every row in order, with a new Entry each time.
 func scanEntries(ctx context.Context, db Querier, t tableName, query string, args []any, each func(*Entry) error) error {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {

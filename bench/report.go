@@ -1,0 +1,162 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Target is one of the performance targets and how a run measured against
+// it.
+type Target struct {
+	Name     string
+	Limit    string
+	Measured string
+	// Met is meaningful only when Known.
+	Met, Known bool
+}
+
+// Targets evaluates the targets that the run's workloads measure.
+func (r *Report) Targets() []Target {
+	var out []Target
+	ratios := func(name, num, den, limit string, max float64, pick func(*Workload) bool) {
+		t := Target{Name: name, Limit: limit, Met: true}
+		var parts []string
+		for _, res := range r.Results {
+			if !pick(res.Workload) {
+				continue
+			}
+			x := res.Ratio(num, den)
+			if x == 0 {
+				continue
+			}
+			t.Known = true
+			t.Met = t.Met && x <= max
+			parts = append(parts, fmt.Sprintf("%s %.2f", res.Workload.Name, x))
+		}
+		t.Measured = strings.Join(parts, ", ")
+		out = append(out, t)
+	}
+	single := func(w *Workload) bool { return w.SingleRow }
+	named := func(n string) func(*Workload) bool { return func(w *Workload) bool { return w.Name == n } }
+	ratios("single-row writes, auditpgx / plain", Auditpgx, Plain, "≤ 1.25", 1.25, single)
+	ratios("single-row writes, auditpgx / row trigger", Auditpgx, RowTrigger, "≤ 1.00", 1.0, single)
+	ratios("100k-row UPDATE, auditpgx / row trigger", Auditpgx, RowTrigger, "≤ 0.70", 0.7, named("update-100k"))
+	ratios("100k-row UPDATE, auditpgx / stmt trigger", Auditpgx, StmtTrigger, "≤ 1.00", 1.0, named("update-100k"))
+	ratios("SELECT by key, auditpgx / plain", Auditpgx, Plain, "≤ 1.02", 1.02, named("select"))
+	heap := Target{Name: "Go heap allocated by a 100k-row audited UPDATE", Limit: "< 1 MiB"}
+	if res := r.Result("update-100k"); res != nil {
+		if st := res.Stats(Auditpgx); st.N > 0 {
+			heap.Known = true
+			heap.Met = st.MaxAlloc < 1<<20
+			heap.Measured = fmt.Sprintf("%s median, %s max (plain: %s)", bytesString(float64(st.MedianAlloc)), bytesString(float64(st.MaxAlloc)),
+				bytesString(float64(res.Stats(Plain).MedianAlloc)))
+		}
+	}
+	return append(out, heap)
+}
+
+// WriteTables writes the run's figures as Markdown tables: the medians and
+// ratios of every workload, the targets (with extra ones appended), and
+// the size of an entry.
+func (r *Report) WriteTables(w io.Writer, extra []Target) {
+	variants := r.Config.Variants
+	fmt.Fprintf(w, "| workload |")
+	for _, v := range variants {
+		fmt.Fprintf(w, " %s |", v)
+	}
+	ratioCols := [][2]string{{Auditpgx, Plain}, {Auditpgx, RowTrigger}, {Auditpgx, StmtTrigger}}
+	var shown [][2]string
+	for _, rc := range ratioCols {
+		if slices.Contains(variants, rc[0]) && slices.Contains(variants, rc[1]) {
+			shown = append(shown, rc)
+			fmt.Fprintf(w, " %s / %s |", rc[0], rc[1])
+		}
+	}
+	fmt.Fprintf(w, "\n|---|%s%s\n", strings.Repeat("--:|", len(variants)), strings.Repeat("--:|", len(shown)))
+	for _, res := range r.Results {
+		title := res.Workload.Title
+		if res.Workload.Kind == Throughput {
+			title = fmt.Sprintf("mixed writes, %d goroutines (per statement)", r.Config.Conns)
+		}
+		fmt.Fprintf(w, "| %s |", title)
+		for _, v := range variants {
+			st := res.Stats(v)
+			if st.N == 0 {
+				fmt.Fprintf(w, " – |")
+				continue
+			}
+			fmt.Fprintf(w, " %s ±%.0f%% |", durationString(st.Median), 100*st.Spread())
+		}
+		for _, rc := range shown {
+			if x := res.Ratio(rc[0], rc[1]); x > 0 {
+				fmt.Fprintf(w, " %.2f |", x)
+			} else {
+				fmt.Fprintf(w, " – |")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nMedians; ± is half the interquartile range over %s.\n", r.sampleCounts())
+
+	fmt.Fprintf(w, "\n| target | limit | measured | met |\n|---|---|---|---|\n")
+	for _, t := range append(r.Targets(), extra...) {
+		met := "not measured"
+		if t.Known {
+			met = map[bool]string{true: "yes", false: "**no**"}[t.Met]
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.Name, t.Limit, t.Measured, met)
+	}
+
+	for _, op := range []string{"update", "create"} {
+		sizes := r.EntrySizes[op]
+		if len(sizes) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nBytes per %s entry (fresh table, no bloat):\n\n| variant | entries | heap | TOAST | indexes | total |\n|---|--:|--:|--:|---|--:|\n", op)
+		for _, v := range variants {
+			es := sizes[v]
+			if es == nil || es.Entries == 0 {
+				continue
+			}
+			total := es.Heap + es.Toast
+			var idx []string
+			for _, name := range slices.Sorted(maps.Keys(es.Indexes)) {
+				total += es.Indexes[name]
+				idx = append(idx, fmt.Sprintf("%s %.0f", strings.TrimPrefix(name, "auditpgx_entry_"), es.Indexes[name]))
+			}
+			fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %s | %.0f |\n", v, es.Entries, es.Heap, es.Toast, strings.Join(idx, ", "), total)
+		}
+	}
+}
+
+func (r *Report) sampleCounts() string {
+	o := r.Options
+	return fmt.Sprintf("%d×%d operations per variant for single statements, %d samples of %d×%d×3 statements for the concurrent workload, %d samples per bulk workload",
+		o.Rounds, o.Ops, o.ThroughputRounds, r.Config.Conns, o.ThroughputIters, o.BulkSamples)
+}
+
+func durationString(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/1e3)
+	case d < 100*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	case d < time.Second:
+		return fmt.Sprintf("%.0f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+func bytesString(b float64) string {
+	switch {
+	case b < 1<<10:
+		return fmt.Sprintf("%.0f B", b)
+	case b < 1<<20:
+		return fmt.Sprintf("%.1f KiB", b/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", b/(1<<20))
+}

@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/parser"
+)
+
+// catalog describes the benchmark's table to the rewriter, as auditpgx's
+// planner does after reading the database catalog.
+type catalog struct{ target *parser.Target }
+
+func newCatalog() *catalog {
+	return &catalog{target: &parser.Target{
+		Registered: Table,
+		Columns:    append([]string{primaryKey}, columns...),
+		Types: []string{"bigint", "text", "text", "numeric(12,2)", "boolean", "integer", "text[]", "jsonb",
+			"timestamp with time zone", "text", "timestamp with time zone"},
+		PrimaryKey: []string{primaryKey},
+		Audited:    true,
+		Audit:      diff.Columns{Names: auditedColumns(), Redacted: map[string]bool{redactedColumn: true}},
+	}}
+}
+
+func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
+	if n.Name == Table {
+		return c.target, nil
+	}
+	return nil, nil
+}
+
+func (c *catalog) Columns(n parser.TableName) ([]string, error) {
+	if n.Name == Table {
+		return c.target.Columns, nil
+	}
+	return nil, &parser.UnsupportedError{Reason: "unknown table " + n.String()}
+}
+
+// RewriteSQL returns the ExecSQL auditpgx runs for one of the benchmark's
+// statements on a server of the given server_version_num, for reading
+// the SQL or running EXPLAIN on it. The actor is parameter NumParams+1.
+func RewriteSQL(query string, serverVersion int) (string, error) {
+	st, err := parser.Parse(query)
+	if err != nil {
+		return "", err
+	}
+	fp, err := parser.Fingerprint(query)
+	if err != nil {
+		return "", err
+	}
+	rw, err := st.Rewrite(newCatalog(), parser.Options{
+		Entries:       parser.EntryTable{Name: "auditpgx_entry"},
+		Fingerprint:   fp,
+		Actor:         "$" + strconv.Itoa(st.NumParams+1) + "::text",
+		ServerVersion: serverVersion,
+	})
+	if err != nil {
+		return "", err
+	}
+	return rw.ExecSQL, nil
+}
+
+// ParseRewrite is a benchmark of what auditpgx does the first time it sees
+// a SQL text: parse, fingerprint and rewrite, here of the GORM Save of the
+// benchmark's table, through the parser package's exported API. It is the
+// in-process counterpart of the root package's BenchmarkColdRewrite, for
+// use with testing.Benchmark.
+func ParseRewrite(b *testing.B) {
+	cat := newCatalog()
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := parser.Parse(gormSaveSQL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fp, err := parser.Fingerprint(gormSaveSQL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		opt := parser.Options{Entries: parser.EntryTable{Name: "auditpgx_entry"}, Fingerprint: fp, Actor: "$12::text", ServerVersion: 150000}
+		if _, err := st.Rewrite(cat, opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

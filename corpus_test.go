@@ -1,0 +1,793 @@
+package auditpgx_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/auditpgx/auditpgx"
+	"github.com/auditpgx/auditpgx/internal/pgtest"
+	"github.com/auditpgx/auditpgx/parser"
+)
+
+// The golden corpus: testdata/rewrite/<case>/ holds one statement with
+// everything needed to run it and what must come of it.
+//
+//	setup.sql      DDL and data, run through plain pgx
+//	register.json  the tables, join tables and actor (see corpusRegister)
+//	input.sql      the statement, exactly as an application sends it
+//	args.json      its arguments, a JSON array (optional)
+//	case.json      what the case is about, and run options (optional; corpusOptions)
+//	rewrite.sql    the rewrite auditpgx runs for Exec; or the pass-through marker
+//	entries.json   the entries it must write, one JSON object a line
+//	refused.txt    for a statement that must be refused: a substring of the
+//	               error, which wraps ErrUnaudited or ErrAppendOnly
+//
+// Each case runs four times on fresh copies of its setup: through pgx and
+// through auditpgx, with ExecContext and with QueryContext. The two sides
+// must agree on everything a caller sees (errors and SQLSTATE,
+// RowsAffected, columns, column types, rows) and leave identical tables and
+// sequences; the audited side must match rewrite.sql and entries.json.
+// Every committed rewrite.sql is also EXPLAINed, unexecuted, on the case's
+// setup. go test -run TestCorpus -update rewrites rewrite.sql and
+// entries.json from what the code does: read the diff before committing it.
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/rewrite from the code's output")
+
+const corpusDir = "testdata/rewrite"
+
+// passMarker is rewrite.sql of a statement that reaches pgx unchanged.
+const passMarker = "-- pass-through: the statement reaches pgx unchanged"
+
+type corpusRegister struct {
+	Tables []struct {
+		Name    string   `json:"name"`
+		Exclude []string `json:"exclude"`
+		Redact  []string `json:"redact"`
+		Only    []string `json:"only"`
+	} `json:"tables"`
+	M2M []struct {
+		Table   string `json:"table"`
+		Field   string `json:"field"`
+		Owner   auditpgx.Ref
+		Related auditpgx.Ref
+	} `json:"m2m"`
+	// Actor is set on the audited calls' context; entries carry it.
+	Actor *string `json:"actor"`
+}
+
+type corpusOptions struct {
+	// About says what the case pins down.
+	About string `json:"about"`
+	// Database runs the case in a fresh database rather than a schema, for
+	// setups that create schemas; the search_path is then the default.
+	Database bool `json:"database"`
+	// AnyOrder compares result rows and entries as multisets, for
+	// statements that define no order.
+	AnyOrder bool `json:"any_order"`
+	// MinServerVersion and MaxServerVersion (server_version_num) bound the
+	// servers the case applies to; it is skipped on others.
+	MinServerVersion int `json:"min_server_version"`
+	MaxServerVersion int `json:"max_server_version"`
+}
+
+type corpusCase struct {
+	name, dir string
+	setup     string
+	input     string
+	args      []any
+	reg       corpusRegister
+	opt       corpusOptions
+
+	rewrite    string
+	hasRewrite bool
+	entries    []string // canonical lines
+	hasEntries bool
+	refused    string
+	hasRefused bool
+}
+
+func TestCorpus(t *testing.T) {
+	t.Parallel()
+	dirs, err := filepath.Glob(filepath.Join(corpusDir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) == 0 {
+		t.Fatalf("no cases under %s", corpusDir)
+	}
+	version := pgtest.Shared(t).Version()
+	for _, dir := range dirs {
+		c := loadCase(t, dir)
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if c.opt.MinServerVersion > 0 && version < c.opt.MinServerVersion ||
+				c.opt.MaxServerVersion > 0 && version > c.opt.MaxServerVersion {
+				t.Skipf("applies to server_version_num %d..%d; this server is %d", c.opt.MinServerVersion, c.opt.MaxServerVersion, version)
+			}
+			runCase(t, c)
+		})
+	}
+}
+
+func loadCase(t *testing.T, dir string) *corpusCase {
+	t.Helper()
+	c := &corpusCase{name: filepath.Base(dir), dir: dir}
+	read := func(name string, required bool) (string, bool) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) && !required {
+			return "", false
+		}
+		if err != nil {
+			t.Fatalf("case %s: %v", c.name, err)
+		}
+		return string(b), true
+	}
+	c.setup, _ = read("setup.sql", true)
+	c.input, _ = read("input.sql", true)
+	c.input = strings.TrimRight(c.input, "\n")
+	reg, _ := read("register.json", true)
+	if err := json.Unmarshal([]byte(reg), &c.reg); err != nil {
+		t.Fatalf("case %s: register.json: %v", c.name, err)
+	}
+	if s, ok := read("case.json", false); ok {
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c.opt); err != nil {
+			t.Fatalf("case %s: case.json: %v", c.name, err)
+		}
+	}
+	if s, ok := read("args.json", false); ok {
+		c.args = decodeArgs(t, c.name, s)
+	}
+	c.rewrite, c.hasRewrite = read("rewrite.sql", false)
+	c.refused, c.hasRefused = read("refused.txt", false)
+	c.refused = strings.TrimSpace(c.refused)
+	if s, ok := read("entries.json", false); ok {
+		var raw []json.RawMessage
+		if err := json.Unmarshal([]byte(s), &raw); err != nil {
+			t.Fatalf("case %s: entries.json: %v", c.name, err)
+		}
+		for _, r := range raw {
+			c.entries = append(c.entries, canonicalJSON(t, r))
+		}
+		c.hasEntries = true
+	}
+	if c.hasRefused && (c.hasRewrite || c.hasEntries) {
+		t.Fatalf("case %s: refused.txt goes without rewrite.sql and entries.json", c.name)
+	}
+	return c
+}
+
+// decodeArgs reads args.json: integers become int64, other numbers
+// float64, arrays of strings []string and arrays of integers []int64.
+func decodeArgs(t *testing.T, name, s string) []any {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var raw []any
+	if err := dec.Decode(&raw); err != nil {
+		t.Fatalf("case %s: args.json: %v", name, err)
+	}
+	var conv func(v any) any
+	conv = func(v any) any {
+		switch x := v.(type) {
+		case json.Number:
+			if i, err := x.Int64(); err == nil {
+				return i
+			}
+			f, _ := x.Float64()
+			return f
+		case []any:
+			if len(x) > 0 {
+				if _, ok := x[0].(string); ok {
+					out := make([]string, len(x))
+					for i, e := range x {
+						out[i], _ = e.(string)
+					}
+					return out
+				}
+			}
+			out := make([]int64, len(x))
+			for i, e := range x {
+				out[i], _ = conv(e).(int64)
+			}
+			return out
+		case map[string]any:
+			b, _ := json.Marshal(x)
+			return string(b)
+		}
+		return v
+	}
+	for i := range raw {
+		raw[i] = conv(raw[i])
+	}
+	return raw
+}
+
+// corpusEnv is one fresh copy of a case's setup.
+type corpusEnv struct {
+	t       *testing.T
+	ctx     context.Context
+	schemas []string // snapshot these; nil for every user schema of the database
+	plain   *sql.DB
+	db      *sql.DB // through auditpgx; nil on the plain side
+	c       *corpusCase
+}
+
+func newCorpusEnv(t *testing.T, c *corpusCase, audited bool) *corpusEnv {
+	t.Helper()
+	e := &corpusEnv{t: t, ctx: context.Background(), c: c}
+	var dsn string
+	if c.opt.Database {
+		dsn = pgtest.NewDatabase(t)
+	} else {
+		var schema string
+		dsn, schema = pgtest.NewSchema(t)
+		e.schemas = []string{schema}
+	}
+	// Entries render timestamps in the session's time zone.
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("timezone", "UTC")
+	u.RawQuery = q.Encode()
+	dsn = u.String()
+
+	if e.plain, err = sql.Open("pgx", dsn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.plain.Close() })
+	if _, err := e.plain.ExecContext(e.ctx, c.setup); err != nil {
+		t.Fatalf("setup.sql: %v", err)
+	}
+	if !audited {
+		return e
+	}
+	reg, err := c.registry()
+	if err != nil {
+		t.Fatalf("register.json: %v", err)
+	}
+	conn, err := auditpgx.NewConnector(dsn, auditpgx.WithRegistry(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.db = sql.OpenDB(conn)
+	t.Cleanup(func() { e.db.Close() })
+	if err := auditpgx.Migrate(e.ctx, e.db, auditpgx.WithRegistry(reg)); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return e
+}
+
+func (c *corpusCase) registry() (*auditpgx.Registry, error) {
+	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
+	if err != nil {
+		return nil, err
+	}
+	for _, tb := range c.reg.Tables {
+		var opts []auditpgx.TableOption
+		if len(tb.Exclude) > 0 {
+			opts = append(opts, auditpgx.Exclude(tb.Exclude...))
+		}
+		if len(tb.Redact) > 0 {
+			opts = append(opts, auditpgx.Redact(tb.Redact...))
+		}
+		if len(tb.Only) > 0 {
+			opts = append(opts, auditpgx.Only(tb.Only...))
+		}
+		if err := reg.RegisterTable(tb.Name, opts...); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range c.reg.M2M {
+		if err := reg.RegisterM2M(m.Table, auditpgx.M2M{Field: m.Field, Owner: m.Owner, Related: m.Related}); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+func (c *corpusCase) auditCtx() context.Context {
+	if c.reg.Actor != nil {
+		return auditpgx.WithActor(context.Background(), *c.reg.Actor)
+	}
+	return context.Background()
+}
+
+func runCase(t *testing.T, c *corpusCase) {
+	var entries [2][]string
+	for i, mode := range []string{"exec", "query"} {
+		audited := newCorpusEnv(t, c, true)
+		if mode == "exec" {
+			checkRewrite(t, c, audited)
+			explainGolden(t, c, audited)
+		}
+		if c.hasRefused {
+			checkRefused(t, c, audited, mode)
+			continue
+		}
+		plain := newCorpusEnv(t, c, false)
+		want := run(plain, plain.plain, context.Background(), mode)
+		got := run(audited, audited.db, c.auditCtx(), mode)
+		if d := lineDiff(want.lines(c.opt.AnyOrder), got.lines(c.opt.AnyOrder)); d != "" {
+			t.Errorf("%s: what the caller sees differs between pgx and auditpgx (-pgx +auditpgx):\n%s\npgx error: %v\nauditpgx error: %v",
+				mode, d, want.err, got.err)
+		}
+		if d := lineDiff(plain.snapshot(), audited.snapshot()); d != "" {
+			t.Errorf("%s: tables afterwards differ between pgx and auditpgx (-pgx +auditpgx):\n%s", mode, d)
+		}
+		entries[i] = audited.entries()
+		if got.err != nil && len(entries[i]) > 0 {
+			t.Errorf("%s: the statement failed (%v) but left %d entries", mode, got.err, len(entries[i]))
+		}
+	}
+	if c.hasRefused {
+		return
+	}
+	if c.opt.AnyOrder {
+		sort.Strings(entries[0])
+		sort.Strings(entries[1])
+	}
+	if d := lineDiff(entries[0], entries[1]); d != "" {
+		t.Errorf("entries differ between Exec and Query (-exec +query):\n%s", d)
+	}
+	if *updateGolden {
+		writeEntries(t, c, entries[0])
+		return
+	}
+	want := append([]string(nil), c.entries...)
+	if c.opt.AnyOrder {
+		sort.Strings(want)
+	}
+	if !c.hasEntries {
+		t.Errorf("no entries.json (run with -update to create it, then check it by hand); got:\n%s", strings.Join(entries[0], "\n"))
+	} else if d := lineDiff(want, entries[0]); d != "" {
+		t.Errorf("entries.json (-want +got):\n%s", d)
+	}
+}
+
+// checkRefused runs a case that must be refused: the call fails with
+// ErrUnaudited or ErrAppendOnly naming refused.txt, and nothing changes.
+func checkRefused(t *testing.T, c *corpusCase, e *corpusEnv, mode string) {
+	before := e.snapshot()
+	o := run(e, e.db, c.auditCtx(), mode)
+	refusal := o.err != nil && (errors.Is(o.err, auditpgx.ErrUnaudited) || errors.Is(o.err, auditpgx.ErrAppendOnly))
+	switch {
+	case o.err == nil:
+		t.Errorf("%s: ran, want refused with %q", mode, c.refused)
+	case !refusal:
+		t.Errorf("%s: failed with %v, want a refusal (ErrUnaudited or ErrAppendOnly) with %q", mode, o.err, c.refused)
+	case !strings.Contains(o.err.Error(), c.refused):
+		t.Errorf("%s: refused with %q, want it to contain %q", mode, o.err, c.refused)
+	}
+	if d := lineDiff(before, e.snapshot()); d != "" {
+		t.Errorf("%s: a refused statement changed the tables (-before +after):\n%s", mode, d)
+	}
+	if n := len(e.entries()); n > 0 {
+		t.Errorf("%s: a refused statement wrote %d entries", mode, n)
+	}
+}
+
+// checkRewrite compares the planner's rewrite with rewrite.sql.
+func checkRewrite(t *testing.T, c *corpusCase, e *corpusEnv) {
+	reg, err := c.registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := auditpgx.PlanForCorpus(e.ctx, e.plain, reg, c.input)
+	if err != nil {
+		t.Fatalf("planning: %v", err)
+	}
+	var got string
+	switch p.Action {
+	case "audit":
+		got = formatRewrite(p.ExecSQL)
+	case "pass":
+		got = passMarker
+	case "refuse":
+		if !c.hasRefused && !*updateGolden {
+			t.Errorf("refused (%v); no refused.txt expects that", p.Err)
+		}
+		return
+	}
+	if c.hasRefused {
+		t.Errorf("planned as %q, but refused.txt expects a refusal", p.Action)
+		return
+	}
+	if *updateGolden {
+		writeFile(t, c, "rewrite.sql", got+"\n")
+		return
+	}
+	if !c.hasRewrite {
+		t.Errorf("no rewrite.sql (run with -update to create it); the rewrite is:\n%s", got)
+		return
+	}
+	if normalizeSpace(c.rewrite) != normalizeSpace(got) {
+		t.Errorf("rewrite.sql (-want +got):\n%s", lineDiff(strings.Split(strings.TrimSpace(c.rewrite), "\n"), strings.Split(got, "\n")))
+	}
+}
+
+// explainGolden has PostgreSQL plan, without running, each statement of
+// the committed rewrite.sql on the case's setup.
+func explainGolden(t *testing.T, c *corpusCase, e *corpusEnv) {
+	if !c.hasRewrite || strings.HasPrefix(c.rewrite, passMarker) {
+		return
+	}
+	text := strings.ReplaceAll(c.rewrite, "<actor>", "'corpus'::text")
+	st, err := parser.Parse(text)
+	if err != nil {
+		t.Errorf("rewrite.sql does not parse: %v", err)
+		return
+	}
+	args := c.args
+	if st.Count == 1 {
+		args = append(append([]any(nil), c.args...), "corpus")
+	}
+	conn, err := e.plain.Conn(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, sub := range st.Split() {
+		switch strings.ToUpper(strings.Fields(sub.SQL)[0]) {
+		case "SELECT", "INSERT", "UPDATE", "DELETE", "WITH":
+		case "SET":
+			// A SET in a string of statements changes how the rest resolve.
+			if _, err := conn.ExecContext(e.ctx, sub.SQL); err != nil {
+				t.Errorf("rewrite.sql: %v\n%s", err, sub.SQL)
+			}
+			continue
+		default:
+			continue
+		}
+		rows, err := conn.QueryContext(e.ctx, "EXPLAIN "+sub.SQL, args...)
+		if err == nil {
+			for rows.Next() {
+			}
+			err = rows.Err()
+			rows.Close()
+		}
+		if err != nil {
+			t.Errorf("EXPLAIN of rewrite.sql: %v\n%s", err, sub.SQL)
+		}
+	}
+	if st.Count > 1 {
+		// Leave the pool's connection as it was.
+		_, _ = conn.ExecContext(e.ctx, "RESET ALL")
+	}
+}
+
+var (
+	cteStart = regexp.MustCompile(`(,|WITH|WITH RECURSIVE) (__auditpgx_[a-z]+[0-9]* AS )`)
+	tail     = regexp.MustCompile(` (SELECT (count\(\*\) )?FROM __auditpgx_w[0-9]+)$`)
+)
+
+// formatRewrite puts each WITH query of the rewrite on a line of its own;
+// only whitespace changes, and comparisons ignore whitespace.
+func formatRewrite(sql string) string {
+	sql = strings.ReplaceAll(sql, "\x00", "<actor>")
+	parts := strings.Split(sql, "; ")
+	for i, p := range parts {
+		p = cteStart.ReplaceAllString(p, "$1\n$2")
+		p = strings.ReplaceAll(p, " UNION ALL SELECT ", "\n  UNION ALL SELECT ")
+		parts[i] = tail.ReplaceAllString(p, "\n$1")
+	}
+	return strings.Join(parts, ";\n\n")
+}
+
+func normalizeSpace(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// outcome is what a caller of database/sql sees.
+type outcome struct {
+	mode     string
+	err      error
+	errClass string // "" on success, "pg <SQLSTATE>" or "error"
+	affected int64
+	columns  []string
+	types    []string
+	rows     []string
+}
+
+func (o *outcome) fail(err error) {
+	o.err = err
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		o.errClass = "pg " + pgErr.Code
+	} else {
+		o.errClass = "error"
+	}
+}
+
+func (o *outcome) lines(anyOrder bool) []string {
+	out := []string{"error: " + o.errClass}
+	if o.mode == "exec" {
+		return append(out, fmt.Sprintf("rows affected: %d", o.affected))
+	}
+	out = append(out, "columns: "+strings.Join(o.columns, ", "))
+	for _, ty := range o.types {
+		out = append(out, "type: "+ty)
+	}
+	rows := append([]string(nil), o.rows...)
+	if anyOrder {
+		sort.Strings(rows)
+	}
+	for _, r := range rows {
+		out = append(out, "row: "+r)
+	}
+	return out
+}
+
+func run(e *corpusEnv, db *sql.DB, ctx context.Context, mode string) *outcome {
+	o := &outcome{mode: mode}
+	c := e.c
+	if mode == "exec" {
+		res, err := db.ExecContext(ctx, c.input, c.args...)
+		if err != nil {
+			o.fail(err)
+			return o
+		}
+		if o.affected, err = res.RowsAffected(); err != nil {
+			o.fail(err)
+		}
+		return o
+	}
+	rows, err := db.QueryContext(ctx, c.input, c.args...)
+	if err != nil {
+		o.fail(err)
+		return o
+	}
+	defer rows.Close()
+	o.columns, _ = rows.Columns()
+	cts, _ := rows.ColumnTypes()
+	for _, ct := range cts {
+		nullable, nullOK := ct.Nullable()
+		length, lengthOK := ct.Length()
+		prec, scale, decOK := ct.DecimalSize()
+		scan := ""
+		if st := ct.ScanType(); st != nil {
+			scan = st.String()
+		}
+		o.types = append(o.types, fmt.Sprintf("%s %s nullable=%v/%v length=%d/%v decimal=%d,%d/%v scan=%s",
+			ct.Name(), e.typeName(ct.DatabaseTypeName()), nullable, nullOK, length, lengthOK, prec, scale, decOK, scan))
+	}
+	for rows.Next() {
+		vals := make([]any, len(o.columns))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			o.fail(err)
+			return o
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = renderValue(v)
+		}
+		o.rows = append(o.rows, strings.Join(parts, " | "))
+	}
+	if err := rows.Err(); err != nil {
+		o.fail(err)
+	}
+	return o
+}
+
+var oidOnly = regexp.MustCompile(`^[0-9]+$`)
+
+// typeName names a type pgx reports by OID (enums, row types), which
+// differs between the copies of a setup.
+func (e *corpusEnv) typeName(name string) string {
+	if !oidOnly.MatchString(name) {
+		return name
+	}
+	var out string
+	if err := e.plain.QueryRowContext(e.ctx, `SELECT format_type($1::oid, NULL)`, name).Scan(&out); err != nil {
+		e.t.Fatal(err)
+	}
+	return "oid:" + out
+}
+
+func renderValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case time.Time:
+		return "time " + x.UTC().Format(time.RFC3339Nano)
+	case []byte:
+		return fmt.Sprintf("bytes %x", x)
+	case string:
+		return "string " + strconv.Quote(x)
+	}
+	return fmt.Sprintf("%T %v", v, v)
+}
+
+// snapshot renders every table (bar the entry table) and sequence of the
+// case's schemas, one line each.
+func (e *corpusEnv) snapshot() []string {
+	e.t.Helper()
+	filter := `n.nspname = ANY($1)`
+	arg := any(e.schemas)
+	if e.schemas == nil {
+		filter = `n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema' AND $1::text[] IS NULL`
+	}
+	rows, err := e.plain.QueryContext(e.ctx, `SELECT quote_ident(n.nspname), quote_ident(c.relname), c.relkind::text
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p', 'S') AND c.relname NOT IN ('auditpgx_entry', 'auditpgx_entry_id_seq') AND `+filter+`
+		ORDER BY n.nspname, c.relname`, arg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	type rel struct{ schema, name, kind string }
+	var rels []rel
+	for rows.Next() {
+		var r rel
+		if err := rows.Scan(&r.schema, &r.name, &r.kind); err != nil {
+			e.t.Fatal(err)
+		}
+		rels = append(rels, r)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	rows.Close()
+	var out []string
+	for _, r := range rels {
+		q := `SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY to_jsonb(x)::text), '[]')::text FROM ` + r.schema + `.` + r.name + ` x`
+		if r.kind == "S" {
+			q = `SELECT jsonb_build_object('last_value', last_value, 'is_called', is_called)::text FROM ` + r.schema + `.` + r.name
+		}
+		var s string
+		if err := e.plain.QueryRowContext(e.ctx, q).Scan(&s); err != nil {
+			e.t.Fatalf("reading %s.%s: %v", r.schema, r.name, err)
+		}
+		name := r.name
+		if e.schemas == nil {
+			name = r.schema + "." + r.name
+		}
+		out = append(out, name+": "+s)
+	}
+	return out
+}
+
+// corpusEntry is an entry as entries.json writes it.
+type corpusEntry struct {
+	Operation        string          `json:"operation"`
+	TableName        string          `json:"table_name"`
+	ObjectID         string          `json:"object_id"`
+	RelatedTableName *string         `json:"related_table_name,omitempty"`
+	RelatedObjectID  *string         `json:"related_object_id,omitempty"`
+	RelatedFieldName *string         `json:"related_field_name,omitempty"`
+	CreatedBy        *string         `json:"created_by"`
+	Changes          json.RawMessage `json:"changes,omitempty"`
+}
+
+// entries returns the entries written, in order, as canonical JSON lines.
+func (e *corpusEnv) entries() []string {
+	e.t.Helper()
+	rows, err := e.plain.QueryContext(e.ctx, `SELECT operation, table_name, object_id, related_table_name, related_object_id,
+		related_field_name, created_by, changes::text FROM auditpgx_entry ORDER BY id`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var en corpusEntry
+		var changes sql.NullString
+		if err := rows.Scan(&en.Operation, &en.TableName, &en.ObjectID, &en.RelatedTableName, &en.RelatedObjectID,
+			&en.RelatedFieldName, &en.CreatedBy, &changes); err != nil {
+			e.t.Fatal(err)
+		}
+		if changes.Valid {
+			en.Changes = json.RawMessage(changes.String)
+		}
+		b, err := json.Marshal(en)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, canonicalJSON(e.t, b))
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// canonicalJSON re-renders JSON with sorted keys and no spaces; numbers
+// keep their digits, so 1.50 and 1.5 differ as they do in jsonb.
+func canonicalJSON(t testing.TB, b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func writeEntries(t *testing.T, c *corpusCase, lines []string) {
+	var b strings.Builder
+	b.WriteString("[")
+	for i, l := range lines {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		// Field order: who and what first, the changes last.
+		var en corpusEntry
+		if err := json.Unmarshal([]byte(l), &en); err != nil {
+			t.Fatal(err)
+		}
+		one, err := json.Marshal(en)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("\n  " + string(one))
+	}
+	b.WriteString("\n]\n")
+	writeFile(t, c, "entries.json", b.String())
+}
+
+func writeFile(t *testing.T, c *corpusCase, name, content string) {
+	if err := os.WriteFile(filepath.Join(c.dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lineDiff returns a "-want +got" line diff, or "" when the lines are equal.
+func lineDiff(want, got []string) string {
+	n, m := len(want), len(got)
+	lcs := make([][]int, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if want[i] == got[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var b strings.Builder
+	changed := false
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		case i < n && j < m && want[i] == got[j]:
+			b.WriteString("  " + want[i] + "\n")
+			i, j = i+1, j+1
+		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
+			b.WriteString("+ " + got[j] + "\n")
+			j, changed = j+1, true
+		default:
+			b.WriteString("- " + want[i] + "\n")
+			i, changed = i+1, true
+		}
+	}
+	if !changed {
+		return ""
+	}
+	return b.String()
+}

@@ -1,0 +1,125 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/auditpgx/auditpgx/store"
+)
+
+// The common queries are served by the entry table's indexes. The table
+// holds enough rows, ANALYZEd, for the planner to prefer an index only
+// where one helps; each query asks for a rare value.
+func TestListUsesIndexes(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openSchema(t)
+	require.NoError(t, store.Migrate(ctx, db, "auditpgx_entry"))
+	_, err := db.ExecContext(ctx, `INSERT INTO auditpgx_entry
+		(created, created_by, operation, table_name, object_id, changes,
+		 related_table_name, related_object_id, related_field_name, tx_id)
+		SELECT timestamptz '2024-01-01 00:00:00+00' + i * interval '1 minute',
+			'actor' || (i % 500),
+			CASE WHEN i % 10 = 0 THEN 'associate' ELSE 'update' END,
+			'table' || (i % 20),
+			(i % 2000)::text,
+			CASE WHEN i % 10 <> 0 THEN jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb,
+				'changed_fields', jsonb_build_object('f' || (i % 300), jsonb_build_array(i, i + 1))) END,
+			CASE WHEN i % 10 = 0 THEN 'groups' END,
+			CASE WHEN i % 10 = 0 THEN (i % 3000)::text END,
+			CASE WHEN i % 10 = 0 THEN 'members' END,
+			i / 3
+		FROM generate_series(1, 60000) i`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `ANALYZE auditpgx_entry`)
+	require.NoError(t, err)
+
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		require.NoError(t, err)
+		return v
+	}
+	for _, tc := range []struct {
+		name  string
+		q     store.Query
+		index string
+	}{
+		{"object history", store.Query{TableName: "table7", ObjectID: "1227"}, "auditpgx_entry_object_idx"},
+		{"object history, newest first", store.Query{TableName: "table7", ObjectID: "1227", Descending: true}, "auditpgx_entry_object_idx"},
+		{"object history, next page", store.Query{TableName: "table7", ObjectID: "1227", AfterID: 30000}, "auditpgx_entry_object_idx"},
+		{"actor", store.Query{Actor: "actor42"}, "auditpgx_entry_actor_idx"},
+		{"actor, newest first", store.Query{Actor: "actor42", Descending: true}, "auditpgx_entry_actor_idx"},
+		{"related object", store.Query{RelatedTableName: "groups", RelatedObjectID: "2990"}, "auditpgx_entry_related_idx"},
+		{"transaction", store.Query{TxID: 777}, "auditpgx_entry_tx_idx"},
+		{"created range", store.Query{Since: at("2024-01-10T00:00:00Z"), Until: at("2024-01-10T01:00:00Z")}, "auditpgx_entry_created_idx"},
+		{"changed to a value", store.Query{Changes: []store.ChangeFilter{
+			{Kind: store.FieldChanged, Field: "f17", To: json.RawMessage(`4818`)}}}, "auditpgx_entry_changes_idx"},
+		{"changed from a value, in a table", store.Query{TableName: "table17", Changes: []store.ChangeFilter{
+			{Kind: store.FieldChanged, Field: "f17", From: json.RawMessage(`4817`)}}}, "auditpgx_entry_changes_idx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			query, args := store.ListSQL(tc.q)
+			plan := explain(t, db, query, args)
+			t.Log(plan)
+			require.Contains(t, plan, tc.index, "query: %s\nplan:\n%s", query, plan)
+			require.NotContains(t, plan, "Seq Scan", "plan:\n%s", plan)
+
+			// The query finds what it should: the data has one match or more.
+			entries, err := store.List(ctx, db, tc.q)
+			require.NoError(t, err)
+			require.NotEmpty(t, entries)
+		})
+	}
+}
+
+// History's query is one OR of three conditions, each served by an index:
+// the object's own entries, the associations naming it, and the updates
+// that moved it off its key (by containment of the old key value).
+func TestHistoryUsesIndexes(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openSchema(t)
+	require.NoError(t, store.Migrate(ctx, db, "auditpgx_entry"))
+	_, err := db.ExecContext(ctx, `INSERT INTO auditpgx_entry
+		(operation, table_name, object_id, changes, related_table_name, related_object_id, tx_id)
+		SELECT CASE WHEN i % 10 = 0 THEN 'associate' ELSE 'update' END,
+			CASE WHEN i % 10 = 0 THEN 'teams' ELSE 'users' END,
+			(i % 5000)::text,
+			CASE WHEN i % 10 <> 0 THEN jsonb_build_object('changed_fields',
+				CASE WHEN i % 7 = 0 THEN jsonb_build_object('id', jsonb_build_array(i % 5000 - 1, i % 5000))
+				ELSE jsonb_build_object('name', jsonb_build_array('a', 'b')) END) END,
+			CASE WHEN i % 10 = 0 THEN 'users' END,
+			CASE WHEN i % 10 = 0 THEN (i % 4000)::text END,
+			i
+		FROM generate_series(1, 50000) i`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `ANALYZE auditpgx_entry`)
+	require.NoError(t, err)
+
+	query, args := store.HistorySQL("users", "1234", []string{"id"})
+	plan := explain(t, db, query, args)
+	t.Log(plan)
+	for _, index := range []string{"auditpgx_entry_object_idx", "auditpgx_entry_related_idx", "auditpgx_entry_changes_idx"} {
+		require.Contains(t, plan, index, "query: %s\nplan:\n%s", query, plan)
+	}
+	require.NotContains(t, plan, "Seq Scan", "plan:\n%s", plan)
+}
+
+func explain(t *testing.T, db *sql.DB, query string, args []any) string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), "EXPLAIN "+query, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var line string
+		require.NoError(t, rows.Scan(&line))
+		lines = append(lines, line)
+	}
+	require.NoError(t, rows.Err())
+	return strings.Join(lines, "\n")
+}
