@@ -9,9 +9,11 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ngrok/sqlmw"
 
 	"github.com/auditpgx/auditpgx/internal/sqlq"
+	"github.com/auditpgx/auditpgx/parser"
 	"github.com/auditpgx/auditpgx/registry"
 )
 
@@ -47,7 +49,7 @@ func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerCon
 	var res driver.Result
 	switch p.action {
 	case audit:
-		res, err = execAudited(ctx, q, p, args)
+		res, err = i.execAudited(ctx, q, p, query, args)
 	case refuse:
 		return nil, p.err
 	default:
@@ -65,7 +67,7 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 	var rows driver.Rows
 	switch p.action {
 	case audit:
-		rows, err = i.connQuery(ctx, conn, p, args)
+		rows, err = i.connQuery(ctx, conn, p, query, args)
 	case refuse:
 		return ctx, nil, p.err
 	default:
@@ -75,12 +77,12 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 	return ctx, rows, err
 }
 
-func (i *interceptor) connQuery(ctx context.Context, conn driver.QueryerContext, p *plan, args []driver.NamedValue) (driver.Rows, error) {
+func (i *interceptor) connQuery(ctx context.Context, conn driver.QueryerContext, p *plan, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c, ok := conn.(connection)
 	if !ok {
 		return nil, errors.New("auditpgx: the wrapped connection cannot execute statements")
 	}
-	return queryAudited(ctx, c, p, args)
+	return i.queryAudited(ctx, c, p, query, args)
 }
 
 func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPrepareContext, query string) (context.Context, driver.Stmt, error) {
@@ -102,7 +104,7 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 			}
 			return ctx, nil, err
 		}
-		return ctx, &stmt{conn: q, plan: p}, nil
+		return ctx, &stmt{i: i, conn: q, query: query, numInput: p.rewrite.NumParams}, nil
 	case refuse:
 		return ctx, nil, p.err
 	}
@@ -160,10 +162,70 @@ options:
 	return sql, out, nil
 }
 
-// execAudited runs the rewrite's exec form. When it counts, it returns the
+// execAudited runs the rewrite's exec form, again after a re-read of the
+// catalog if the table changed under a cached rewrite (see retry).
+func (i *interceptor) execAudited(ctx context.Context, c connection, p *plan, query string, args []driver.NamedValue) (driver.Result, error) {
+	res, err := execRewrite(ctx, c, p, args)
+	if p, ok := i.retry(ctx, c, p, query, err); ok {
+		return execRewrite(ctx, c, p, args)
+	}
+	return res, err
+}
+
+// queryAudited runs the rewrite's query form, with the same retry.
+func (i *interceptor) queryAudited(ctx context.Context, c connection, p *plan, query string, args []driver.NamedValue) (driver.Rows, error) {
+	rows, err := queryRewrite(ctx, c, p, args)
+	if p, ok := i.retry(ctx, c, p, query, err); ok {
+		return queryRewrite(ctx, c, p, args)
+	}
+	return rows, err
+}
+
+// retry decides what to do when an audited statement failed with an error
+// that a table changed by DDL run elsewhere would cause: a column or table
+// the rewrite names no longer exists, or a cached plan's result type
+// changed. The tables' descriptions are re-read either way. The statement
+// is run again, once, with a new rewrite only when no transaction is open:
+// then the failed statement, atomic on its own, left nothing behind.
+func (i *interceptor) retry(ctx context.Context, c connection, p *plan, query string, err error) (*plan, bool) {
+	var pgErr *pgconn.PgError
+	if err == nil || !errors.As(err, &pgErr) {
+		return nil, false
+	}
+	switch {
+	case pgErr.Code == "42703", pgErr.Code == "42P01", pgErr.Code == "0A000", pgErr.Code == "42804":
+	case pgErr.Code == "22P02" && strings.Contains(pgErr.Message, parser.StaleMarker):
+	default:
+		return nil, false
+	}
+	for _, t := range p.tables {
+		i.planner.reg.Invalidate(t)
+	}
+	if !idle(c) {
+		return nil, false
+	}
+	np, perr := i.planner.plan(ctx, c, query)
+	if perr != nil || np.action != audit {
+		return nil, false
+	}
+	return np, true
+}
+
+// idle reports whether the pgx connection behind c is outside any
+// transaction.
+func idle(c any) bool {
+	id, ok := connID(c)
+	if !ok {
+		return false
+	}
+	pc, ok := id.(interface{ Conn() *pgx.Conn })
+	return ok && pc.Conn().PgConn().TxStatus() == 'I'
+}
+
+// execRewrite runs the rewrite's exec form. When it counts, it returns the
 // number of rows the write affected as its only row; otherwise its command
 // tag is the original statement's.
-func execAudited(ctx context.Context, c connection, p *plan, args []driver.NamedValue) (driver.Result, error) {
+func execRewrite(ctx context.Context, c connection, p *plan, args []driver.NamedValue) (driver.Result, error) {
 	sql, bound, err := bind(ctx, p, p.rewrite.ExecSQL, args)
 	if err != nil {
 		return nil, err
@@ -193,7 +255,7 @@ func execAudited(ctx context.Context, c connection, p *plan, args []driver.Named
 	return driver.RowsAffected(n), nil
 }
 
-func queryAudited(ctx context.Context, c connection, p *plan, args []driver.NamedValue) (driver.Rows, error) {
+func queryRewrite(ctx context.Context, c connection, p *plan, args []driver.NamedValue) (driver.Rows, error) {
 	sql, bound, err := bind(ctx, p, p.rewrite.QuerySQL, args)
 	if err != nil {
 		return nil, err
@@ -201,44 +263,3 @@ func queryAudited(ctx context.Context, c connection, p *plan, args []driver.Name
 	return c.QueryContext(ctx, sql, bound)
 }
 
-// stmt is a prepared audited statement. It is not prepared on the server:
-// each execution runs the rewrite, which pgx prepares and caches itself
-// (in its default exec mode), so repeated executions cost the same.
-type stmt struct {
-	conn connection
-	plan *plan
-}
-
-var (
-	_ driver.Stmt             = (*stmt)(nil)
-	_ driver.StmtExecContext  = (*stmt)(nil)
-	_ driver.StmtQueryContext = (*stmt)(nil)
-)
-
-func (s *stmt) Close() error { return nil }
-
-func (s *stmt) NumInput() int { return s.plan.rewrite.NumParams }
-
-func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return execAudited(ctx, s.conn, s.plan, args)
-}
-
-func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return queryAudited(ctx, s.conn, s.plan, args)
-}
-
-func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
-	return s.ExecContext(context.Background(), named(args))
-}
-
-func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
-	return s.QueryContext(context.Background(), named(args))
-}
-
-func named(args []driver.Value) []driver.NamedValue {
-	out := make([]driver.NamedValue, len(args))
-	for i, v := range args {
-		out[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
-	}
-	return out
-}

@@ -40,6 +40,8 @@ type plan struct {
 	// search_path; bySearchPath a plan that depends on it (an unqualified
 	// name resolved to a registered table, or to none).
 	setsSearchPath, bySearchPath bool
+	// tables are the audited tables the rewrite describes.
+	tables []*registry.Table
 }
 
 var passThroughPlan = &plan{action: passThrough}
@@ -158,7 +160,13 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	if err != nil {
 		return nil, false, err
 	}
-	return &plan{action: audit, rewrite: rw, multi: st.Count > 1, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath}, true, nil
+	var tables []*registry.Table
+	for _, t := range refs {
+		if t != nil {
+			tables = append(tables, t)
+		}
+	}
+	return &plan{action: audit, rewrite: rw, multi: st.Count > 1, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables}, true, nil
 }
 
 // resolveRefs finds the registered table, if any, that each table a
@@ -315,6 +323,8 @@ func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
 	}
 	return &parser.Target{
 		Registered: t.Registered,
+		OID:        meta.OID,
+		NAtts:      meta.NAtts,
 		Columns:    meta.Columns,
 		Types:      meta.Types,
 		PrimaryKey: meta.PrimaryKey,

@@ -17,6 +17,11 @@ import (
 type Target struct {
 	// Registered is the table's name as registered: entries carry it.
 	Registered string
+	// OID and NAtts identify the table and its column count (relnatts) as
+	// they were when described; the rewrite fails with StaleMarker in its
+	// error if the table gained columns since.
+	OID   uint32
+	NAtts int
 	// Columns are all the table's columns in order, for expanding *.
 	Columns []string
 	// Types are the columns' types as format_type renders them.
@@ -109,6 +114,11 @@ const (
 	colKey     = "__auditpgx_k"
 	colResult  = "__auditpgx_c"
 )
+
+// StaleMarker appears in the error of a rewritten statement whose table
+// gained columns after the rewrite was made: the caller re-reads the
+// catalog and rewrites again.
+const StaleMarker = "auditpgx: table changed"
 
 // Markers stand where generated SQL is spliced into the deparsed text.
 const (

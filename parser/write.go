@@ -206,7 +206,24 @@ func (w *write) generated() generated {
 	if w.t.Link != nil {
 		w.linkGenerated(&g)
 	}
+	if guard := w.staleGuard(); guard != "" {
+		g.returning += ", " + guard + " AS __auditpgx_fresh"
+	}
 	return g
+}
+
+// staleGuard is an uncorrelated subquery, evaluated once per statement,
+// that fails with StaleMarker in its error when the table has gained
+// columns since it was described, so that no write runs with a rewrite
+// that misses a column.
+func (w *write) staleGuard() string {
+	if w.t.OID == 0 {
+		return ""
+	}
+	n := strconv.Itoa(w.t.NAtts)
+	return "(SELECT CASE WHEN c.relnatts = " + n + " THEN true ELSE (c.relnatts::text || " +
+		sqlq.Literal(" "+StaleMarker) + ")::int > 0 END FROM pg_catalog.pg_class c WHERE c.oid = " +
+		strconv.FormatUint(uint64(w.t.OID), 10) + ")"
 }
 
 // tableGenerated adds the SQL of create, update and delete entries.

@@ -440,6 +440,7 @@ func (t *Table) checkOptionOverlap() error {
 // options applied.
 type Meta struct {
 	OID         uint32
+	NAtts       int
 	Children    []Child
 	Schema, Rel string
 	Columns     []string
@@ -523,7 +524,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{OID: c.OID, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
+	m := &Meta{OID: c.OID, NAtts: c.NAtts, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
 		Audited: t.audited, Link: t.link, Audit: diff.Columns{Redacted: redacted}}
 	for _, col := range c.Columns {
 		if excluded[col] || (len(only) > 0 && !only[col]) {
@@ -537,6 +538,8 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 // Catalog is what the database says about a table.
 type Catalog struct {
 	OID        uint32   `json:"oid"`
+	// NAtts is pg_class.relnatts: it grows with every column added.
+	NAtts      int      `json:"natts"`
 	Schema     string   `json:"schema"`
 	Rel        string   `json:"rel"`
 	Columns    []string `json:"columns"`
@@ -560,6 +563,7 @@ type Child struct {
 // when the table does not exist), given the quoted name as $1.
 const CatalogQuery = `SELECT json_build_object(
   'oid', c.oid::bigint,
+  'natts', c.relnatts,
   'schema', n.nspname,
   'rel', c.relname,
   'columns', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a

@@ -2,27 +2,38 @@
 // migration, and reading entries back.
 //
 // Create the table once at start-up (or apply [Schema] with a migration tool),
-// then page through the activity stream:
+// then page through the activity stream, newest first:
 //
 //	if err := store.Migrate(ctx, db, "auditpgx_entry"); err != nil {
 //		return err
 //	}
-//	q := store.Query{TableName: "users", ObjectID: "42"}
+//	q := store.Query{TableName: "users", Actor: "alice", Descending: true}
 //	for {
-//		entries, err := store.List(ctx, db, q)
+//		page, err := store.ListPage(ctx, db, q)
 //		if err != nil {
 //			return err
 //		}
-//		if len(entries) == 0 {
+//		for _, e := range page.Entries {
+//			fmt.Println(e.ID, e.Operation, e.ObjectID)
+//		}
+//		if page.Next == "" {
 //			break
 //		}
-//		for _, e := range entries {
-//			fmt.Println(e.ID, e.Operation, e.CreatedBy)
-//		}
-//		q.AfterID = entries[len(entries)-1].ID
+//		q.Cursor = page.Next
 //	}
+//
+// One object's story is [History] (its entries, oldest first) and [AsOf]
+// (its audited columns at an instant, rebuilt from the entries):
+//
+//	entries, err := store.History(ctx, db, "users", "42")
+//	before, err := store.AsOf(ctx, db, "users", "42", time.Now().Add(-24*time.Hour))
+//
+// [Replay] and [ReplayTable] rebuild whole tables the same way; with
+// [Snapshot] and [EqualStates] a test can check that the entries account for
+// every row.
 //
 // Entry table names are given as "table" or "schema.table". The name is split
 // at the dot and each part is used literally, case included: it is quoted, not
-// folded, so "Audit.Entries" names the table "Audit"."Entries".
+// folded, so "Audit.Entries" names the table "Audit"."Entries". Audited table
+// names (table_name) are compared as the entries spell them.
 package store

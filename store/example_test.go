@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"encoding/json"
 	"fmt"
 
+	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/store"
 )
 
@@ -40,4 +42,38 @@ func ExampleDDL_invalid() {
 	fmt.Println(err)
 	// Output:
 	// auditpgx: invalid entry table name "a.b.c": has 3 dot-separated parts, want at most 2 (schema.table)
+}
+
+func ExampleObjectID() {
+	fmt.Println(store.ObjectID(json.RawMessage(`42`)))
+	fmt.Println(store.ObjectID(json.RawMessage(`"eu"`)))
+	fmt.Println(store.ObjectID(json.RawMessage(`7`), json.RawMessage(`"eu"`)))
+	// Output:
+	// 42
+	// eu
+	// [7,"eu"]
+}
+
+func ExampleReplay() {
+	changes := func(s string) *diff.Changes {
+		c, err := diff.Decode([]byte(s))
+		if err != nil {
+			panic(err)
+		}
+		return &c
+	}
+	entries := []store.Entry{
+		{ID: 1, Operation: store.OpCreate, TableName: "users", ObjectID: "7",
+			Changes: changes(`{"added_fields": {"id": 7, "name": "Al", "password": "$encrypted$"}}`)},
+		{ID: 2, Operation: store.OpUpdate, TableName: "users", ObjectID: "8",
+			Changes: changes(`{"changed_fields": {"id": [7, 8], "name": ["Al", "Bob"]}}`)},
+	}
+	state, err := store.Replay(entries, map[string][]string{"users": {"id"}})
+	if err != nil {
+		panic(err)
+	}
+	out, _ := json.Marshal(state)
+	fmt.Println(string(out))
+	// Output:
+	// {"users":{"8":{"id":8,"name":"Bob","password":"$encrypted$"}}}
 }

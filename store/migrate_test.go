@@ -314,3 +314,44 @@ func TestMigrateConn(t *testing.T) {
 		t.Error("no committed table")
 	}
 }
+
+// A table made by an earlier version, with three indexes, gets the new
+// ones from Migrate; its rows stay.
+func TestMigrateAddsIndexesToExistingTable(t *testing.T) {
+	ctx := context.Background()
+	db, schema := openSchema(t)
+	_, err := db.ExecContext(ctx, `
+		CREATE TABLE auditpgx_entry (
+			id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+			created timestamptz NOT NULL DEFAULT statement_timestamp(),
+			created_by text,
+			operation text NOT NULL CHECK (operation IN ('create', 'update', 'delete', 'associate', 'disassociate')),
+			table_name text NOT NULL,
+			object_id text NOT NULL,
+			changes jsonb,
+			related_table_name text,
+			related_object_id text,
+			related_field_name text,
+			tx_id bigint NOT NULL,
+			statement_fingerprint text
+		);
+		CREATE INDEX auditpgx_entry_object_idx ON auditpgx_entry (table_name, object_id, id);
+		CREATE INDEX auditpgx_entry_created_idx ON auditpgx_entry (created);
+		CREATE INDEX auditpgx_entry_tx_idx ON auditpgx_entry (tx_id);
+		INSERT INTO auditpgx_entry (operation, table_name, object_id, tx_id) VALUES ('create', 'users', '1', 1);`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := store.Migrate(ctx, db, "auditpgx_entry"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := describe(t, db, schema, "auditpgx_entry"); len(got.Indexes) != 7 {
+		t.Errorf("indexes: %q", got.Indexes)
+	}
+	entries, err := store.List(ctx, db, store.Query{})
+	if err != nil || len(entries) != 1 {
+		t.Errorf("List = %v, %v", entries, err)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -541,4 +542,47 @@ func TestDemo(t *testing.T) {
 		suite.Update("products", "p2", `{"price": [5, 10]}`).By("bob"),
 		suite.Update("users", "1", `{"deleted_at": [null, "$any$"]}`).By("bob"),
 	)
+}
+
+// TestSimpleProtocol runs GORM over pgx's simple protocol, which
+// pgbouncer in transaction mode needs (gorm's PreferSimpleProtocol; with
+// DriverName it is set in the DSN instead): pgx writes the arguments into
+// the SQL text itself.
+func TestSimpleProtocol(t *testing.T) {
+	t.Parallel()
+	e := &env{Env: suite.New(t, suite.Config{Register: registerTables})}
+	const mode = "&default_query_exec_mode=simple_protocol"
+	conn, err := auditpgx.NewConnector(e.AuditedDSN+mode, auditpgx.WithRegistry(e.Registry))
+	require.NoError(t, err)
+	audited := sql.OpenDB(conn)
+	t.Cleanup(func() { audited.Close() })
+	plain, err := sql.Open("pgx", e.PlainDSN+mode)
+	require.NoError(t, err)
+	t.Cleanup(func() { plain.Close() })
+	cfg := gorm.Config{NowFunc: func() time.Time { return now }, Logger: logger.Discard}
+	e.plain = openGorm(t, postgres.Config{Conn: plain}, cfg)
+	e.audited = openGorm(t, postgres.Config{Conn: audited}, cfg)
+	type out struct {
+		Users   []User
+		Results []result
+	}
+	want, got := both(e, "frank", func(db *gorm.DB) (o out) {
+		require.NoError(t, db.AutoMigrate(&User{}, &Product{}))
+		u := User{Name: "O'Brien", Email: "ob@example.com", Password: "s"}
+		o.Results = append(o.Results, resultOf(db.Create(&u)))
+		o.Results = append(o.Results, resultOf(db.Model(&u).Updates(map[string]any{"name": "O'Neil", "age": 3})))
+		o.Results = append(o.Results, resultOf(db.Create(&User{Name: "dup", Email: "ob@example.com"})))
+		o.Results = append(o.Results, resultOf(db.Delete(&u)))
+		o.Results = append(o.Results, resultOf(db.Unscoped().Find(&o.Users)))
+		return o
+	})
+	require.Equal(t, want, got)
+	require.Contains(t, got.Results[2].Err, "23505")
+	e.RequireSameTables()
+	e.RequireEntries(suite.By("frank",
+		suite.Create("users", "1", userJSON(1, "O'Brien", "ob@example.com", 0, "null")),
+		suite.Update("users", "1", `{"name": ["O'Brien", "O'Neil"], "age": [0, 3]}`),
+		suite.Update("users", "1", `{"deleted_at": [null, `+nowJSON+`]}`),
+	)...)
+	e.RequireReplay()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,6 +30,9 @@ type Entry struct {
 	Actor string
 	// Related names the other end of an association.
 	RelatedTable, RelatedID, RelatedField string
+	// Unordered lets this entry and its Unordered neighbours appear in any
+	// order among themselves; see [Entry.InAnyOrder].
+	Unordered bool
 }
 
 // Create expects a create entry whose added_fields is the JSON object added.
@@ -65,6 +69,14 @@ func Disassociate(table, id, field, relatedTable, relatedID string) Entry {
 // By returns e with actor as its expected created_by.
 func (e Entry) By(actor string) Entry {
 	e.Actor = actor
+	return e
+}
+
+// InAnyOrder returns e marked Unordered: a run of such entries may be
+// written in any order. It is for one statement whose rows the client
+// orders arbitrarily, such as ent, which keeps the ids of an edge in a map.
+func (e Entry) InAnyOrder() Entry {
+	e.Unordered = true
 	return e
 }
 
@@ -119,8 +131,9 @@ func (e *Env) RequireEntries(want ...Entry) {
 
 // RequireEntryList fails t unless got is exactly want, in order. Changes
 // are compared as JSON values (key order and spacing do not matter; [Any]
-// matches any non-null value). On failure it shows both lists, one entry a
-// line.
+// matches any non-null value); a run of entries marked with
+// [Entry.InAnyOrder] is compared as a set. On failure it shows both lists,
+// one entry a line.
 func RequireEntryList(t testing.TB, got []store.Entry, want ...Entry) {
 	t.Helper()
 	wantLines := make([]string, len(want))
@@ -134,6 +147,17 @@ func RequireEntryList(t testing.TB, got []store.Entry, want ...Entry) {
 			w = &want[i]
 		}
 		gotLines[i] = entryLine(t, g, w)
+	}
+	for i := 0; i < len(want); {
+		j := i + 1
+		for want[i].Unordered && j < len(want) && want[j].Unordered {
+			j++
+		}
+		if j-i > 1 && j <= len(gotLines) {
+			slices.Sort(wantLines[i:j])
+			slices.Sort(gotLines[i:j])
+		}
+		i = j
 	}
 	require.Equal(t, wantLines, gotLines, "entries: expected (-) and written (+)")
 }
