@@ -158,3 +158,10 @@ func columnsAndRows(t testing.TB, db *sql.DB, q string, args ...any) ([]string, 
 	require.NoError(t, rows.Err())
 	return cols, n
 }
+
+func (e *env) serverVersion() int {
+	e.t.Helper()
+	var v int
+	require.NoError(e.t, e.plain.QueryRowContext(e.ctx, `SELECT current_setting('server_version_num')::int`).Scan(&v))
+	return v
+}

@@ -35,6 +35,7 @@ func (w *write) linkGenerated(g *generated) {
 	add(&g.returning, owner+" AS "+colOwner, related+" AS "+colRelated)
 	from := " FROM " + w.name() + " d"
 	var entries []string
+	moved := " WHERE (d." + colOldOwner + ", d." + colOldRelated + ") IS DISTINCT FROM (d." + colOwner + ", d." + colRelated + ")"
 	switch {
 	case w.kind == Insert && w.onConflictUpdate:
 		add(&g.returning, "("+ref+".xmax = 0) AS "+colLinkIns)
@@ -44,9 +45,12 @@ func (w *write) linkGenerated(g *generated) {
 	case w.kind == Delete:
 		entries = append(entries, w.linkSelect("disassociate", colOwner, colRelated)+from)
 	case w.kind == Update:
-		add(&g.pre, owner+" AS "+colOldOwner, related+" AS "+colOldRelated)
-		add(&g.returning, w.pre()+"."+colOldOwner+" AS "+colOldOwner, w.pre()+"."+colOldRelated+" AS "+colOldRelated)
-		moved := " WHERE (d." + colOldOwner + ", d." + colOldRelated + ") IS DISTINCT FROM (d." + colOwner + ", d." + colRelated + ")"
+		if w.returningOld {
+			add(&g.returning, "old."+sqlq.Ident(l.OwnerColumn)+" AS "+colOldOwner, "old."+sqlq.Ident(l.RelatedColumn)+" AS "+colOldRelated)
+		} else {
+			add(&g.pre, owner+" AS "+colOldOwner, related+" AS "+colOldRelated)
+			add(&g.returning, w.pre()+"."+colOldOwner+" AS "+colOldOwner, w.pre()+"."+colOldRelated+" AS "+colOldRelated)
+		}
 		entries = append(entries,
 			w.linkSelect("disassociate", colOldOwner, colOldRelated)+from+moved,
 			w.linkSelect("associate", colOwner, colRelated)+from+moved)

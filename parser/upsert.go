@@ -203,6 +203,9 @@ func (u *upsert) preCTE(w *write) *pg_query.Node {
 }
 
 func (u *upsert) generated(w *write, keyList, image string) generated {
+	if u.pre == nil {
+		return u.generatedOld(w, keyList, image)
+	}
 	ref := sqlq.Ident(w.ref)
 	var join []string
 	for i := range w.t.PrimaryKey {
@@ -223,5 +226,23 @@ func (u *upsert) generated(w *write, keyList, image string) generated {
 		returning: keyList + ", " + image + " AS " + colNew + ", (" + ref + ".xmax = 0) AS " + colIns,
 		entries: w.entrySelect(op, changes) + " FROM " + d +
 			" WHERE d." + colIns + " OR d." + colOld + " IS NULL OR d." + colChanges + " <> '{}'::jsonb",
+	}
+}
+
+// generatedOld is the upsert's SQL on PostgreSQL 18 and later, where
+// RETURNING old.* gives the exact old row of each updated row (and NULLs
+// for an inserted one), whatever happened concurrently.
+func (u *upsert) generatedOld(w *write, keyList, image string) generated {
+	inserted := "(old." + sqlq.Ident(w.t.PrimaryKey[0]) + " IS NULL)"
+	changed := diff.ChangedSQL("d."+colOld, "d."+colNew, w.t.Audit)
+	d := "(SELECT " + w.keyList("") + ", " + colIns + ", " + colNew + ", " + colOld +
+		", CASE WHEN " + colIns + " THEN NULL ELSE " + changed + " END AS " + colChanges +
+		" FROM " + w.name() + " d OFFSET 0) d"
+	return generated{
+		returning: keyList + ", " + image + " AS " + colNew + ", " + diff.ImageSQL("old", w.t.Audit) + " AS " + colOld +
+			", " + inserted + " AS " + colIns,
+		entries: w.entrySelect("CASE WHEN d."+colIns+" THEN 'create' ELSE 'update' END",
+			"CASE WHEN d."+colIns+" THEN "+diff.CreateSQL("d."+colNew, w.t.Audit)+" ELSE "+diff.UpdateSQL("d."+colChanges)+" END") +
+			" FROM " + d + " WHERE d." + colIns + " OR d." + colChanges + " <> '{}'::jsonb",
 	}
 }

@@ -29,6 +29,9 @@ type write struct {
 	upsert    *upsert
 	// onConflictUpdate marks INSERT ... ON CONFLICT DO UPDATE.
 	onConflictUpdate bool
+	// returningOld: on PostgreSQL 18 and later, RETURNING old.* gives the
+	// exact old row, and no pre query is needed.
+	returningOld bool
 	// where and from are the UPDATE's own, before the rewrite's additions.
 	where *pg_query.Node
 	from  []*pg_query.Node
@@ -77,9 +80,13 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 		return nil, err
 	}
 	*w.returning = append(*w.returning, markerTarget(markReturning+w.suffix()))
+	w.returningOld = rw.opt.ServerVersion >= 180000 && !clashesWithOldNew(w.ref, from)
 	switch s := n.Node.(type) {
 	case *pg_query.Node_UpdateStmt:
 		w.where, w.from = s.UpdateStmt.WhereClause, s.UpdateStmt.FromClause
+		if w.returningOld {
+			break
+		}
 		s.UpdateStmt.FromClause = append(s.UpdateStmt.FromClause, pg_query.MakeSimpleRangeVarNode(w.pre(), -1))
 		// pre has already chosen and locked the rows, re-checking the WHERE
 		// on their newest versions; joined by key alone, the UPDATE
@@ -96,7 +103,10 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 			if err := w.checkLinkUpsert(oc); err != nil {
 				return nil, err
 			}
-			if t.Audited {
+			switch {
+			case t.Audited && w.returningOld:
+				w.upsert = &upsert{}
+			case t.Audited:
 				if w.upsert, err = rw.prepareUpsert(w, s.InsertStmt); err != nil {
 					return nil, err
 				}
@@ -112,7 +122,7 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 func (w *write) ctes() []*pg_query.Node {
 	var out []*pg_query.Node
 	switch {
-	case w.kind == Update:
+	case w.kind == Update && !w.returningOld:
 		pre := selectOf(markerTarget(markPre + w.suffix()))
 		pre.FromClause = append([]*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: proto.Clone(w.rel).(*pg_query.RangeVar)}}},
 			cloneAll(w.from)...)
@@ -121,10 +131,33 @@ func (w *write) ctes() []*pg_query.Node {
 		}
 		pre.LockingClause = []*pg_query.Node{forUpdateOf(w.ref)}
 		out = append(out, cte(w.pre(), pre))
-	case w.upsert != nil:
+	case w.upsert != nil && w.upsert.pre != nil:
 		out = append(out, w.upsert.preCTE(w))
 	}
 	return append(out, cteNode(w.name(), w.node))
+}
+
+// clashesWithOldNew reports whether the target or a FROM item is named old
+// or new, which would hide RETURNING's old and new rows.
+func clashesWithOldNew(ref string, from []*pg_query.Node) bool {
+	names := []string{ref}
+	for _, f := range from {
+		if rv := f.GetRangeVar(); rv != nil {
+			names = append(names, rv.Relname)
+			if rv.Alias != nil {
+				names = append(names, rv.Alias.Aliasname)
+			}
+		}
+		if rs := f.GetRangeSubselect(); rs != nil && rs.Alias != nil {
+			names = append(names, rs.Alias.Aliasname)
+		}
+	}
+	for _, n := range names {
+		if n == "old" || n == "new" {
+			return true
+		}
+	}
+	return false
 }
 
 func forUpdateOf(ref string) *pg_query.Node {
@@ -194,13 +227,13 @@ func (w *write) generated() generated {
 		join = append(join, ref+"."+sqlq.Ident(k)+" = "+w.pre()+"."+key)
 	}
 	var g generated
-	if w.kind == Update {
+	if w.kind == Update && !w.returningOld {
 		g.join = "(" + strings.Join(join, " AND ") + ")"
 	}
 	switch {
 	case w.t.Audited:
 		g = w.tableGenerated(g, strings.Join(keys, ", "))
-	case w.kind == Update:
+	case w.kind == Update && !w.returningOld:
 		g.pre = strings.Join(keys, ", ")
 	}
 	if w.t.Link != nil {
@@ -232,8 +265,12 @@ func (w *write) tableGenerated(g generated, keyList string) generated {
 	switch {
 	case w.kind == Update:
 		changed := diff.ChangedSQL(colOld, colNew, w.t.Audit)
-		g.pre = keyList + ", " + image + " AS " + colOld
-		g.returning = keyList + ", " + w.pre() + "." + colOld + " AS " + colOld + ", " + image + " AS " + colNew
+		if w.returningOld {
+			g.returning = keyList + ", " + diff.ImageSQL("old", w.t.Audit) + " AS " + colOld + ", " + image + " AS " + colNew
+		} else {
+			g.pre = keyList + ", " + image + " AS " + colOld
+			g.returning = keyList + ", " + w.pre() + "." + colOld + " AS " + colOld + ", " + image + " AS " + colNew
+		}
 		g.entries = w.entrySelect("'update'", diff.UpdateSQL("d."+colChanges)) +
 			" FROM (SELECT " + w.keyList("") + ", " + changed + " AS " + colChanges + " FROM " + w.name() + " OFFSET 0) d" +
 			" WHERE d." + colChanges + " <> '{}'::jsonb"

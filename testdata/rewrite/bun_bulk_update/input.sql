@@ -1,0 +1,1 @@
+WITH "_data" ("id", "name", "email") AS (VALUES (1::BIGINT, 'a1'::VARCHAR, ''::VARCHAR), (2::BIGINT, 'b'::VARCHAR, ''::VARCHAR)) UPDATE "users" AS "u" SET "name" = _data."name" FROM _data WHERE ("u"."id" = _data."id")

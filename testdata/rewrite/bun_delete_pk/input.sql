@@ -1,0 +1,1 @@
+DELETE FROM "users" AS "u" WHERE ("u"."id" = 1)

@@ -1,0 +1,1 @@
+INSERT INTO "users" AS "u" ("id", "name") VALUES (DEFAULT, 'x') RETURNING "u"."id"

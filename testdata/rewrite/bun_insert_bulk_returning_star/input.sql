@@ -1,0 +1,1 @@
+INSERT INTO "users" ("id", "name", "email", "deleted_at") VALUES (DEFAULT, 'c', '', DEFAULT), (DEFAULT, 'd', '', DEFAULT) RETURNING *

@@ -1,0 +1,1 @@
+UPDATE "users" AS "u" SET "name" = 'x', "email" = 'e' WHERE "u"."deleted_at" IS NULL AND ("u"."id" = 1)

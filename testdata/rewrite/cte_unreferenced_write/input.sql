@@ -1,0 +1,1 @@
+WITH d AS (DELETE FROM a WHERE id = 2) SELECT 1 AS one

@@ -1,0 +1,1 @@
+DELETE FROM ONLY vehicles WHERE id = 1

@@ -1,0 +1,1 @@
+DELETE FROM products WHERE stock = 0 RETURNING *

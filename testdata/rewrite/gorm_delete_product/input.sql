@@ -1,0 +1,1 @@
+DELETE FROM "products" WHERE "products"."code" = $1

@@ -1,0 +1,1 @@
+INSERT INTO "teams" ("name","id") VALUES ($1,$2),($3,DEFAULT) ON CONFLICT DO NOTHING RETURNING "id"

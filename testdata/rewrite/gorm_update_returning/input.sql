@@ -1,0 +1,1 @@
+UPDATE "products" SET "price"=price * 2 WHERE price < $1 RETURNING *

@@ -1,0 +1,1 @@
+UPDATE vehicles SET wheels = wheels + 1 WHERE name <> 'car'

@@ -1,0 +1,1 @@
+INSERT INTO articles (id, title) VALUES (2, '  Second Post ')

@@ -1,0 +1,1 @@
+INSERT INTO articles (id, title) VALUES (3, 'Kept'), (4, '   ')

@@ -1,0 +1,1 @@
+INSERT INTO tickets (id, title, status) OVERRIDING SYSTEM VALUE VALUES (50, 'Manual', DEFAULT)

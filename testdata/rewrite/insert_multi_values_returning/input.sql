@@ -1,0 +1,1 @@
+INSERT INTO users (name, email) VALUES ($1, $2), ($3, $4), ('Fay', NULL) RETURNING id, name

@@ -1,0 +1,1 @@
+INSERT INTO users (name) SELECT name FROM users WHERE false

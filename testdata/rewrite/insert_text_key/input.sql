@@ -1,0 +1,1 @@
+INSERT INTO countries VALUES ('DE', 'Germany', NULL), ('ES', 'Spain', 48000000)

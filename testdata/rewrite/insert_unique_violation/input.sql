@@ -1,0 +1,1 @@
+INSERT INTO users (name, email) VALUES ('Dup', 'al@example.com')

@@ -1,0 +1,1 @@
+INSERT INTO a VALUES (4, 'four'); SELECT count(*) AS n FROM a

@@ -1,0 +1,1 @@
+BEGIN; UPDATE a SET v = 'tx' WHERE id = 2; DELETE FROM a WHERE id = 3; COMMIT

@@ -1,0 +1,1 @@
+DELETE FROM events_2024 WHERE kind = 'login' RETURNING id

@@ -1,0 +1,1 @@
+UPDATE "Users" AS "U" SET "Name" = lower("U"."Name") WHERE "U"."select" = 's'

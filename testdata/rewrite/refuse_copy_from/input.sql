@@ -1,0 +1,1 @@
+COPY users (name) FROM STDIN

@@ -1,0 +1,1 @@
+UPDATE auditpgx_entry SET created_by = 'mallory'

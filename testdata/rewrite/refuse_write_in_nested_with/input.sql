@@ -1,0 +1,1 @@
+WITH w AS (WITH i AS (INSERT INTO users (name) VALUES ('x') RETURNING id) SELECT * FROM i) SELECT * FROM w

@@ -1,0 +1,1 @@
+SELECT (WITH d AS (DELETE FROM users RETURNING *) SELECT count(*) FROM d)

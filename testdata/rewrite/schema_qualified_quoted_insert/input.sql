@@ -1,0 +1,1 @@
+INSERT INTO "app"."projects" (id, name) VALUES (3, 'Mercury') RETURNING *

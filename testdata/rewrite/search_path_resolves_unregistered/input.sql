@@ -1,0 +1,1 @@
+UPDATE items SET label = 'changed' WHERE id = 1

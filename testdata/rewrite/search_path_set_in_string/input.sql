@@ -1,0 +1,1 @@
+SET search_path = other, public; UPDATE items SET label = 'changed' WHERE id = 1

@@ -1,0 +1,1 @@
+UPDATE plain_log SET v = 'z'

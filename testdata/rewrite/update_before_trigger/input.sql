@@ -1,0 +1,1 @@
+UPDATE articles SET title = 'Hello Again' WHERE id = 1

@@ -1,0 +1,1 @@
+UPDATE products SET category = 'nope' WHERE id = 1

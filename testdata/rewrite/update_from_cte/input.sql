@@ -1,0 +1,1 @@
+WITH top AS (SELECT product_id, sum(qty) AS sold FROM order_lines GROUP BY product_id ORDER BY sold DESC LIMIT 1) UPDATE products SET stock = stock - top.sold FROM top WHERE products.id = top.product_id

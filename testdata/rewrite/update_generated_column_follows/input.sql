@@ -1,0 +1,1 @@
+UPDATE tickets SET title = 'First ticket' WHERE id = 1 RETURNING title_len

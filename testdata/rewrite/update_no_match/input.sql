@@ -1,0 +1,1 @@
+UPDATE products SET stock = 1 WHERE id = $1 RETURNING *

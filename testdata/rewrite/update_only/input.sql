@@ -1,0 +1,1 @@
+UPDATE ONLY vehicles SET wheels = 3 WHERE id = 1

@@ -1,0 +1,1 @@
+UPDATE products SET id = id + 100 WHERE id = 4 RETURNING id

@@ -1,0 +1,1 @@
+UPDATE users SET pw = 'pw-al' WHERE id = 1

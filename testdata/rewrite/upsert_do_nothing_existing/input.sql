@@ -1,0 +1,1 @@
+INSERT INTO teams (name, region) VALUES ('a', 'r9') ON CONFLICT DO NOTHING RETURNING id

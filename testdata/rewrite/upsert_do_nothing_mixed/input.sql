@@ -1,0 +1,1 @@
+INSERT INTO teams (name) VALUES ('a'), ('c') ON CONFLICT (name) DO NOTHING
