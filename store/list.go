@@ -117,10 +117,17 @@ func (q Query) validate() error {
 			return queryError("Cursor", "%v", err)
 		}
 		if c.descending != q.Descending {
-			return queryError("Cursor", "was made for the other order (Descending %v)", c.descending)
+			return queryError("Cursor", "is for a listing in %s order, not %s", order(c.descending), order(q.Descending))
 		}
 	}
 	return nil
+}
+
+func order(descending bool) string {
+	if descending {
+		return "descending"
+	}
+	return "ascending"
 }
 
 func (f ChangeFilter) validate(field string) error {

@@ -89,7 +89,7 @@ func TestListPageCursor(t *testing.T) {
 	p, err := store.ListPage(ctx, db, store.Query{Limit: 2})
 	require.NoError(t, err)
 	_, err = store.ListPage(ctx, db, store.Query{Limit: 2, Descending: true, Cursor: p.Next})
-	require.ErrorContains(t, err, "Cursor was made for the other order")
+	require.ErrorContains(t, err, "Cursor is for a listing in ascending order, not descending")
 }
 
 func TestListValidationMore(t *testing.T) {
