@@ -161,3 +161,39 @@ func TestM2MRollbackAndActor(t *testing.T) {
 	require.Equal(t, "8", related)
 	require.Equal(t, 1, e.countEntries())
 }
+
+// TestCascadedDeletesAreRecorded: rows that ON DELETE CASCADE removes with
+// a deleted row are recorded as well: links as disassociate entries,
+// audited rows as delete entries.
+func TestCascadedDeletesAreRecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `CREATE TABLE groups (id int PRIMARY KEY);
+		CREATE TABLE people (id int PRIMARY KEY);
+		CREATE TABLE group_people (group_id int REFERENCES groups ON DELETE CASCADE,
+			person_id int REFERENCES people ON DELETE CASCADE, PRIMARY KEY (group_id, person_id));
+		CREATE TABLE notes (id int PRIMARY KEY, person_id int REFERENCES people ON DELETE CASCADE, body text);
+		INSERT INTO groups VALUES (1), (2); INSERT INTO people VALUES (10), (11);
+		INSERT INTO group_people VALUES (1, 10), (2, 10), (1, 11);
+		INSERT INTO notes VALUES (100, 10, 'hi');`,
+		func(r *auditpgx.Registry) error {
+			if err := r.RegisterM2M("group_people", auditpgx.M2M{Field: "people",
+				Owner: auditpgx.Ref{Table: "groups", Column: "group_id"}, Related: auditpgx.Ref{Table: "people", Column: "person_id"}}); err != nil {
+				return err
+			}
+			return r.RegisterTable("notes")
+		})
+	_, err := e.db.ExecContext(e.ctx, `DELETE FROM people WHERE id = $1`, 10)
+	require.NoError(t, err)
+	rows, err := e.plain.Query(`SELECT operation || ':' || table_name || ':' || object_id || ':' || coalesce(related_object_id, '-') FROM auditpgx_entry ORDER BY id`)
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		got = append(got, s)
+	}
+	require.ElementsMatch(t, []string{"disassociate:groups:1:10", "disassociate:groups:2:10", "delete:notes:100:-"}, got)
+	var links int
+	require.NoError(t, e.plain.QueryRow(`SELECT count(*) FROM group_people`).Scan(&links))
+	require.Equal(t, 1, links)
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/ngrok/sqlmw"
 	"github.com/stretchr/testify/require"
@@ -354,6 +355,40 @@ func TestPassthroughAuditedAreRewritten(t *testing.T) {
 			require.NoError(t, m.mock.ExpectationsWereMet())
 		})
 	}
+}
+
+// TestPassthroughCacheSurvivesUserErrors: an audited write that fails
+// because the caller's SQL names a column that does not exist must not
+// cost the other statements their cached plans.
+//
+// BUG (minor, performance): interceptor.go retry treats every 42703,
+// 42P01, 0A000 and 42804 from an audited statement as a sign of DDL run
+// elsewhere and calls Registry.Invalidate, which bumps the registry's
+// generation and so discards every cached plan, pass-through SELECTs
+// included; an application that keeps sending one faulty audited write
+// makes every statement of every connection parse again (and every audited
+// one read the catalog again) after each failure.
+func TestPassthroughCacheSurvivesUserErrors(t *testing.T) {
+	ctx := context.Background()
+	m := newMockEnv(t, registry.Config{})
+	const sel = `SELECT id FROM users WHERE id = $1`
+	m.mock.ExpectQuery(sel).WithArgs(1).WillReturnRows(sqlmock.NewRows([]string{"id"}))
+	rows, err := m.db.QueryContext(ctx, sel, 1)
+	require.NoError(t, err)
+	require.NoError(t, rows.Close())
+
+	const bad = `UPDATE users SET nosuch = 1 WHERE id = $1`
+	m.mock.ExpectQuery(rewrittenPrefix+bad).WithArgs(1, nil).
+		WillReturnError(&pgconn.PgError{Severity: "ERROR", Code: "42703", Message: `column "nosuch" of relation "users" does not exist`})
+	_, err = m.db.QueryContext(ctx, bad, 1) //nolint:rowserrcheck,sqlclosecheck // the query must fail
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "42703", pgErr.Code)
+	require.NoError(t, m.mock.ExpectationsWereMet())
+
+	p := m.intr.planner.cache.get(sel)
+	require.NotNil(t, p)
+	require.Equal(t, m.intr.planner.reg.Generation(), p.generation, "the SELECT's cached plan was discarded by the UPDATE's error")
 }
 
 // driverArgs are the arguments sqlmock must see: the caller's values,

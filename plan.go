@@ -111,8 +111,11 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		if p.reg.IsEntryTable(w.Table.Schema, w.Table.Name) {
 			return &plan{action: refuse, err: fmt.Errorf("%w: %s on %q is refused", ErrAppendOnly, w.Kind, w.Table.String())}, true, nil
 		}
-		t := refs[w.Table]
+		t := refs.tables[w.Table]
 		if t == nil {
+			if w.Kind == parser.Delete && len(refs.cascades[w.Table]) > 0 {
+				audited = &registry.Table{Registered: w.Table.String()}
+			}
 			continue
 		}
 		switch w.Kind {
@@ -161,52 +164,71 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		return nil, false, err
 	}
 	var tables []*registry.Table
-	for _, t := range refs {
+	for _, t := range refs.tables {
 		if t != nil {
 			tables = append(tables, t)
+		}
+	}
+	for _, cs := range refs.cascades {
+		for _, c := range cs {
+			tables = append(tables, c.Table)
 		}
 	}
 	return &plan{action: audit, rewrite: rw, multi: st.Count > 1, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables}, true, nil
 }
 
-// resolveRefs finds the registered table, if any, that each table a
-// statement writes means. A qualified name is looked up directly; an
-// unqualified one that may mean a registered table is resolved by the
-// server through the connection's search_path, and bySearchPath says so.
-func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *parser.Statement) (refs map[parser.TableName]*registry.Table, bySearchPath bool, err error) {
+// refs maps each table a statement writes to the registered table it means
+// (nil for none) and to the cascading foreign keys that refer to it.
+type refs struct {
+	tables   map[parser.TableName]*registry.Table
+	cascades map[parser.TableName][]registry.Cascade
+}
+
+// resolveRefs finds what each table a statement writes means. A qualified
+// name is looked up directly; an unqualified one that may mean a registered
+// table, and any table a cascading foreign key may refer to, is resolved
+// by the server through the connection's search_path, and bySearchPath
+// says so.
+func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *parser.Statement) (r refs, bySearchPath bool, err error) {
+	r = refs{tables: map[parser.TableName]*registry.Table{}, cascades: map[parser.TableName][]registry.Cascade{}}
 	if len(st.Writes) == 0 {
-		return nil, false, nil
+		return r, false, nil
 	}
 	for _, t := range p.reg.Unresolved() {
 		// Children are only known once their parent is checked; a table
 		// that fails its check reports the failure when a write uses it.
 		_, _ = p.resolve(ctx, q, t)
 	}
-	refs = map[parser.TableName]*registry.Table{}
 	var names []string
-	var unqualified []parser.TableName
+	var byOID []parser.TableName
 	for _, w := range st.Writes {
-		if _, done := refs[w.Table]; done {
+		if _, done := r.tables[w.Table]; done {
 			continue
 		}
-		if w.Table.Schema != "" || !p.reg.MayMean(w.Table.Name) {
-			refs[w.Table] = p.reg.Lookup(w.Table.Schema, w.Table.Name)
-			continue
+		r.tables[w.Table] = nil
+		unqualified := w.Table.Schema == "" && p.reg.MayMean(w.Table.Name)
+		if !unqualified {
+			r.tables[w.Table] = p.reg.Lookup(w.Table.Schema, w.Table.Name)
 		}
-		refs[w.Table] = nil
-		unqualified = append(unqualified, w.Table)
-		names = append(names, sqlq.Ident(w.Table.Name))
+		if unqualified || (w.Kind == parser.Delete && p.reg.MayCascade(w.Table.Schema, w.Table.Name)) {
+			byOID = append(byOID, w.Table)
+			names = append(names, sqlq.QualifiedIdent(w.Table.Schema, w.Table.Name))
+		}
 	}
-	if len(unqualified) == 0 {
-		return refs, false, nil
+	if len(byOID) == 0 {
+		return r, false, nil
 	}
 	oids, err := regclassOIDs(ctx, q, names)
 	if err != nil {
-		return nil, false, err
+		return r, false, err
 	}
-	for i, n := range unqualified {
-		refs[n] = p.reg.ByOID(oids[i])
-		if refs[n] != nil {
+	for i, n := range byOID {
+		r.cascades[n] = p.reg.CascadesTo(oids[i])
+		if n.Schema != "" {
+			continue
+		}
+		bySearchPath = true
+		if r.tables[n] = p.reg.ByOID(oids[i]); r.tables[n] != nil {
 			continue
 		}
 		// A registration of this name that failed its check must not let
@@ -214,12 +236,12 @@ func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *
 		for _, t := range p.reg.Tables() {
 			if t.Name.Rel == n.Name && t.Meta() == nil {
 				if _, err := p.resolve(ctx, q, t); err != nil {
-					return nil, false, err
+					return r, false, err
 				}
 			}
 		}
 	}
-	return refs, true, nil
+	return r, bySearchPath, nil
 }
 
 // regclassOIDs resolves quoted names to table OIDs (0 for none) through
@@ -293,7 +315,7 @@ const actorMarker = "\x00"
 
 func writesAudited(st *parser.Statement, cat *catalog) bool {
 	for _, w := range st.Writes {
-		if cat.refs[w.Table] != nil {
+		if cat.refs.tables[w.Table] != nil || (w.Kind == parser.Delete && len(cat.refs.cascades[w.Table]) > 0) {
 			return true
 		}
 	}
@@ -306,13 +328,17 @@ type catalog struct {
 	planner *planner
 	ctx     context.Context
 	q       driver.QueryerContext
-	refs    map[parser.TableName]*registry.Table
+	refs    refs
 }
 
 func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
-	t := c.refs[n]
+	t := c.refs.tables[n]
+	cascades := cascades(c.refs.cascades[n])
 	if t == nil {
-		return nil, nil
+		if len(cascades) == 0 {
+			return nil, nil
+		}
+		return &parser.Target{Registered: n.String(), Cascades: cascades}, nil
 	}
 	meta := t.Meta()
 	if meta == nil {
@@ -322,6 +348,7 @@ func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
 		}
 	}
 	return &parser.Target{
+		Cascades:   cascades,
 		Registered: t.Registered,
 		OID:        meta.OID,
 		NAtts:      meta.NAtts,
@@ -333,6 +360,24 @@ func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
 		Audit:      meta.Audit,
 		Link:       link(meta.Link),
 	}, nil
+}
+
+func cascades(cs []registry.Cascade) []parser.Cascade {
+	var out []parser.Cascade
+	for _, c := range cs {
+		pc := parser.Cascade{
+			RefColumn: c.FK.RefColumn,
+			Schema:    c.Meta.Schema, Rel: c.Meta.Rel, Column: c.FK.Column,
+		}
+		if l := c.Meta.Link; l != nil && (c.FK.Column == l.Owner.Column || c.FK.Column == l.Related.Column) {
+			pc.Link = link(l)
+		}
+		if c.Meta.Audited {
+			pc.Audited, pc.Registered, pc.PrimaryKey, pc.Audit = true, c.Table.Registered, c.Meta.PrimaryKey, c.Meta.Audit
+		}
+		out = append(out, pc)
+	}
+	return out
 }
 
 func link(l *registry.M2M) *parser.Link {

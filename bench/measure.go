@@ -61,6 +61,9 @@ func (o *Options) setDefaults() error {
 type Result struct {
 	Workload *Workload
 	Samples  map[string][]Sample
+	// CPU holds, per round, the server's CPU time per operation (per
+	// statement for Throughput), when the server's processes can be read.
+	CPU map[string][]time.Duration
 }
 
 // Report is the outcome of a run.
@@ -96,7 +99,7 @@ func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 	for _, name := range opts.Workloads {
 		w := WorkloadByName(name)
 		vs := s.variantsFor(w)
-		res := &Result{Workload: w, Samples: map[string][]Sample{}}
+		res := &Result{Workload: w, Samples: map[string][]Sample{}, CPU: map[string][]time.Duration{}}
 		rounds, n := opts.Rounds, opts.Ops
 		switch w.Kind {
 		case Throughput:
@@ -142,30 +145,66 @@ func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 // operation by operation; the others run a variant's batch at a time. In
 // both, the variants' order rotates.
 func (s *Suite) round(ctx context.Context, w *Workload, vs []*Variant, round, n int, res *Result) error {
-	rotated := func(k int) *Variant { return vs[(k+round)%len(vs)] }
-	if w.Kind != PerOp {
-		for k := range vs {
-			v := rotated(k)
-			samples, err := w.Run(ctx, s, v, round, n)
-			if err != nil {
-				return err
-			}
-			res.Samples[v.Name] = append(res.Samples[v.Name], samples...)
-		}
-		return nil
-	}
 	batches := map[*Variant]*Batch{}
 	defer func() {
 		for _, b := range batches {
 			b.Close()
 		}
 	}()
-	for _, v := range vs {
+	start := func(v *Variant) (*Batch, error) {
 		b, err := w.Start(ctx, s, v, round, n)
+		if err == nil {
+			batches[v] = b
+		}
+		return b, err
+	}
+	finish := func(v *Variant, cpu0 time.Duration, ok bool, ops int) error {
+		cpu1, ok1, err := s.serverCPU(ctx, v)
 		if err != nil {
 			return err
 		}
-		batches[v] = b
+		b := batches[v]
+		if ok && ok1 && cpu1 >= cpu0 {
+			res.CPU[v.Name] = append(res.CPU[v.Name], (cpu1-cpu0)/time.Duration(ops*b.b.stmts))
+		}
+		delete(batches, v)
+		return b.Close()
+	}
+	if w.Kind != PerOp {
+		for k := range vs {
+			v := vs[(k+round)%len(vs)]
+			b, err := start(v)
+			if err != nil {
+				return err
+			}
+			cpu0, ok, err := s.serverCPU(ctx, v)
+			if err != nil {
+				return err
+			}
+			sample, err := b.Time(0)
+			if err != nil {
+				return err
+			}
+			res.Samples[v.Name] = append(res.Samples[v.Name], sample)
+			if err := finish(v, cpu0, ok, 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	cpu0 := map[*Variant]time.Duration{}
+	cpuOK := map[*Variant]bool{}
+	for _, v := range vs {
+		if _, err := start(v); err != nil {
+			return err
+		}
+	}
+	for _, v := range vs {
+		c, ok, err := s.serverCPU(ctx, v)
+		if err != nil {
+			return err
+		}
+		cpu0[v], cpuOK[v] = c, ok
 	}
 	for i := range n {
 		for k := range vs {
@@ -177,9 +216,8 @@ func (s *Suite) round(ctx context.Context, w *Workload, vs []*Variant, round, n 
 			res.Samples[v.Name] = append(res.Samples[v.Name], sample)
 		}
 	}
-	for v, b := range batches {
-		delete(batches, v)
-		if err := b.Close(); err != nil {
+	for _, v := range vs {
+		if err := finish(v, cpu0[v], cpuOK[v], n); err != nil {
 			return err
 		}
 	}
@@ -258,6 +296,29 @@ func (r *Result) Ratio(num, den string) float64 {
 		return 0
 	}
 	return float64(a.Median) / float64(b.Median)
+}
+
+// CPUStats returns the median server CPU time per operation of a variant
+// over the rounds, and half its interquartile range relative to the
+// median; n is 0 when it was not measured.
+func (r *Result) CPUStats(variant string) (median time.Duration, spread float64, n int) {
+	samples := make([]Sample, len(r.CPU[variant]))
+	for i, d := range r.CPU[variant] {
+		samples[i].Duration = d
+	}
+	st := Summarize(samples)
+	return st.Median, st.Spread(), st.N
+}
+
+// CPURatio returns the ratio of two variants' median server CPU time, 0
+// when either was not measured.
+func (r *Result) CPURatio(num, den string) float64 {
+	a, _, na := r.CPUStats(num)
+	b, _, nb := r.CPUStats(den)
+	if na == 0 || nb == 0 || b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }
 
 // Result returns the result of the workload of that name, or nil.

@@ -101,6 +101,7 @@ func (r *Report) WriteTables(w io.Writer, extra []Target) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "\nMedians; ± is half the interquartile range over %s.\n", r.sampleCounts())
+	r.writeCPU(w, variants, shown)
 
 	fmt.Fprintf(w, "\n| target | limit | measured | met |\n|---|---|---|---|\n")
 	for _, t := range append(r.Targets(), extra...) {
@@ -130,6 +131,44 @@ func (r *Report) WriteTables(w io.Writer, extra []Target) {
 			}
 			fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %s | %.0f |\n", v, es.Entries, es.Heap, es.Toast, strings.Join(idx, ", "), total)
 		}
+	}
+}
+
+// writeCPU writes the server's CPU time per operation, which a loaded
+// machine inflates far less than elapsed time.
+func (r *Report) writeCPU(w io.Writer, variants []string, ratios [][2]string) {
+	any := false
+	for _, res := range r.Results {
+		any = any || len(res.CPU) > 0
+	}
+	if !any {
+		return
+	}
+	fmt.Fprintf(w, "\nServer CPU time per operation (the backends' time on a CPU from /proc/<pid>/schedstat, triggers included; median over rounds):\n\n| workload |")
+	for _, v := range variants {
+		fmt.Fprintf(w, " %s |", v)
+	}
+	for _, rc := range ratios {
+		fmt.Fprintf(w, " %s / %s |", rc[0], rc[1])
+	}
+	fmt.Fprintf(w, "\n|---|%s%s\n", strings.Repeat("--:|", len(variants)), strings.Repeat("--:|", len(ratios)))
+	for _, res := range r.Results {
+		fmt.Fprintf(w, "| %s |", res.Workload.Name)
+		for _, v := range variants {
+			if m, spread, n := res.CPUStats(v); n > 0 {
+				fmt.Fprintf(w, " %s ±%.0f%% |", durationString(m), 100*spread)
+			} else {
+				fmt.Fprintf(w, " – |")
+			}
+		}
+		for _, rc := range ratios {
+			if x := res.CPURatio(rc[0], rc[1]); x > 0 {
+				fmt.Fprintf(w, " %.2f |", x)
+			} else {
+				fmt.Fprintf(w, " – |")
+			}
+		}
+		fmt.Fprintln(w)
 	}
 }
 

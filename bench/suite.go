@@ -6,7 +6,12 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
@@ -178,6 +183,7 @@ func (s *Suite) setup(ctx context.Context, base *url.URL, name string) (*Variant
 	u := *base
 	q := u.Query()
 	q.Set("search_path", v.Schema)
+	q.Set("application_name", v.Schema)
 	if name == RowTrigger || name == StmtTrigger {
 		q.Set("auditbench.actor", s.cfg.Actor)
 	}
@@ -299,6 +305,41 @@ FROM generate_series(1, $3::int) g RETURNING id`, round, baseTime, n)
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// serverCPU returns the CPU time that the server processes of v's
+// connections have used, read from /proc/<pid>/schedstat: time on a CPU,
+// which, unlike elapsed time, does not grow while a process waits for one.
+// ok is false when the server's processes cannot be read, as when it runs
+// on another machine.
+func (s *Suite) serverCPU(ctx context.Context, v *Variant) (total time.Duration, ok bool, err error) {
+	rows, err := s.admin.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1`, v.Schema)
+	if err != nil {
+		return 0, false, err
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return 0, false, err
+	}
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && len(pids) > 1 {
+				continue // a connection that has just closed
+			}
+			return 0, false, nil
+		}
+		f := strings.Fields(string(data))
+		if len(f) == 0 {
+			return 0, false, nil
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, false, nil
+		}
+		total += time.Duration(ns)
+	}
+	return total, len(pids) > 0, nil
 }
 
 // EntrySize is the space that one variant's entries take, per entry.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/auditpgx/auditpgx/diff"
 )
@@ -159,6 +160,9 @@ func checkRewrite(t *testing.T, sql string) {
 		}
 		return
 	}
+	if os.Getenv("AUDITPGX_FUZZ_SKIP_KNOWN") != "" && knownIssue(st) {
+		return
+	}
 	subs := []*Statement{st}
 	if st.Count > 1 {
 		subs = st.Split()
@@ -184,6 +188,23 @@ func checkRewrite(t *testing.T, sql string) {
 			checkReparse(t, sub, text)
 		}
 	}
+}
+
+// knownIssue recognizes inputs of findings reported and not fixed yet, so
+// that fuzzing can go on past them with AUDITPGX_FUZZ_SKIP_KNOWN=1. The
+// committed inputs under testdata/fuzz still fail until they are fixed.
+func knownIssue(st *Statement) bool {
+	// $0 is deparsed as "?": the rewrite no longer parses (the original
+	// fails in PostgreSQL with 42P02, the rewrite with 42601).
+	found := false
+	for _, raw := range st.tree.Stmts {
+		walk(raw.Stmt.ProtoReflect(), func(m protoreflect.Message) {
+			if p, ok := m.Interface().(*pg_query.ParamRef); ok && p.Number <= 0 {
+				found = true
+			}
+		})
+	}
+	return found
 }
 
 func writesFuzzTarget(st *Statement) bool {

@@ -37,6 +37,32 @@ type Target struct {
 	// Link, when set, makes the table a many-to-many join table whose
 	// rows are recorded as associate and disassociate entries.
 	Link *Link
+	// Cascades are the audited tables and join tables whose rows a DELETE
+	// of this table's rows removes through ON DELETE CASCADE.
+	Cascades []Cascade
+}
+
+// Cascade is a foreign key with ON DELETE CASCADE from an audited table or
+// a join table to the written table: deleting a row deletes the rows that
+// refer to it, and those deletions are recorded too.
+type Cascade struct {
+	// RefColumn is the written table's column the key refers to.
+	RefColumn string
+	// Schema, Rel and Column name the referring table and its key column.
+	Schema, Rel, Column string
+	// Link is set when the referring table is a join table.
+	Link *Link
+	// Audited is set when the referring table's rows are audited, with
+	// Registered, PrimaryKey and Audit describing it.
+	Audited    bool
+	Registered string
+	PrimaryKey []string
+	Audit      diff.Columns
+}
+
+// audits reports whether a write of kind k to t produces entries.
+func (t *Target) audits(k Kind) bool {
+	return t != nil && (t.Audited || t.Link != nil || (k == Delete && len(t.Cascades) > 0))
 }
 
 // Link describes a join table: each row links the owner object to the
@@ -275,7 +301,7 @@ func (st *Statement) auditedWrites(cat Catalog) int {
 		if w.Kind != Insert && w.Kind != Update && w.Kind != Delete {
 			continue
 		}
-		if t, err := cat.Target(w.Table); err == nil && t != nil {
+		if t, err := cat.Target(w.Table); err == nil && t.audits(w.Kind) {
 			n++
 		}
 	}

@@ -62,7 +62,7 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 		}
 	}
 	t, err := rw.cat.Target(TableName{Schema: w.rel.Schemaname, Name: w.rel.Relname})
-	if err != nil || t == nil {
+	if err != nil || !t.audits(w.kind) {
 		return nil, err
 	}
 	if with != nil {
@@ -238,6 +238,9 @@ func (w *write) generated() generated {
 	}
 	if w.t.Link != nil {
 		w.linkGenerated(&g)
+	}
+	if w.kind == Delete {
+		w.cascadeGenerated(&g)
 	}
 	if guard := w.staleGuard(); guard != "" {
 		g.returning += ", " + guard + " AS __auditpgx_fresh"

@@ -355,6 +355,54 @@ func (r *Registry) ByOID(oid uint32) *Table {
 	return nil
 }
 
+// Cascade is an ON DELETE CASCADE foreign key from a checked registered
+// table (audited, or a join table on its owner or related column) to
+// another table.
+type Cascade struct {
+	Table *Table
+	Meta  *Meta
+	FK    FK
+}
+
+// CascadesTo returns the cascading foreign keys that refer to the table
+// with that OID.
+func (r *Registry) CascadesTo(oid uint32) []Cascade {
+	var out []Cascade
+	for _, t := range r.Tables() {
+		m := t.Meta()
+		if m == nil {
+			continue
+		}
+		for _, fk := range m.FKs {
+			if fk.OnDelete != "c" || fk.RefOID != oid {
+				continue
+			}
+			linked := m.Link != nil && (fk.Column == m.Link.Owner.Column || fk.Column == m.Link.Related.Column)
+			if m.Audited || linked {
+				out = append(out, Cascade{Table: t, Meta: m, FK: fk})
+			}
+		}
+	}
+	return out
+}
+
+// MayCascade reports whether deleting from a table of that name may
+// cascade to a checked registered table.
+func (r *Registry) MayCascade(schema, rel string) bool {
+	for _, t := range r.Tables() {
+		m := t.Meta()
+		if m == nil {
+			continue
+		}
+		for _, fk := range m.FKs {
+			if fk.OnDelete == "c" && fk.RefRel == rel && (schema == "" || schema == fk.RefSchema) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Unresolved returns the registered tables not yet checked.
 func (r *Registry) Unresolved() []*Table {
 	var out []*Table
@@ -441,6 +489,7 @@ func (t *Table) checkOptionOverlap() error {
 type Meta struct {
 	OID         uint32
 	NAtts       int
+	FKs         []FK
 	Children    []Child
 	Schema, Rel string
 	Columns     []string
@@ -524,7 +573,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{OID: c.OID, NAtts: c.NAtts, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
+	m := &Meta{OID: c.OID, NAtts: c.NAtts, FKs: c.FKs, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
 		Audited: t.audited, Link: t.link, Audit: diff.Columns{Redacted: redacted}}
 	for _, col := range c.Columns {
 		if excluded[col] || (len(only) > 0 && !only[col]) {
@@ -550,6 +599,19 @@ type Catalog struct {
 	// Children are the table's partitions and inheritance children, at
 	// any depth.
 	Children []Child `json:"children"`
+	// FKs are the table's single-column foreign keys.
+	FKs []FK `json:"fks"`
+}
+
+// FK is a single-column foreign key of a registered table.
+type FK struct {
+	Column    string `json:"column"`
+	RefOID    uint32 `json:"ref_oid"`
+	RefSchema string `json:"ref_schema"`
+	RefRel    string `json:"ref_rel"`
+	RefColumn string `json:"ref_column"`
+	// OnDelete is pg_constraint.confdeltype: "c" for CASCADE.
+	OnDelete string `json:"on_delete"`
 }
 
 // Child is a partition or inheritance child of a registered table.
@@ -574,6 +636,14 @@ const CatalogQuery = `SELECT json_build_object(
               FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum))
               FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u')),
+  'fks', (SELECT json_agg(json_build_object('column', a.attname, 'ref_oid', k.confrelid::bigint,
+              'ref_schema', rn.nspname, 'ref_rel', rc.relname, 'ref_column', ra.attname, 'on_delete', k.confdeltype))
+              FROM pg_catalog.pg_constraint k
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+              JOIN pg_catalog.pg_attribute ra ON ra.attrelid = k.confrelid AND ra.attnum = k.confkey[1]
+              JOIN pg_catalog.pg_class rc ON rc.oid = k.confrelid
+              JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+              WHERE k.conrelid = c.oid AND k.contype = 'f' AND cardinality(k.conkey) = 1),
   'children', (WITH RECURSIVE d(oid) AS (
                  SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid
                  UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid)

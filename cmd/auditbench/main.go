@@ -202,10 +202,8 @@ func goBench(ctx context.Context, pattern string) (map[string]benchResult, error
 	}
 	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", "5", ".")
 	cmd.Dir = strings.TrimSpace(string(out))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if out, err = cmd.Output(); err != nil {
-		return nil, fmt.Errorf("go test: %w: %s", err, strings.TrimSpace(stderr.String()))
+	if out, err = cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go test: %w: %s", err, firstFailure(out))
 	}
 	ns := map[string][]float64{}
 	res := map[string]benchResult{}
@@ -241,6 +239,18 @@ func goBench(ctx context.Context, pattern string) (map[string]benchResult, error
 		res[name] = r
 	}
 	return res, nil
+}
+
+// firstFailure returns the line of go test's output that says what went
+// wrong.
+func firstFailure(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "--- FAIL") || strings.Contains(l, "cannot") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func cpuModel() string {

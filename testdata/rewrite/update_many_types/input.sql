@@ -1,1 +1,1 @@
-UPDATE things SET big = big + 1, price = 1.5, ratio = 0.30000000000000004, active = NULL, seen = seen + interval '1 hour', span = span * 2, blob = NULL, data = '{"a": [1, 2], "b": 1}', doc = '{"a": 2, "b": 1}', tags = tags || 'd', mood = 'sad', ch = 'x' WHERE id = 1
+UPDATE things SET big = big + 1, price = 1.5, ratio = 0.30000000000000004, active = NULL, seen = seen + interval '1 hour', span = span * 2, blob = NULL, data = '{"a": [1, 2], "b": 1}', doc = '{"a": 2, "b": 1}', tags = tags || 'd'::text, mood = 'sad', ch = 'x' WHERE id = 1

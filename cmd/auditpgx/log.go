@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/auditpgx/auditpgx/store"
+)
+
+func runLog(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags("log", "", "List the latest entries that match the flags, oldest first", e.stderr)
+	var (
+		table, id, actorName, since, until string
+		limit                              int
+		asJSON                             bool
+	)
+	fs.StringVar(&table, "table", "", "only entries of this audited `table`")
+	fs.StringVar(&id, "id", "", "only entries of the object with this primary key, as entries write it (7, eu, [7,\"eu\"])")
+	fs.StringVar(&actorName, "actor", "", "only entries written by this `actor` (created_by)")
+	fs.StringVar(&since, "since", "", "only entries created at or after this `time`")
+	fs.StringVar(&until, "until", "", "only entries created before this `time`")
+	fs.IntVar(&limit, "limit", 100, "show at most `N` entries, 1 to 1000")
+	fs.BoolVar(&asJSON, "json", false, "write one JSON object per line instead of a table")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	q := store.Query{Table: c.entryTable, TableName: table, ObjectID: id, Actor: actorName, Limit: limit, Descending: true}
+	if limit < 1 || limit > 1000 {
+		return usagef("--limit: %d is not from 1 to 1000", limit)
+	}
+	var err error
+	if since != "" {
+		if q.Since, err = parseTime("--since", since, e.now()); err != nil {
+			return err
+		}
+	}
+	if until != "" {
+		if q.Until, err = parseTime("--until", until, e.now()); err != nil {
+			return err
+		}
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {
+		return usagef("--until %s is before --since %s", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
+	}
+	if _, err := store.DDL(c.entryTable); err != nil {
+		return usagef("--entry-table: %v", err)
+	}
+
+	db, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	page, err := store.ListPage(ctx, db, q)
+	var qe *store.QueryError
+	if errors.As(err, &qe) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	entries := page.Entries
+	slices.Reverse(entries)
+	if asJSON {
+		err = jsonLines(e.stdout, entries)
+	} else {
+		err = logTable(e, entries)
+	}
+	if err != nil {
+		return err
+	}
+	if page.Next != "" {
+		fmt.Fprintf(e.stderr, "(the latest %d entries; earlier ones match too: raise --limit or narrow with --since)\n", len(entries))
+	}
+	return nil
+}
+
+func logTable(e env, entries []store.Entry) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCREATED\tACTOR\tOPERATION\tTABLE\tOBJECT\tCHANGES")
+	for i := range entries {
+		en := &entries[i]
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", en.ID, when(en.Created), actor(en), en.Operation,
+			cell(en.TableName), cell(en.ObjectID), summary(en))
+	}
+	return tw.Flush()
+}

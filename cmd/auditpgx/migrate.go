@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/auditpgx/auditpgx/store"
+)
+
+func runMigrate(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags("migrate", "", "Create the entry table and its indexes if they are absent; it is safe to run again", e.stderr)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, err := store.DDL(c.entryTable); err != nil {
+		return usagef("--entry-table: %v", err)
+	}
+	db, err := c.open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := store.Migrate(ctx, db, c.entryTable); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "entry table %s is ready\n", c.entryTable)
+	return nil
+}

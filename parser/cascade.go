@@ -1,0 +1,67 @@
+package parser
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
+)
+
+// colCascade prefixes the RETURNING items that carry the deleted rows'
+// referenced values.
+const colCascade = "__auditpgx_rc"
+
+// cascadeGenerated adds the entries of rows that ON DELETE CASCADE removes
+// along with the deleted rows: a disassociate for each link of a join
+// table, a delete for each row of an audited table. The entries query reads
+// the referring table with the statement's snapshot, which still holds the
+// rows the cascade deletes at the end of the statement.
+func (w *write) cascadeGenerated(g *generated) {
+	if len(w.t.Cascades) == 0 {
+		return
+	}
+	ref := sqlq.Ident(w.ref)
+	cols := map[string]string{}
+	var items, entries []string
+	for _, c := range w.t.Cascades {
+		if _, ok := cols[c.RefColumn]; !ok {
+			name := colCascade + strconv.Itoa(len(cols)+1)
+			cols[c.RefColumn] = name
+			items = append(items, ref+"."+sqlq.Ident(c.RefColumn)+" AS "+name)
+		}
+		from := " FROM " + sqlq.QualifiedIdent(c.Schema, c.Rel) + " j WHERE j." + sqlq.Ident(c.Column) +
+			" IN (SELECT d." + cols[c.RefColumn] + " FROM " + w.name() + " d)"
+		if l := c.Link; l != nil {
+			entries = append(entries, "SELECT statement_timestamp(), "+w.opt.Actor+", 'disassociate', "+sqlq.Literal(l.OwnerTable)+
+				", to_jsonb(j."+sqlq.Ident(l.OwnerColumn)+") #>> '{}', NULL::jsonb, pg_current_xact_id()::text::bigint, "+
+				sqlq.Literal(w.opt.Fingerprint)+", "+sqlq.Literal(l.RelatedTable)+", to_jsonb(j."+sqlq.Ident(l.RelatedColumn)+
+				") #>> '{}', "+sqlq.Literal(l.Field)+from)
+		}
+		if c.Audited {
+			entries = append(entries, "SELECT statement_timestamp(), "+w.opt.Actor+", 'delete', "+sqlq.Literal(c.Registered)+", "+
+				keyText("j.", c.PrimaryKey)+", "+diff.DeleteSQL(diff.ImageSQL("j", c.Audit), c.Audit)+
+				", pg_current_xact_id()::text::bigint, "+sqlq.Literal(w.opt.Fingerprint)+", NULL, NULL, NULL"+from)
+		}
+	}
+	if g.returning != "" {
+		items = append([]string{g.returning}, items...)
+	}
+	g.returning = strings.Join(items, ", ")
+	if g.entries != "" {
+		entries = append([]string{g.entries}, entries...)
+	}
+	g.entries = strings.Join(entries, " UNION ALL ")
+}
+
+// keyText renders a row's key columns as object_id text.
+func keyText(qualifier string, key []string) string {
+	if len(key) == 1 {
+		return "to_jsonb(" + qualifier + sqlq.Ident(key[0]) + ") #>> '{}'"
+	}
+	parts := make([]string, len(key))
+	for i, k := range key {
+		parts[i] = "to_jsonb(" + qualifier + sqlq.Ident(k) + ")::text"
+	}
+	return "'[' || " + strings.Join(parts, " || ',' || ") + " || ']'"
+}
