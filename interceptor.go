@@ -262,4 +262,3 @@ func queryRewrite(ctx context.Context, c connection, p *plan, args []driver.Name
 	}
 	return c.QueryContext(ctx, sql, bound)
 }
-

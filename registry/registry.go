@@ -586,7 +586,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 
 // Catalog is what the database says about a table.
 type Catalog struct {
-	OID        uint32   `json:"oid"`
+	OID uint32 `json:"oid"`
 	// NAtts is pg_class.relnatts: it grows with every column added.
 	NAtts      int      `json:"natts"`
 	Schema     string   `json:"schema"`
