@@ -334,14 +334,8 @@ var fidelityCases = []fidelityCase{
 	{name: "cte insert and top update", sql: `WITH i AS (INSERT INTO things (name) VALUES ('c1'), ('c2') RETURNING id)
 		UPDATE memberships SET role = 'x' WHERE org = 1 RETURNING org, member, (SELECT count(*) FROM i)`, entries: 4, anyOrder: true},
 	{name: "cte write unreferenced", sql: `WITH d AS (DELETE FROM things WHERE id = 2) SELECT 1`, entries: 1},
-	// BUG (fails in every mode): PostgreSQL rejects this with 0A000 (WITH
-	// query "d" does not have a RETURNING clause) and deletes nothing;
-	// auditpgx runs it, deletes row 2 and writes its entry. The rewrite
-	// replaces the user's d by a projection of the write, and
-	// write.projectSQL returns "SELECT FROM __auditpgx_w0" (zero columns,
-	// one row per deleted row) for a projected write without RETURNING,
-	// so SELECT * FROM d becomes valid (parser/write.go, projection and
-	// projectSQL).
+	// PostgreSQL rejects this with 0A000 and deletes nothing; the rewrite
+	// once re-exposed d as a zero-column projection that made it valid.
 	{name: "cte write read without returning", sql: `WITH d AS (DELETE FROM things WHERE id = 2) SELECT * FROM d`},
 	{name: "cte write filtered out", sql: `WITH x AS (UPDATE things SET code = 'a' RETURNING *) SELECT id FROM x WHERE false`, entries: 3},
 	{name: "cte two writes same table", sql: `WITH a AS (UPDATE things SET code = 'a' WHERE id = 1 RETURNING id) DELETE FROM things WHERE id = 2 RETURNING id`, entries: 2},
@@ -350,15 +344,6 @@ var fidelityCases = []fidelityCase{
 
 	// Strings of several statements (pgx sends them by the simple
 	// protocol when there are no arguments).
-	//
-	// BUG (minor, fails in the prepared-exec modes and in
-	// simple_protocol/prepared-query): pgx refuses to prepare a string of
-	// several statements (42601 "cannot insert multiple commands into a
-	// prepared statement") and runs nothing. auditpgx's prepared audited
-	// statement is never prepared on the server (interceptor.go, stmt),
-	// and its Exec sends the rewritten string by the simple protocol, so
-	// the whole string runs (or, for "multi failing second", fails later
-	// with 23514 after the first statement was attempted).
 	{name: "multi update then unregistered delete", sql: `UPDATE things SET code = 'm' WHERE id = 1; DELETE FROM other WHERE id = 3`, entries: 1},
 	{name: "multi insert then update", sql: `INSERT INTO things (name) VALUES ('m1'); UPDATE things SET code = 'm2' WHERE id = 2`, entries: 2},
 	{name: "multi audited last", sql: `SELECT 1; DELETE FROM things WHERE id = 2`, entries: 1},
@@ -384,10 +369,8 @@ var fidelityCases = []fidelityCase{
 	{name: "insert into partition", sql: `INSERT INTO events_2025 VALUES (4, '2025-03-01', 'd')`, entries: 1},
 	{name: "update partition", sql: `UPDATE events_2024 SET note = 'z' RETURNING *`, entries: 1},
 
-	// BUG (minor, fails in every mode): any occurrence of "__auditpgx" in
-	// the text, even inside a string constant, makes the statement
-	// unauditable (parser/rewrite.go, Rewrite: strings.Contains(st.SQL,
-	// reserved)), so a legitimate write is refused with ErrUnaudited.
+	// "__auditpgx" inside a string constant is data, not a name: it once
+	// made the statement unauditable.
 	{name: "reserved prefix in a string constant", sql: `UPDATE things SET name = 'about __auditpgx_w0' WHERE id = 1`, entries: 1},
 
 	// Unregistered tables and reads

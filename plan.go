@@ -160,6 +160,9 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	if errors.As(err, &ue) {
 		return refused(audited.Registered, "%s", ue.Reason), true, nil
 	}
+	if errors.Is(err, parser.ErrFailsAnalysis) {
+		return passThroughPlan, true, nil
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -300,6 +303,10 @@ func (p *planner) rewriteMulti(st *parser.Statement, cat *catalog, opt parser.Op
 			continue
 		}
 		rw, err := p.rewriteOne(sub, cat, opt, actorMarker)
+		if errors.Is(err, parser.ErrFailsAnalysis) {
+			// Only a single statement may go through as written.
+			err = &parser.UnsupportedError{Reason: "a statement of the string references a writing WITH query without RETURNING"}
+		}
 		if err != nil {
 			return nil, err
 		}

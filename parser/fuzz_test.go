@@ -196,11 +196,19 @@ func checkRewrite(t *testing.T, sql string) {
 func knownIssue(st *Statement) bool {
 	// $0 is deparsed as "?": the rewrite no longer parses (the original
 	// fails in PostgreSQL with 42P02, the rewrite with 42601).
+	// UPDATE ... SET (a) = (x) with a source that is neither ROW(...) nor
+	// a sub-SELECT loses its parentheses: SET (a) = ('').f becomes the
+	// syntax error SET (a) = ''.f (PostgreSQL rejects the original too).
 	found := false
 	for _, raw := range st.tree.Stmts {
 		walk(raw.Stmt.ProtoReflect(), func(m protoreflect.Message) {
-			if p, ok := m.Interface().(*pg_query.ParamRef); ok && p.Number <= 0 {
-				found = true
+			switch n := m.Interface().(type) {
+			case *pg_query.ParamRef:
+				found = found || n.Number <= 0
+			case *pg_query.MultiAssignRef:
+				if n.Source.GetRowExpr() == nil && n.Source.GetSubLink() == nil {
+					found = true
+				}
 			}
 		})
 	}

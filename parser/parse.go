@@ -88,6 +88,14 @@ type Statement struct {
 	Count int
 	// NumParams is the highest $n referenced.
 	NumParams int
+	// badParam is set by a $0, which the deparser cannot render.
+	badParam bool
+	// reservedName is set by an identifier with the rewrite's prefix.
+	reservedName bool
+	// cteNames counts the WITH query names, for resolving references.
+	cteNames map[string]int
+	// relNames are the unqualified relation names referenced.
+	relNames map[string]bool
 	// SetsSearchPath is true when the text may change how the session
 	// resolves unqualified names: SET or RESET of search_path or of the
 	// role, DISCARD, or a call of set_config.
@@ -187,6 +195,31 @@ func (st *Statement) collect(top *pg_query.Node) {
 			if int(n.Number) > st.NumParams {
 				st.NumParams = int(n.Number)
 			}
+			if n.Number < 1 {
+				st.badParam = true
+			}
+		case *pg_query.RangeVar:
+			st.noteName(n.Schemaname, n.Relname)
+			if n.Schemaname == "" {
+				if st.relNames == nil {
+					st.relNames = map[string]bool{}
+				}
+				st.relNames[n.Relname] = true
+			}
+		case *pg_query.Alias:
+			st.noteName(n.Aliasname)
+		case *pg_query.ResTarget:
+			st.noteName(n.Name)
+		case *pg_query.ColumnRef:
+			for _, f := range n.Fields {
+				st.noteName(f.GetString_().GetSval())
+			}
+		case *pg_query.CommonTableExpr:
+			st.noteName(n.Ctename)
+			if st.cteNames == nil {
+				st.cteNames = map[string]int{}
+			}
+			st.cteNames[n.Ctename]++
 		case *pg_query.InsertStmt:
 			st.add(Insert, n.Relation, isTop, func(w *Write) {
 				w.OnConflictUpdate = n.OnConflictClause != nil &&
@@ -239,6 +272,15 @@ func (st *Statement) collect(top *pg_query.Node) {
 			}
 		}
 	})
+}
+
+// noteName flags identifiers that begin with the rewrite's prefix.
+func (st *Statement) noteName(names ...string) {
+	for _, n := range names {
+		if strings.HasPrefix(strings.ToLower(n), "__auditpgx") {
+			st.reservedName = true
+		}
+	}
 }
 
 func (st *Statement) add(k Kind, rv *pg_query.RangeVar, top bool, more func(*Write)) {

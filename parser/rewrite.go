@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -115,6 +116,12 @@ type Rewrite struct {
 	NumParams int
 }
 
+// ErrFailsAnalysis is returned for a statement that PostgreSQL rejects
+// while analysing it, before anything runs (a reference to a writing WITH
+// query that has no RETURNING): the caller may send the original, whose
+// error is the server's own.
+var ErrFailsAnalysis = errors.New("the statement fails PostgreSQL's analysis")
+
 // UnsupportedError says why a write cannot be rewritten.
 type UnsupportedError struct {
 	Reason string
@@ -165,8 +172,11 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 	if len(st.tree.Stmts) != 1 {
 		return nil, unsupported("a string of %d statements must be rewritten one statement at a time", len(st.tree.Stmts))
 	}
-	if strings.Contains(st.SQL, reserved) {
+	if st.reservedName {
 		return nil, unsupported("names beginning with %s are reserved for the rewrite", reserved)
+	}
+	if st.badParam {
+		return nil, unsupported("$0 is not a valid parameter")
 	}
 	root := proto.Clone(st.tree.Stmts[0].Stmt).(*pg_query.Node)
 	rw := &rewriter{cat: cat, opt: opt}
@@ -186,6 +196,10 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 		if cte == nil || !isWrite(cte.Ctequery) {
 			ctes = append(ctes, c)
 			continue
+		}
+		if len(*returningOf(cte.Ctequery)) == 0 && st.relNames[cte.Ctename] && st.cteNames[cte.Ctename] == 1 {
+			// PostgreSQL rejects the statement before running any of it.
+			return nil, ErrFailsAnalysis
 		}
 		w, err := rw.write(cte.Ctequery)
 		if err != nil {
@@ -287,7 +301,8 @@ func (rw *rewriter) splice(sql string) (string, error) {
 	repl = append(repl, markEntries+" AS (SELECT "+markEntries+")", insert)
 	for j := 0; j < len(repl); j += 2 {
 		if strings.Count(sql, repl[j]) != 1 {
-			return "", fmt.Errorf("auditpgx internal error: marker %s is not found exactly once", repl[j])
+			// A constant that spells a marker; refuse rather than guess.
+			return "", unsupported("the statement contains the text %s, which the rewrite uses", repl[j])
 		}
 	}
 	return strings.NewReplacer(repl...).Replace(sql), nil
@@ -306,6 +321,18 @@ func (st *Statement) auditedWrites(cat Catalog) int {
 		}
 	}
 	return n
+}
+
+func returningOf(n *pg_query.Node) *[]*pg_query.Node {
+	switch s := n.Node.(type) {
+	case *pg_query.Node_InsertStmt:
+		return &s.InsertStmt.ReturningList
+	case *pg_query.Node_UpdateStmt:
+		return &s.UpdateStmt.ReturningList
+	case *pg_query.Node_DeleteStmt:
+		return &s.DeleteStmt.ReturningList
+	}
+	return nil
 }
 
 func isWrite(n *pg_query.Node) bool {

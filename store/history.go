@@ -68,7 +68,7 @@ func AsOf(ctx context.Context, db Querier, table, objectID string, t time.Time, 
 	if err != nil {
 		return nil, err
 	}
-	l.until = t
+	l.until, l.bounded = t, true
 	entries, ids, err := l.collect(ctx, objectID)
 	if err != nil {
 		return nil, err
@@ -97,8 +97,9 @@ type lineage struct {
 	t       tableName // the entry table
 	table   string    // the audited table, as entries name it
 	keys    []string
-	until   time.Time // when set, only entries created at or before it
-	related bool      // also association entries naming the object as related
+	until   time.Time // with bounded, only entries created at or before it
+	bounded bool
+	related bool // also association entries naming the object as related
 }
 
 // maxLineageReads bounds the queries one lineage makes: one per id the
@@ -243,7 +244,7 @@ func (l *lineage) query(id string, bound int64) (string, []any) {
 			" AND ("+strings.Join(contains, " OR ")+"))")
 	}
 	where := "(" + strings.Join(either, " OR ") + ") AND id < " + param(bound)
-	if !l.until.IsZero() {
+	if l.bounded {
 		where += " AND created <= " + param(l.until)
 	}
 	return `SELECT ` + entryColumns + ` FROM ` + l.t.quoted() + ` WHERE ` + where + ` ORDER BY id`, args

@@ -153,6 +153,7 @@ func TestAsOf(t *testing.T) {
 		{"3", at(500), nil, `{"id": 3, "name": "Cy", "pw": "$encrypted$"}`},
 		{"5", at(60), nil, `{"id": 5, "name": "Eve"}`}, // both entries of the instant
 		{"42", at(500), nil, ""},
+		{"3", time.Time{}, nil, ""}, // the zero time is before everything
 		// Without following keys, the object under its old key looks alive.
 		{"1", at(500), []store.Option{store.WithKeys()}, anne},
 	} {

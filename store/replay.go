@@ -23,7 +23,8 @@ type State map[string]map[string]diff.Image
 //
 //   - create adds the object with its added_fields;
 //   - update sets each changed_fields column to its new value, sets
-//     added_fields and drops removed_fields;
+//     added_fields and replaced_fields (whose old values are unknown, so
+//     not checked) and drops removed_fields;
 //   - delete removes the object;
 //   - associate and disassociate change no table state and are skipped.
 //
@@ -227,6 +228,7 @@ func (r *replayer) apply(e *Entry) error {
 	for col, pair := range e.Changes.ChangedFields {
 		img[col] = pair[1]
 	}
+	maps.Copy(img, e.Changes.ReplacedFields)
 	if from == e.ObjectID {
 		return nil
 	}

@@ -192,6 +192,17 @@ func TestReplayErrors(t *testing.T) {
 	}
 }
 
+// An update that could not read the old values (an upsert meeting a row
+// inserted concurrently) replaces every audited column.
+func TestReplayReplacedFields(t *testing.T) {
+	got, err := store.Replay([]store.Entry{
+		ent(1, store.OpCreate, "t", "1", added(`{"id": 1, "v": "a", "w": 1}`)),
+		ent(2, store.OpUpdate, "t", "1", `{"changed_fields": {}, "replaced_fields": {"id": 1, "v": "b", "w": 1}}`),
+	}, map[string][]string{"t": {"id"}})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"t": {"1": {"id": 1, "v": "b", "w": 1}}}`, stateJSON(t, got))
+}
+
 // A column absent from the rebuilt object (added to the table after the
 // object was created) is not checked against the entry's old value.
 func TestReplayColumnAddedLater(t *testing.T) {

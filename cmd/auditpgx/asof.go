@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -48,4 +49,12 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(tw, "    %s\t%s\n", cell(col), value(img[col]))
 	}
 	return tw.Flush()
+}
+
+// objectState is the JSON of as-of, the same as the HTTP API's.
+type objectState struct {
+	TableName string                     `json:"table_name"`
+	ObjectID  string                     `json:"object_id"`
+	AsOf      string                     `json:"as_of"`
+	Fields    map[string]json.RawMessage `json:"fields"`
 }

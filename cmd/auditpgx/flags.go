@@ -43,7 +43,7 @@ func newFlags(name, args, summary string, w io.Writer) (*flag.FlagSet, *common) 
 	fs.StringVar(&c.dsn, "dsn", "", "PostgreSQL connection string (default $DATABASE_URL)")
 	fs.StringVar(&c.entryTable, "entry-table", "auditpgx_entry", "the entry table, optionally schema-qualified")
 	fs.Usage = func() {
-		fmt.Fprintf(w, "Usage: auditpgx %s [flags] %s\n\n%s.\n\nFlags:\n", name, args, summary)
+		fmt.Fprintf(w, "Usage: auditpgx %s\n\n%s.\n\nFlags:\n", strings.TrimSpace(name+" [flags] "+args), summary)
 		fs.PrintDefaults()
 	}
 	return fs, c

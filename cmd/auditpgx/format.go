@@ -59,6 +59,9 @@ func fields(e *store.Entry) []string {
 	for k := range e.Changes.ChangedFields {
 		names = append(names, k)
 	}
+	for k := range e.Changes.ReplacedFields {
+		names = append(names, k)
+	}
 	slices.Sort(names)
 	return slices.Compact(names)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -76,16 +75,11 @@ func historyText(w io.Writer, entries []store.Entry) error {
 			if pair, ok := en.Changes.ChangedFields[f]; ok {
 				from, to = value(pair[0]), value(pair[1])
 			}
+			if v, ok := en.Changes.ReplacedFields[f]; ok {
+				from, to = "?", value(v) // the old value could not be read
+			}
 			fmt.Fprintf(tw, "    %s\t%s\t→ %s\n", cell(f), from, to)
 		}
 	}
 	return tw.Flush()
-}
-
-// objectState is the JSON of as-of, the same as the HTTP API's.
-type objectState struct {
-	TableName string                     `json:"table_name"`
-	ObjectID  string                     `json:"object_id"`
-	AsOf      string                     `json:"as_of"`
-	Fields    map[string]json.RawMessage `json:"fields"`
 }

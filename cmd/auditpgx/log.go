@@ -18,9 +18,9 @@ func runLog(ctx context.Context, e env, args []string) error {
 		limit                              int
 		asJSON                             bool
 	)
-	fs.StringVar(&table, "table", "", "only entries of this audited `table`")
+	fs.StringVar(&table, "table", "", "only entries of the audited table `name`")
 	fs.StringVar(&id, "id", "", "only entries of the object with this primary key, as entries write it (7, eu, [7,\"eu\"])")
-	fs.StringVar(&actorName, "actor", "", "only entries written by this `actor` (created_by)")
+	fs.StringVar(&actorName, "actor", "", "only entries written by `name` (created_by)")
 	fs.StringVar(&since, "since", "", "only entries created at or after this `time`")
 	fs.StringVar(&until, "until", "", "only entries created before this `time`")
 	fs.IntVar(&limit, "limit", 100, "show at most `N` entries, 1 to 1000")

@@ -45,6 +45,7 @@ var fixtures = []struct {
 	{35, ptr("bob"), "update", "stock", `[7,"us"]`, `{"changed_fields": {"region": ["eu", "us"], "qty": [5, null]}}`, [3]string{}},
 	{40, ptr("ops\tbot"), "disassociate", "teams", "9", "", [3]string{"users", "2", "members"}},
 	{50, ptr("bob"), "delete", "users", "2", `{"removed_fields": {"id": 2, "name": "Anne", "age": 31, "pw": "$encrypted$"}}`, [3]string{}},
+	{70, ptr("bob"), "update", "stock", `[7,"us"]`, `{"changed_fields": {}, "replaced_fields": {"sku": 7, "region": "us", "qty": 9, "price": 2.00, "tags": ["a"]}}`, [3]string{}},
 	{60, ptr("mallory"), "create", "notes", "a\tb", `{"added_fields": {"id": "a\tb", "body": "line one\nline two", "long": "` + strings.Repeat("x", 80) + `"}}`, [3]string{}},
 }
 

@@ -1,1 +1,0 @@
--- pass-through: the statement reaches pgx unchanged
