@@ -205,3 +205,20 @@ func TestPgErrorsPassThrough(t *testing.T) {
 	require.ErrorAs(t, err, &asErr)
 	require.Equal(t, "42703", asErr.Code)
 }
+
+// TestArgumentCount: an audited statement given the wrong number of
+// arguments is refused before anything reaches the server, whatever the
+// exec mode (pgx itself fails client-side in some modes and at Bind in
+// others).
+func TestArgumentCount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersDDL, registerUsers)
+	for _, args := range [][]any{{"x"}, {"x", 1, 2}} {
+		_, err := e.db.ExecContext(e.ctx, `UPDATE users SET name = $1 WHERE id = $2`, args...)
+		var ace *auditpgx.ArgumentCountError
+		require.ErrorAs(t, err, &ace)
+		require.Equal(t, 2, ace.Want)
+		require.Equal(t, len(args), ace.Got)
+	}
+	require.Equal(t, 0, e.countEntries())
+}

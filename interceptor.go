@@ -199,7 +199,7 @@ func (i *interceptor) retry(ctx context.Context, c connection, p *plan, query st
 		return nil, false
 	}
 	for _, t := range p.tables {
-		i.planner.reg.Invalidate(t)
+		t.Invalidate() // re-read at the next use; other plans stay cached
 	}
 	if !idle(c) {
 		return nil, false

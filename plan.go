@@ -40,8 +40,10 @@ type plan struct {
 	// search_path; bySearchPath a plan that depends on it (an unqualified
 	// name resolved to a registered table, or to none).
 	setsSearchPath, bySearchPath bool
-	// tables are the audited tables the rewrite describes.
-	tables []*registry.Table
+	// tables are the audited tables the rewrite describes, and versions
+	// their versions when it was made.
+	tables   []*registry.Table
+	versions []uint64
 }
 
 var passThroughPlan = &plan{action: passThrough}
@@ -59,7 +61,7 @@ type planner struct {
 func (p *planner) plan(ctx context.Context, q driver.QueryerContext, query string) (*plan, error) {
 	gen := p.reg.Generation()
 	pl := p.cache.get(query)
-	if pl != nil && pl.generation == gen && !(pl.bySearchPath && p.sessions.changedSearchPath(q)) {
+	if pl != nil && pl.generation == gen && pl.current() && !(pl.bySearchPath && p.sessions.changedSearchPath(q)) {
 		return pl, nil
 	}
 	pl, cacheable, err := p.build(ctx, q, query)
@@ -82,6 +84,17 @@ func (p *planner) plan(ctx context.Context, q driver.QueryerContext, query strin
 		p.cache.put(query, &cp)
 	}
 	return pl, nil
+}
+
+// current reports whether the tables the plan was made from are still
+// described as they were.
+func (pl *plan) current() bool {
+	for i, t := range pl.tables {
+		if t.Version() != pl.versions[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func refused(table, format string, args ...any) *plan {
@@ -177,7 +190,11 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 			tables = append(tables, c.Table)
 		}
 	}
-	return &plan{action: audit, rewrite: rw, multi: st.Count > 1, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables}, true, nil
+	versions := make([]uint64, len(tables))
+	for i, t := range tables {
+		versions[i] = t.Version()
+	}
+	return &plan{action: audit, rewrite: rw, multi: st.Count > 1, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables, versions: versions}, true, nil
 }
 
 // refs maps each table a statement writes to the registered table it means

@@ -10,23 +10,28 @@ import (
 	"github.com/auditpgx/auditpgx/internal/pgtest"
 )
 
+// The sizes are small by default so that -benchtime=1x is a quick smoke
+// test; cmd/auditbench runs the full sizes (-bench.rows=100000
+// -bench.bulk=10000 here).
 var (
-	benchRows  = flag.Int("bench.rows", 100_000, "rows seeded per variant for BenchmarkWorkloads; the bulk UPDATE updates all")
+	benchRows  = flag.Int("bench.rows", 10_000, "rows seeded per variant; the bulk UPDATE updates all of them")
+	benchBulk  = flag.Int("bench.bulk", 2_000, "rows written by the bulk INSERT")
 	benchIters = flag.Int("bench.iters", 5, "insert-update-delete cycles per goroutine per concurrent sample")
 )
 
 // BenchmarkWorkloads runs every workload on every variant, as
 // BenchmarkWorkloads/<workload>/<variant>. ns/op is the time per operation
-// (per statement for the concurrent workload) with untimed resets left
-// out; the bulk workloads also report the Go heap allocated per statement.
+// (per statement for the concurrent workload) with untimed resets and a
+// warm-up operation left out; the bulk workloads also report the Go heap
+// allocated per statement.
 // The ratios and targets come from cmd/auditbench, which interleaves the
 // variants; this is for profiling one of them and as a smoke test:
 //
 //	go test ./bench/ -run '^$' -bench . -benchtime=1x
-//	go test ./bench/ -run '^$' -bench 'Workloads/update-100k/auditpgx' -benchtime=3x -cpuprofile cpu.out
+//	go test ./bench/ -run '^$' -bench 'Workloads/bulk-update/auditpgx' -benchtime=3x -bench.rows=100000 -cpuprofile cpu.out
 func BenchmarkWorkloads(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DSN: pgtest.NewDatabase(b), Rows: *benchRows})
+	s, err := Open(ctx, Config{DSN: pgtest.NewDatabase(b), Rows: *benchRows, BulkInsert: *benchBulk})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,6 +44,9 @@ func BenchmarkWorkloads(b *testing.B) {
 					round++
 					var samples []Sample
 					if w.Kind == PerOp {
+						if _, err := w.Run(ctx, s, v, -round, 1); err != nil { // warm up the connection
+							b.Fatal(err)
+						}
 						out, err := w.Run(ctx, s, v, round, b.N)
 						if err != nil {
 							b.Fatal(err)

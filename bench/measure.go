@@ -76,8 +76,8 @@ type Report struct {
 	Elapsed       time.Duration
 	Results       []*Result
 	// EntrySizes holds each audited variant's entry size after a bulk
-	// workload, keyed by operation ("update" after the 100,000-row UPDATE,
-	// "create" after the 10,000-row INSERT) and then variant name.
+	// workload, keyed by operation ("update" after the bulk UPDATE,
+	// "create" after the bulk INSERT) and then variant name.
 	EntrySizes map[string]map[string]*EntrySize
 }
 
@@ -123,7 +123,7 @@ func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		r.Results = append(r.Results, res)
 		if w.Kind == Bulk {
-			op := map[string]string{"update-100k": "update", "insert-10k": "create"}[w.Name]
+			op := map[string]string{"bulk-update": "update", "bulk-insert": "create"}[w.Name]
 			r.EntrySizes[op] = map[string]*EntrySize{}
 			for _, v := range vs {
 				if !v.Audited {

@@ -44,11 +44,12 @@ func (r *Report) Targets() []Target {
 	named := func(n string) func(*Workload) bool { return func(w *Workload) bool { return w.Name == n } }
 	ratios("single-row writes, auditpgx / plain", Auditpgx, Plain, "≤ 1.25", 1.25, single)
 	ratios("single-row writes, auditpgx / row trigger", Auditpgx, RowTrigger, "≤ 1.00", 1.0, single)
-	ratios("100k-row UPDATE, auditpgx / row trigger", Auditpgx, RowTrigger, "≤ 0.70", 0.7, named("update-100k"))
-	ratios("100k-row UPDATE, auditpgx / stmt trigger", Auditpgx, StmtTrigger, "≤ 1.00", 1.0, named("update-100k"))
+	bulk := thousands(r.Config.Rows) + "-row UPDATE"
+	ratios(bulk+", auditpgx / row trigger", Auditpgx, RowTrigger, "≤ 0.70", 0.7, named("bulk-update"))
+	ratios(bulk+", auditpgx / stmt trigger", Auditpgx, StmtTrigger, "≤ 1.00", 1.0, named("bulk-update"))
 	ratios("SELECT by key, auditpgx / plain", Auditpgx, Plain, "≤ 1.02", 1.02, named("select"))
-	heap := Target{Name: "Go heap allocated by a 100k-row audited UPDATE", Limit: "< 1 MiB"}
-	if res := r.Result("update-100k"); res != nil {
+	heap := Target{Name: "Go heap allocated by the " + bulk + " through auditpgx", Limit: "< 1 MiB"}
+	if res := r.Result("bulk-update"); res != nil {
 		if st := res.Stats(Auditpgx); st.N > 0 {
 			heap.Known = true
 			heap.Met = st.MaxAlloc < 1<<20
@@ -78,11 +79,7 @@ func (r *Report) WriteTables(w io.Writer, extra []Target) {
 	}
 	fmt.Fprintf(w, "\n|---|%s%s\n", strings.Repeat("--:|", len(variants)), strings.Repeat("--:|", len(shown)))
 	for _, res := range r.Results {
-		title := res.Workload.Title
-		if res.Workload.Kind == Throughput {
-			title = fmt.Sprintf("mixed writes, %d goroutines (per statement)", r.Config.Conns)
-		}
-		fmt.Fprintf(w, "| %s |", title)
+		fmt.Fprintf(w, "| %s |", res.Workload.title(r.Config))
 		for _, v := range variants {
 			st := res.Stats(v)
 			if st.N == 0 {

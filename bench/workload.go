@@ -160,9 +160,31 @@ var Workloads = []*Workload{
 	{Name: "gorm-save", Title: "BEGIN; UPDATE (all columns); COMMIT", Kind: PerOp, SingleRow: true, start: startGormSave},
 	{Name: "prepared", Title: "UPDATE by key, prepared once", Kind: PerOp, SingleRow: true, start: startPrepared},
 	{Name: "select", Title: "SELECT by key", Kind: PerOp, ReadOnly: true, start: startSelect},
-	{Name: "concurrent", Title: "mixed writes, 8 goroutines (per statement)", Kind: Throughput, start: startConcurrent},
-	{Name: "insert-10k", Title: "INSERT 10,000 rows, one statement", Kind: Bulk, start: startBulkInsert},
-	{Name: "update-100k", Title: "UPDATE 100,000 rows, one statement", Kind: Bulk, start: startBulkUpdate},
+	{Name: "concurrent", Title: "mixed writes, Conns goroutines (per statement)", Kind: Throughput, start: startConcurrent},
+	{Name: "bulk-insert", Title: "INSERT of BulkInsert rows, one statement", Kind: Bulk, start: startBulkInsert},
+	{Name: "bulk-update", Title: "UPDATE of all Rows rows, one statement", Kind: Bulk, start: startBulkUpdate},
+}
+
+// title returns w's title with the suite's sizes filled in.
+func (w *Workload) title(cfg Config) string {
+	switch w.Name {
+	case "bulk-insert":
+		return "INSERT " + thousands(cfg.BulkInsert) + " rows, one statement"
+	case "bulk-update":
+		return "UPDATE " + thousands(cfg.Rows) + " rows, one statement"
+	case "concurrent":
+		return fmt.Sprintf("mixed writes, %d goroutines (per statement)", cfg.Conns)
+	}
+	return w.Title
+}
+
+// thousands formats n with commas: 100,000.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // WorkloadByName returns the workload of that name, or nil.

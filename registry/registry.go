@@ -458,7 +458,13 @@ type Table struct {
 
 	once sync.Mutex
 	meta *Meta
+	// version changes whenever meta is forgotten.
+	version atomic.Uint64
 }
+
+// Version changes every time the table's checked description is forgotten;
+// a rewrite made from an older description is not to be used.
+func (t *Table) Version() uint64 { return t.version.Load() }
 
 // Quoted returns the registered name quoted for SQL, e.g. "app"."projects".
 func (t *Table) Quoted() string { return sqlq.QualifiedIdent(t.Name.Schema, t.Name.Rel) }
@@ -468,6 +474,7 @@ func (t *Table) Quoted() string { return sqlq.QualifiedIdent(t.Name.Schema, t.Na
 func (t *Table) Invalidate() {
 	t.once.Lock()
 	t.meta = nil
+	t.version.Add(1)
 	t.once.Unlock()
 }
 

@@ -5,7 +5,7 @@
 //
 //	go run ./cmd/auditbench              # about 4 minutes on 2 cores
 //	go run ./cmd/auditbench -quick       # a few seconds, for checking it works
-//	go run ./cmd/auditbench -workloads update-100k -variants plain,auditpgx -cpuprofile cpu.out
+//	go run ./cmd/auditbench -workloads bulk-update -variants plain,auditpgx -cpuprofile cpu.out
 //
 // The server is launched as internal/pgtest launches the tests' (initdb from
 // $AUDITPGX_PG_BIN, PATH or /usr/lib/postgresql), or is the one named by
