@@ -146,9 +146,16 @@ func TestSecretsNeverLeave(t *testing.T) {
 			continue
 		}
 		require.ErrorAs(t, err, &pgErr, c.name)
-		plainErr := runSecretCase(e.ctx, e.plain, c)
-		requireSamePgError(t, plainErr, err, c.name)
-		require.Equal(t, plainErr.Error(), err.Error(), "%s: auditpgx adds nothing to the server's error", c.name)
+		var plainErr *pgconn.PgError
+		require.ErrorAs(t, runSecretCase(e.ctx, e.plain, c), &plainErr, c.name)
+		// Every field that carries text; Position is TestHostileErrorPosition's.
+		for _, f := range [][2]string{{plainErr.Code, pgErr.Code}, {plainErr.Message, pgErr.Message}, {plainErr.Detail, pgErr.Detail},
+			{plainErr.Hint, pgErr.Hint}, {plainErr.Where, pgErr.Where}, {plainErr.InternalQuery, pgErr.InternalQuery},
+			{plainErr.SchemaName, pgErr.SchemaName}, {plainErr.TableName, pgErr.TableName}, {plainErr.ColumnName, pgErr.ColumnName},
+			{plainErr.ConstraintName, pgErr.ConstraintName}} {
+			require.Equal(t, f[0], f[1], "%s: auditpgx adds nothing to the server's error", c.name)
+		}
+		require.Equal(t, plainErr.Error(), err.Error(), c.name)
 		for field, v := range map[string]string{"message": pgErr.Message, "detail": pgErr.Detail, "hint": pgErr.Hint, "where": pgErr.Where} {
 			if strings.Contains(v, sentinel) {
 				echoed = append(echoed, fmt.Sprintf("%s (%s %s): %s", c.name, pgErr.Code, field, v))
@@ -285,7 +292,6 @@ func TestSecretsAppendOnlyInTheDatabase(t *testing.T) {
 		`ALTER TABLE auditpgx_entry DROP COLUMN changes`,
 		`ALTER TABLE auditpgx_entry DISABLE TRIGGER ALL`,
 		`CREATE TRIGGER t BEFORE INSERT ON auditpgx_entry FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()`,
-		`GRANT UPDATE ON auditpgx_entry TO ` + app,
 		`SELECT id FROM auditpgx_entry FOR UPDATE`,
 	} {
 		_, err := appPlain.ExecContext(e.ctx, q)
@@ -300,6 +306,9 @@ func TestSecretsAppendOnlyInTheDatabase(t *testing.T) {
 	_, err = appPlain.ExecContext(e.ctx, `INSERT INTO auditpgx_entry (operation, table_name, object_id, tx_id) VALUES ('create', 'users', '99', 1)`)
 	require.NoError(t, err, "INSERT stays possible for the application role (documented)")
 
-	err = auditpgx.Migrate(e.ctx, appDB, auditpgx.WithRegistry(reg))
-	t.Logf("Migrate as the application role: %v", err)
+	// The package documentation has applications call Migrate at start-up;
+	// with the table in place it should change nothing and succeed.
+	t.Run("Migrate as the application role", func(t *testing.T) {
+		require.NoError(t, auditpgx.Migrate(e.ctx, appDB, auditpgx.WithRegistry(reg)))
+	})
 }

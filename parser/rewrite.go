@@ -167,7 +167,8 @@ const (
 // Rewrite turns the statement into its audited form: every INSERT, UPDATE
 // and DELETE on an audited table, at the top level or in a WITH query of
 // the top level, also inserts its entries. The statement must be a single
-// one (the caller splits strings of several).
+// one (the caller splits strings of several). Rewrite consumes st: it edits
+// its parse tree, so it may be called once.
 func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 	if len(st.tree.Stmts) != 1 {
 		return nil, unsupported("a string of %d statements must be rewritten one statement at a time", len(st.tree.Stmts))
@@ -178,7 +179,8 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 	if st.badParam {
 		return nil, unsupported("$0 is not a valid parameter")
 	}
-	root := proto.Clone(st.tree.Stmts[0].Stmt).(*pg_query.Node)
+	// The tree is edited in place: a Statement is rewritten once.
+	root := st.tree.Stmts[0].Stmt
 	rw := &rewriter{cat: cat, opt: opt}
 
 	with := withOf(root)
@@ -305,7 +307,10 @@ func (rw *rewriter) splice(sql string) (string, error) {
 			return "", unsupported("the statement contains the text %s, which the rewrite uses", repl[j])
 		}
 	}
-	return strings.NewReplacer(repl...).Replace(sql), nil
+	for j := 0; j < len(repl); j += 2 {
+		sql = strings.Replace(sql, repl[j], repl[j+1], 1)
+	}
+	return sql, nil
 }
 
 // auditedWrites counts the writes to audited tables anywhere in the
