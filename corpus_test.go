@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ import (
 // The golden corpus: testdata/rewrite/<case>/ holds one statement with
 // everything needed to run it and what must come of it.
 //
-//	setup.sql      DDL and data, run through plain pgx
+//	setup.sql      DDL and data, run through plain pgx in a fresh schema
 //	register.json  the tables, join tables and actor (see corpusRegister)
 //	input.sql      the statement, exactly as an application sends it
 //	args.json      its arguments, a JSON array (optional)
@@ -47,10 +48,16 @@ import (
 // through auditpgx, with ExecContext and with QueryContext. The two sides
 // must agree on everything a caller sees (errors and SQLSTATE,
 // RowsAffected, columns, column types, rows) and leave identical tables and
-// sequences; the audited side must match rewrite.sql and entries.json.
+// sequences; the audited side must match rewrite.sql and, for each call
+// that succeeded, entries.json (a failed call must leave no entry). A case
+// with refused.txt runs only through auditpgx, and nothing may change.
 // Every committed rewrite.sql is also EXPLAINed, unexecuted, on the case's
-// setup. go test -run TestCorpus -update rewrites rewrite.sql and
-// entries.json from what the code does: read the diff before committing it.
+// setup, so the goldens are known to be SQL PostgreSQL accepts.
+//
+// go test -run TestCorpus -update rewrites rewrite.sql and entries.json
+// from what the code does; read the diff before committing it, since the
+// goldens must say what is right, not what the code happens to do. Cases
+// whose case.json says "by_hand" keep their hand-written entries.json.
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/rewrite from the code's output")
 
@@ -67,13 +74,18 @@ type corpusRegister struct {
 		Only    []string `json:"only"`
 	} `json:"tables"`
 	M2M []struct {
-		Table   string `json:"table"`
-		Field   string `json:"field"`
-		Owner   auditpgx.Ref
-		Related auditpgx.Ref
+		Table   string    `json:"table"`
+		Field   string    `json:"field"`
+		Owner   corpusRef `json:"owner"`
+		Related corpusRef `json:"related"`
 	} `json:"m2m"`
 	// Actor is set on the audited calls' context; entries carry it.
 	Actor *string `json:"actor"`
+}
+
+type corpusRef struct {
+	Table  string `json:"table"`
+	Column string `json:"column"`
 }
 
 type corpusOptions struct {
@@ -155,7 +167,9 @@ func loadCase(t *testing.T, dir string, version int) *corpusCase {
 	c.input, _ = read("input.sql", true)
 	c.input = strings.TrimRight(c.input, "\n")
 	reg, _ := read("register.json", true)
-	if err := json.Unmarshal([]byte(reg), &c.reg); err != nil {
+	dec := json.NewDecoder(strings.NewReader(reg))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c.reg); err != nil {
 		t.Fatalf("case %s: register.json: %v", c.name, err)
 	}
 	if s, ok := read("case.json", false); ok {
@@ -251,7 +265,7 @@ func decodeArgs(t *testing.T, name, s string) []any {
 
 // corpusEnv is one fresh copy of a case's setup.
 type corpusEnv struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	schemas []string // snapshot these; nil for every user schema of the database
 	plain   *sql.DB
@@ -268,11 +282,15 @@ var corpusAdmin struct {
 	err  error
 }
 
-func corpusAdminDB(t *testing.T) *sql.DB {
+func corpusAdminDB(t testing.TB) *sql.DB {
 	t.Helper()
 	url := pgtest.URL(t)
 	corpusAdmin.once.Do(func() {
 		corpusAdmin.db, corpusAdmin.err = sql.Open("pgx", url)
+		if corpusAdmin.err == nil {
+			// Keep the connections that parallel cases need.
+			corpusAdmin.db.SetMaxIdleConns(8)
+		}
 	})
 	if corpusAdmin.err != nil {
 		t.Fatal(corpusAdmin.err)
@@ -285,7 +303,7 @@ func corpusAdminDB(t *testing.T) *sql.DB {
 // The schema, the setup and the entry table are made in one round trip, and
 // store.DDL stands in for Migrate, whose advisory lock would serialize the
 // cases.
-func newCorpusEnv(t *testing.T, c *corpusCase, audited bool) *corpusEnv {
+func newCorpusEnv(t testing.TB, c *corpusCase, audited bool) *corpusEnv {
 	t.Helper()
 	e := &corpusEnv{t: t, ctx: context.Background(), c: c}
 	ddl := ""
@@ -371,7 +389,12 @@ func (c *corpusCase) registry() (*auditpgx.Registry, error) {
 		}
 	}
 	for _, m := range c.reg.M2M {
-		if err := reg.RegisterM2M(m.Table, auditpgx.M2M{Field: m.Field, Owner: m.Owner, Related: m.Related}); err != nil {
+		m2m := auditpgx.M2M{
+			Field:   m.Field,
+			Owner:   auditpgx.Ref{Table: m.Owner.Table, Column: m.Owner.Column},
+			Related: auditpgx.Ref{Table: m.Related.Table, Column: m.Related.Column},
+		}
+		if err := reg.RegisterM2M(m.Table, m2m); err != nil {
 			return nil, err
 		}
 	}
@@ -385,42 +408,55 @@ func (c *corpusCase) auditCtx() context.Context {
 	return context.Background()
 }
 
+// modeT is a test's T for one of its goroutines: Fatal ends that goroutine
+// only, after marking the test failed.
+type modeT struct{ *testing.T }
+
+func (t modeT) Fatal(args ...any) {
+	t.Helper()
+	t.Error(args...)
+	runtime.Goexit()
+}
+
+func (t modeT) Fatalf(format string, args ...any) {
+	t.Helper()
+	t.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+func (t modeT) FailNow() {
+	t.Fail()
+	runtime.Goexit()
+}
+
+// modeResult is what one call mode left: the entries of a call that
+// succeeded (a failed call must leave none).
+type modeResult struct {
+	ok      bool
+	entries []string
+}
+
+// runCase runs the Exec and the Query halves of a case side by side: each
+// needs its own fresh copies, and the time goes in waiting on the server.
 func runCase(t *testing.T, c *corpusCase) {
-	// entries of the runs that succeeded; a failed run must leave none.
+	modes := []string{"exec", "query"}
+	results := make([]modeResult, len(modes))
+	var wg sync.WaitGroup
+	for i, mode := range modes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runMode(modeT{t}, c, mode)
+		}()
+	}
+	wg.Wait()
 	var ran []string
 	var entries [][]string
-	for _, mode := range []string{"exec", "query"} {
-		audited := newCorpusEnv(t, c, true)
-		if mode == "exec" {
-			checkRewrite(t, c, audited)
-			explainGolden(t, c, audited)
+	for i, r := range results {
+		if r.ok {
+			ran = append(ran, modes[i])
+			entries = append(entries, r.entries)
 		}
-		if c.hasRefused {
-			checkRefused(t, c, audited, mode)
-			continue
-		}
-		plain := newCorpusEnv(t, c, false)
-		want := run(plain, plain.plain, context.Background(), mode)
-		got := run(audited, audited.db, c.auditCtx(), mode)
-		if d := lineDiff(want.lines(c.opt.AnyOrder), got.lines(c.opt.AnyOrder)); d != "" {
-			t.Errorf("%s: what the caller sees differs between pgx and auditpgx (-pgx +auditpgx):\n%s\npgx error: %v\nauditpgx error: %v",
-				mode, d, want.err, got.err)
-		}
-		if d := lineDiff(plain.snapshot(), audited.snapshot()); d != "" {
-			t.Errorf("%s: tables afterwards differ between pgx and auditpgx (-pgx +auditpgx):\n%s", mode, d)
-		}
-		got1 := audited.entries()
-		if got.err != nil {
-			if len(got1) > 0 {
-				t.Errorf("%s: the statement failed (%v) but left %d entries", mode, got.err, len(got1))
-			}
-			continue
-		}
-		if c.opt.AnyOrder {
-			sort.Strings(got1)
-		}
-		ran = append(ran, mode)
-		entries = append(entries, got1)
 	}
 	if c.hasRefused {
 		return
@@ -462,9 +498,42 @@ func runCase(t *testing.T, c *corpusCase) {
 	}
 }
 
+func runMode(t testing.TB, c *corpusCase, mode string) modeResult {
+	audited := newCorpusEnv(t, c, true)
+	if mode == "exec" {
+		checkRewrite(t, c, audited)
+		explainGolden(t, c, audited)
+	}
+	if c.hasRefused {
+		checkRefused(t, c, audited, mode)
+		return modeResult{}
+	}
+	plain := newCorpusEnv(t, c, false)
+	want := run(plain, plain.plain, context.Background(), mode)
+	got := run(audited, audited.db, c.auditCtx(), mode)
+	if d := lineDiff(want.lines(c.opt.AnyOrder), got.lines(c.opt.AnyOrder)); d != "" {
+		t.Errorf("%s: what the caller sees differs between pgx and auditpgx (-pgx +auditpgx):\n%s\npgx error: %v\nauditpgx error: %v",
+			mode, d, want.err, got.err)
+	}
+	if d := lineDiff(plain.snapshot(), audited.snapshot()); d != "" {
+		t.Errorf("%s: tables afterwards differ between pgx and auditpgx (-pgx +auditpgx):\n%s", mode, d)
+	}
+	entries := audited.entries()
+	if got.err != nil {
+		if len(entries) > 0 {
+			t.Errorf("%s: the statement failed (%v) but left %d entries", mode, got.err, len(entries))
+		}
+		return modeResult{}
+	}
+	if c.opt.AnyOrder {
+		sort.Strings(entries)
+	}
+	return modeResult{ok: true, entries: entries}
+}
+
 // checkRefused runs a case that must be refused: the call fails with
 // ErrUnaudited or ErrAppendOnly naming refused.txt, and nothing changes.
-func checkRefused(t *testing.T, c *corpusCase, e *corpusEnv, mode string) {
+func checkRefused(t testing.TB, c *corpusCase, e *corpusEnv, mode string) {
 	before := e.snapshot()
 	o := run(e, e.db, c.auditCtx(), mode)
 	refusal := o.err != nil && (errors.Is(o.err, auditpgx.ErrUnaudited) || errors.Is(o.err, auditpgx.ErrAppendOnly))
@@ -485,7 +554,7 @@ func checkRefused(t *testing.T, c *corpusCase, e *corpusEnv, mode string) {
 }
 
 // checkRewrite compares the planner's rewrite with rewrite.sql.
-func checkRewrite(t *testing.T, c *corpusCase, e *corpusEnv) {
+func checkRewrite(t testing.TB, c *corpusCase, e *corpusEnv) {
 	reg, err := c.registry()
 	if err != nil {
 		t.Fatal(err)
@@ -536,7 +605,7 @@ func checkRewrite(t *testing.T, c *corpusCase, e *corpusEnv) {
 
 // explainGolden has PostgreSQL plan, without running, each statement of
 // the committed rewrite.sql on the case's setup.
-func explainGolden(t *testing.T, c *corpusCase, e *corpusEnv) {
+func explainGolden(t testing.TB, c *corpusCase, e *corpusEnv) {
 	if !c.hasRewrite || strings.HasPrefix(c.rewrite, passMarker) {
 		return
 	}
@@ -845,7 +914,7 @@ func canonicalJSON(t testing.TB, b []byte) string {
 	return string(out)
 }
 
-func writeEntries(t *testing.T, c *corpusCase, lines []string) {
+func writeEntries(t testing.TB, c *corpusCase, lines []string) {
 	var b strings.Builder
 	b.WriteString("[")
 	for i, l := range lines {
@@ -867,7 +936,7 @@ func writeEntries(t *testing.T, c *corpusCase, lines []string) {
 	writeFile(t, c, "entries.json", b.String())
 }
 
-func writeFile(t *testing.T, c *corpusCase, name, content string) {
+func writeFile(t testing.TB, c *corpusCase, name, content string) {
 	if err := os.WriteFile(filepath.Join(c.dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
-	"github.com/auditpgx/auditpgx/internal/pgtest"
 	"github.com/auditpgx/auditpgx/parser"
 )
 
@@ -259,6 +258,7 @@ var hostileDeepCases = []struct {
 	}},
 	{"AND chain", func() string { return `DELETE FROM users WHERE id = 0` + strings.Repeat(" AND true", 20_000) }},
 	// Each of these nests one level per operator, with no bracket at all.
+	{"plus chain 10k", func() string { return `UPDATE users SET name = 1` + strings.Repeat("+1", 10_000) }},
 	{"plus chain 40k", func() string { return `UPDATE users SET name = 1` + strings.Repeat("+1", 40_000) }},
 	{"plus chain 100k", func() string { return `UPDATE users SET name = 1` + strings.Repeat("+1", 100_000) }},
 	{"concatenation chain", func() string { return `UPDATE users SET name = 'a'` + strings.Repeat("||'a'", 100_000) }},
@@ -284,11 +284,14 @@ const hostileChildEnv = "AUDITPGX_HOSTILE_CHILD"
 // statement's outcome.
 func TestHostileDeepInputs(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
 	for _, c := range hostileDeepCases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			// The schema is the parent's, so that it is dropped even when the
+			// child dies.
+			dsn, schema := pgtestSchema(t)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHostileChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), hostileChildEnv+"="+c.name, "AUDITPGX_TEST_DATABASE_URL="+url)
+			cmd.Env = append(os.Environ(), hostileChildEnv+"="+c.name, hostileChildEnv+"_DSN="+dsn, hostileChildEnv+"_SCHEMA="+schema)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("the child crashed or failed (%v) on %s; its output begins:\n%s", err, c.name, head(string(out), 12))
@@ -330,7 +333,7 @@ func TestHostileChild(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, q, "unknown case %q", name)
-	e := newEnv(t, hostileDDL, registerUsers)
+	e := newEnvDSN(t, os.Getenv(hostileChildEnv+"_DSN"), os.Getenv(hostileChildEnv+"_SCHEMA"), hostileDDL, registerUsers)
 	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 	defer cancel()
 	_, err := e.db.ExecContext(ctx, q)
@@ -560,5 +563,33 @@ func TestHostileErrorPosition(t *testing.T) {
 		if got.Position != 0 {
 			require.Equal(t, want.Position, got.Position, "%s: position %d of %d characters", q, got.Position, len(q))
 		}
+	}
+}
+
+// TestHostileWithQueryShadowedByTable: a writing WITH query without
+// RETURNING whose name is also written where it does not mean the WITH
+// query (in an earlier sibling, in its own body, as an INSERT target) means
+// a real table of that name. PostgreSQL then runs the statement; the
+// write to the registered table must be audited or refused, never run
+// without entries.
+func TestHostileWithQueryShadowedByTable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersDDL+`CREATE TABLE w (id bigint); INSERT INTO users (name) VALUES ('a'), ('b'), ('c');`, registerUsers)
+	for _, q := range []string{
+		`WITH a AS (SELECT * FROM w), w AS (DELETE FROM users WHERE name = 'a') SELECT 1`,
+		`WITH w AS (DELETE FROM users WHERE name = 'b' AND id NOT IN (SELECT id FROM w)) SELECT 1`,
+		`WITH w AS (DELETE FROM users WHERE name = 'c') INSERT INTO w VALUES (1)`,
+	} {
+		before := e.countEntries()
+		var rowsBefore, rowsAfter int
+		require.NoError(t, e.plain.QueryRow(`SELECT count(*) FROM users`).Scan(&rowsBefore))
+		_, err := e.db.ExecContext(e.ctx, q)
+		require.NoError(t, e.plain.QueryRow(`SELECT count(*) FROM users`).Scan(&rowsAfter))
+		if err != nil {
+			require.ErrorIs(t, err, auditpgx.ErrUnaudited, q)
+			require.Equal(t, rowsBefore, rowsAfter, "%s: refused, yet rows changed", q)
+			continue
+		}
+		require.Equal(t, rowsBefore-rowsAfter, e.countEntries()-before, "%s: rows deleted vs entries written", q)
 	}
 }

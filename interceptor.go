@@ -96,7 +96,7 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 	}
 	switch p.action {
 	case audit:
-		if p.multi {
+		if p.rewrite.NumParams == 0 && p.inlineActor {
 			// pgx cannot prepare several statements; let it say so.
 			_, err := conn.PrepareContext(ctx, query)
 			if err == nil {
@@ -146,7 +146,7 @@ options:
 		return "", nil, &ArgumentCountError{Want: p.rewrite.NumParams, Got: n}
 	}
 	actor, hasActor := ActorFrom(ctx)
-	if p.multi {
+	if p.inlineActor {
 		lit := "NULL::text"
 		if hasActor {
 			lit = sqlq.Literal(actor) + "::text"

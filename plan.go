@@ -31,7 +31,10 @@ type plan struct {
 	action     action
 	generation uint64
 	rewrite    *parser.Rewrite
-	multi      bool // rewrite.ExecSQL holds actor markers (actorMarker)
+	// inlineActor: the rewrite holds actorMarker where the actor goes, as a
+	// literal (multi-statement strings, and statements that use every
+	// parameter the protocol allows).
+	inlineActor bool
 	err        error
 	// invalidates lists audited tables whose catalog description the
 	// statement (DDL) may change; they are re-read after it runs.
@@ -166,6 +169,9 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	var rw *parser.Rewrite
 	if st.Count > 1 {
 		rw, err = p.rewriteMulti(st, cat, opt)
+	} else if st.NumParams >= maxParams {
+		// No parameter is left for the actor: splice it in as a literal.
+		rw, err = p.rewriteOne(st, cat, opt, actorMarker)
 	} else {
 		rw, err = p.rewriteOne(st, cat, opt, "$"+strconv.Itoa(st.NumParams+1)+"::text")
 	}
@@ -194,7 +200,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	for i, t := range tables {
 		versions[i] = t.Version()
 	}
-	return &plan{action: audit, rewrite: rw, multi: st.Count > 1, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables, versions: versions}, true, nil
+	return &plan{action: audit, rewrite: rw, inlineActor: st.Count > 1 || st.NumParams >= maxParams, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables, versions: versions}, true, nil
 }
 
 // refs maps each table a statement writes to the registered table it means
@@ -332,6 +338,9 @@ func (p *planner) rewriteMulti(st *parser.Statement, cat *catalog, opt parser.Op
 	}
 	return &parser.Rewrite{ExecSQL: strings.Join(execParts, "; "), QuerySQL: strings.Join(queryParts, "; ")}, nil
 }
+
+// maxParams is the most parameters the extended protocol carries.
+const maxParams = 65535
 
 // actorMarker stands for the actor literal in multi-statement rewrites; a
 // NUL cannot occur in SQL text.

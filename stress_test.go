@@ -555,7 +555,13 @@ func TestStress(t *testing.T) {
 
 	entries := readAllEntries(t, ctx, e.plain)
 	t.Logf("%d operations in %v with seed %d: %d entries, %d transactions ended", ops, elapsed.Round(time.Millisecond), seed, len(entries), len(l.txs))
-	t.Logf("expected failures by SQLSTATE: %v", l.failures)
+	replaced := 0
+	for _, en := range entries {
+		if en.Changes != nil && len(en.Changes.ReplacedFields) > 0 {
+			replaced++
+		}
+	}
+	t.Logf("expected failures by SQLSTATE: %v; %d upsert entries with replaced_fields", l.failures, replaced)
 	kinds := make([]string, 0, len(l.counts))
 	for k, n := range l.counts {
 		kinds = append(kinds, fmt.Sprintf("%s: %d", k, n))

@@ -11,7 +11,7 @@ import (
 // Options sets how many samples a run takes.
 type Options struct {
 	// Rounds is how many rounds each PerOp workload runs; a round runs Ops
-	// operations on each variant in turn. Default 10.
+	// operations on each variant in turn. Default 20.
 	Rounds int
 	// Ops is the number of operations per variant per round. Default 100.
 	Ops int
@@ -36,7 +36,7 @@ func (o *Options) setDefaults() error {
 			*p = v
 		}
 	}
-	def(&o.Rounds, 10)
+	def(&o.Rounds, 20)
 	def(&o.Ops, 100)
 	def(&o.ThroughputRounds, 7)
 	def(&o.ThroughputIters, 20)

@@ -229,6 +229,12 @@ func checkReparse(t *testing.T, orig *Statement, text string) {
 		return
 	}
 	if err != nil {
+		if !roundTrips(orig.SQL) {
+			// pg_query's deparser cannot reprint this input itself (for
+			// example ('').a prints as ''.a); the rewrite inherits that,
+			// and PostgreSQL rejects it with a syntax error: no write runs.
+			return
+		}
 		t.Fatalf("rewrite of %q does not parse: %v\n%s", orig.SQL, err, text)
 	}
 	if again.Count != 1 {
@@ -258,4 +264,18 @@ func writeKinds(ws []Write) map[string]int {
 		m[w.Kind.String()+" "+w.Table.String()]++
 	}
 	return m
+}
+
+// roundTrips reports whether pg_query deparses sql into text it parses.
+func roundTrips(sql string) bool {
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return false
+	}
+	text, err := pg_query.Deparse(tree)
+	if err != nil {
+		return false
+	}
+	_, err = pg_query.Parse(text)
+	return err == nil
 }

@@ -144,44 +144,97 @@ func syntaxError(err error) error {
 	return &SyntaxError{}
 }
 
-// guard bounds the length and the nesting depth of sql, skipping quoted
-// text and comments so that literals do not count.
+// MaxChain is the most operators that may nest without brackets in one
+// list element. Binary operators, casts, COLLATE, IS, NOT and set
+// operations each nest one level deeper without any bracket, and the C
+// parser recurses once per level: about 40,000 of them crash it.
+const MaxChain = 5000
+
+// guard bounds the length, the bracket depth and the operator chains of
+// sql, skipping quoted text and comments so that literals do not count.
+// Commas and semicolons end a chain; AND and OR lists and comparisons do
+// not nest, so they do not count.
 func guard(sql string) error {
 	if len(sql) > MaxStatementBytes {
 		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooComplex, len(sql), MaxStatementBytes)
 	}
-	depth, maxDepth := 0, 0
+	depth, maxDepth, chain, maxChain := 0, 0, 0, 0
 	for i := 0; i < len(sql); i++ {
-		switch c := sql[i]; c {
-		case '(', '[':
+		c := sql[i]
+		switch {
+		case c == '(' || c == '[':
 			depth++
-			if depth > maxDepth {
-				maxDepth = depth
-			}
-		case ')', ']':
+			maxDepth = max(maxDepth, depth)
+		case c == ')' || c == ']':
 			depth--
-		case '\'', '"':
+		case c == ',' || c == ';':
+			chain = 0
+		case c == '\'' || c == '"':
 			j := strings.IndexByte(sql[i+1:], c)
 			if j < 0 {
 				i = len(sql)
 			} else {
 				i += j + 1
 			}
-		case '-':
-			if i+1 < len(sql) && sql[i+1] == '-' {
-				j := strings.IndexByte(sql[i:], '\n')
-				if j < 0 {
-					i = len(sql)
-				} else {
-					i += j
-				}
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			j := strings.IndexByte(sql[i:], '\n')
+			if j < 0 {
+				i = len(sql)
+			} else {
+				i += j
 			}
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			j := strings.Index(sql[i+2:], "*/")
+			if j < 0 {
+				i = len(sql)
+			} else {
+				i += j + 3
+			}
+		case strings.IndexByte(operatorChars, c) >= 0:
+			j := i
+			for j < len(sql) && strings.IndexByte(operatorChars, sql[j]) >= 0 && !(sql[j] == '-' && j+1 < len(sql) && sql[j+1] == '-') {
+				j++
+			}
+			if !comparison[sql[i:j]] {
+				chain++
+			}
+			i = j - 1
+		case isIdentStart(c):
+			j := i
+			for j < len(sql) && isIdentChar(sql[j]) {
+				j++
+			}
+			if nestingWords[strings.ToLower(sql[i:j])] {
+				chain++
+			}
+			i = j - 1
 		}
+		maxChain = max(maxChain, chain)
 	}
-	if maxDepth > MaxNesting {
+	switch {
+	case maxDepth > MaxNesting:
 		return fmt.Errorf("%w: nesting depth %d (limit %d)", ErrTooComplex, maxDepth, MaxNesting)
+	case maxChain > MaxChain:
+		return fmt.Errorf("%w: a chain of %d operators (limit %d)", ErrTooComplex, maxChain, MaxChain)
 	}
 	return nil
+}
+
+const operatorChars = "+-*/<>=~!@#%^&|`?:"
+
+// comparison operators cannot chain without brackets.
+var comparison = map[string]bool{"=": true, "<>": true, "!=": true, "<": true, ">": true, "<=": true, ">=": true}
+
+var nestingWords = map[string]bool{
+	"collate": true, "is": true, "not": true, "union": true, "except": true, "intersect": true, "at": true,
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80
+}
+
+func isIdentChar(c byte) bool {
+	return isIdentStart(c) || (c >= '0' && c <= '9') || c == '$'
 }
 
 // collect walks one top-level statement and records its writes and params.

@@ -51,7 +51,7 @@ func run() error {
 	flag.IntVar(&cfg.Rows, "rows", 100_000, "rows seeded per variant; the bulk UPDATE updates all of them")
 	flag.IntVar(&cfg.BulkInsert, "bulk-insert", 10_000, "rows written by the bulk INSERT")
 	flag.IntVar(&cfg.Conns, "conns", 8, "connections per variant and goroutines of the concurrent workload")
-	flag.IntVar(&opts.Rounds, "rounds", 10, "rounds of each single-statement workload")
+	flag.IntVar(&opts.Rounds, "rounds", 20, "rounds of each single-statement workload")
 	flag.IntVar(&opts.Ops, "ops", 100, "operations per variant per round")
 	flag.IntVar(&opts.ThroughputRounds, "conc-rounds", 7, "samples of the concurrent workload per variant")
 	flag.IntVar(&opts.ThroughputIters, "conc-iters", 20, "insert-update-delete cycles per goroutine per concurrent sample")
