@@ -35,7 +35,7 @@ type plan struct {
 	// literal (multi-statement strings, and statements that use every
 	// parameter the protocol allows).
 	inlineActor bool
-	err        error
+	err         error
 	// invalidates lists audited tables whose catalog description the
 	// statement (DDL) may change; they are re-read after it runs.
 	invalidates []*registry.Table
