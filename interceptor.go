@@ -166,19 +166,48 @@ options:
 // catalog if the table changed under a cached rewrite (see retry).
 func (i *interceptor) execAudited(ctx context.Context, c connection, p *plan, query string, args []driver.NamedValue) (driver.Result, error) {
 	res, err := execRewrite(ctx, c, p, args)
-	if p, ok := i.retry(ctx, c, p, query, err); ok {
-		return execRewrite(ctx, c, p, args)
+	if np, ok := i.retry(ctx, c, p, query, err); ok {
+		p = np
+		res, err = execRewrite(ctx, c, p, args)
 	}
+	remapPosition(err, p.rewrite.ExecSQL, query)
 	return res, err
 }
 
 // queryAudited runs the rewrite's query form, with the same retry.
 func (i *interceptor) queryAudited(ctx context.Context, c connection, p *plan, query string, args []driver.NamedValue) (driver.Rows, error) {
 	rows, err := queryRewrite(ctx, c, p, args)
-	if p, ok := i.retry(ctx, c, p, query, err); ok {
-		return queryRewrite(ctx, c, p, args)
+	if np, ok := i.retry(ctx, c, p, query, err); ok {
+		p = np
+		rows, err = queryRewrite(ctx, c, p, args)
 	}
+	remapPosition(err, p.rewrite.QuerySQL, query)
 	return rows, err
+}
+
+// remapPosition makes a server error's position point into the caller's
+// statement rather than into its rewrite: to the same token, when that
+// token occurs exactly once in the original, and otherwise to nothing (0).
+func remapPosition(err error, sent, original string) {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Position <= 0 {
+		return
+	}
+	pos := int(pgErr.Position)
+	pgErr.Position = 0
+	runes := []rune(sent)
+	if pos > len(runes) {
+		return
+	}
+	end := pos - 1
+	for end < len(runes) && !strings.ContainsRune(" \t\n,()", runes[end]) {
+		end++
+	}
+	token := string(runes[pos-1 : end])
+	if token == "" || strings.Count(original, token) != 1 {
+		return
+	}
+	pgErr.Position = int32(len([]rune(original[:strings.Index(original, token)]))) + 1
 }
 
 // retry decides what to do when an audited statement failed with an error

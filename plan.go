@@ -179,9 +179,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	if errors.As(err, &ue) {
 		return refused(audited.Registered, "%s", ue.Reason), true, nil
 	}
-	if errors.Is(err, parser.ErrFailsAnalysis) {
-		return passThroughPlan, true, nil
-	}
+
 	if err != nil {
 		return nil, false, err
 	}
@@ -326,10 +324,6 @@ func (p *planner) rewriteMulti(st *parser.Statement, cat *catalog, opt parser.Op
 			continue
 		}
 		rw, err := p.rewriteOne(sub, cat, opt, actorMarker)
-		if errors.Is(err, parser.ErrFailsAnalysis) {
-			// Only a single statement may go through as written.
-			err = &parser.UnsupportedError{Reason: "a statement of the string references a writing WITH query without RETURNING"}
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -454,17 +448,34 @@ func serverVersion(ctx context.Context, q driver.QueryerContext) (int, error) {
 	return 0, fmt.Errorf("auditpgx: server_version_num is %T", dest[0])
 }
 
-// mentioned returns a registered table whose name appears in query, for
-// refusing text that cannot be parsed.
+// mentioned returns a registered table (or the entry table) whose name
+// appears in query as an identifier, for refusing text that cannot be
+// parsed. Unquoted words compare case-insensitively, quoted ones exactly;
+// a match may be a false alarm (a column of that name), never a miss,
+// except for names spelled with Unicode escapes (U&"..."), which the
+// scan compares as written.
 func (p *planner) mentioned(query string) string {
-	lower := strings.ToLower(query)
+	words := parser.Identifiers(query)
 	for _, t := range p.reg.Tables() {
-		if strings.Contains(lower, strings.ToLower(t.Name.Rel)) {
+		if words[t.Name.Rel] {
 			return t.Registered
 		}
+		if m := t.Meta(); m != nil {
+			for _, c := range m.Children {
+				if words[c.Rel] {
+					return t.Registered
+				}
+			}
+		}
 	}
-	if strings.Contains(lower, strings.ToLower(p.reg.EntryTable().Rel)) {
+	if words[p.reg.EntryTable().Rel] {
 		return p.reg.EntryTable().String()
+	}
+	if strings.Contains(strings.ToLower(query), "u&") {
+		// Unicode escapes can spell any name: refuse if anything is audited.
+		for _, t := range p.reg.Tables() {
+			return t.Registered
+		}
 	}
 	return ""
 }

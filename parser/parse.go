@@ -432,3 +432,43 @@ func (st *Statement) Split() []*Statement {
 	}
 	return out
 }
+
+// Identifiers returns the identifiers of sql as PostgreSQL folds them:
+// unquoted words lower-cased, quoted ones as written. Text in quotes and
+// comments is skipped. It does not parse, so it works on text the parser
+// rejects.
+func Identifiers(sql string) map[string]bool {
+	out := map[string]bool{}
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		switch {
+		case c == '\'':
+			j := strings.IndexByte(sql[i+1:], c)
+			if j < 0 {
+				return out
+			}
+			i += j + 1
+		case c == '"':
+			j := strings.IndexByte(sql[i+1:], c)
+			if j < 0 {
+				return out
+			}
+			out[sql[i+1:i+1+j]] = true
+			i += j + 1
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			j := strings.IndexByte(sql[i:], '\n')
+			if j < 0 {
+				return out
+			}
+			i += j
+		case isIdentStart(c):
+			j := i
+			for j < len(sql) && isIdentChar(sql[j]) {
+				j++
+			}
+			out[strings.ToLower(sql[i:j])] = true
+			i = j - 1
+		}
+	}
+	return out
+}

@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -116,12 +115,6 @@ type Rewrite struct {
 	NumParams int
 }
 
-// ErrFailsAnalysis is returned for a statement that PostgreSQL rejects
-// while analysing it, before anything runs (a reference to a writing WITH
-// query that has no RETURNING): the caller may send the original, whose
-// error is the server's own.
-var ErrFailsAnalysis = errors.New("the statement fails PostgreSQL's analysis")
-
 // UnsupportedError says why a write cannot be rewritten.
 type UnsupportedError struct {
 	Reason string
@@ -199,9 +192,10 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 			ctes = append(ctes, c)
 			continue
 		}
-		if len(*returningOf(cte.Ctequery)) == 0 && st.relNames[cte.Ctename] && st.cteNames[cte.Ctename] == 1 {
-			// PostgreSQL rejects the statement before running any of it.
-			return nil, ErrFailsAnalysis
+		if len(*returningOf(cte.Ctequery)) == 0 && st.relNames[cte.Ctename] {
+			// Such a reference is an error, or, before the WITH query in the
+			// list, a table of that name; neither is worth the doubt.
+			return nil, unsupported("the statement refers to the name of WITH query %q, which writes an audited table without RETURNING; rename one of them or add RETURNING", cte.Ctename)
 		}
 		w, err := rw.write(cte.Ctequery)
 		if err != nil {
