@@ -269,6 +269,22 @@ var hostileDeepCases = []struct {
 	{"UNION ALL chain", func() string {
 		return `INSERT INTO users (name) SELECT 'a'` + strings.Repeat(" UNION ALL SELECT 'a'", 50_000)
 	}},
+	// Chains that hide their operators from a token-counting guard: commas
+	// inside calls, dollar quotes holding commas, an E'' string's escaped
+	// quote that makes the rest of the chain look quoted, commas after the
+	// first */ of a nested comment.
+	{"plus chain of calls with commas", func() string {
+		return `UPDATE users SET name = 1` + strings.Repeat("+coalesce(1,1)", 100_000)
+	}},
+	{"concatenation chain of dollar-quoted commas", func() string {
+		return `UPDATE users SET name = 'a'` + strings.Repeat("||$$,$$", 100_000)
+	}},
+	{"plus chain after an escaped quote", func() string {
+		return `UPDATE users SET name = E'\'' || ` + strings.Repeat("1+", 100_000) + `1 || ''`
+	}},
+	{"plus chain with commas in nested comments", func() string {
+		return `UPDATE users SET name = 1` + strings.Repeat(" + /* /* */ , */ 1", 100_000)
+	}},
 	{"unregistered SELECT plus chain", func() string { return `SELECT 1` + strings.Repeat("+1", 100_000) }},
 }
 

@@ -117,6 +117,15 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		}
 		return passThroughPlan, true, nil
 	}
+	if st.Count > 1 && st.SetsSearchPath {
+		// Names after the SET resolve differently from what the connection
+		// says now; refuse rather than guess.
+		for _, w := range st.Writes {
+			if p.reg.MayMean(w.Table.Name) || p.reg.Lookup(w.Table.Schema, w.Table.Name) != nil {
+				return refused(w.Table.String(), "a string that changes search_path or the role and writes an audited table is not audited; send the SET on its own first"), true, nil
+			}
+		}
+	}
 	refs, bySearchPath, err := p.resolveRefs(ctx, q, st)
 	if err != nil {
 		return nil, false, err
@@ -375,17 +384,18 @@ func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
 		}
 	}
 	return &parser.Target{
-		Cascades:   cascades,
-		Registered: t.Registered,
-		OID:        meta.OID,
-		NAtts:      meta.NAtts,
-		Columns:    meta.Columns,
-		Types:      meta.Types,
-		PrimaryKey: meta.PrimaryKey,
-		Unique:     meta.Unique,
-		Audited:    meta.Audited,
-		Audit:      meta.Audit,
-		Link:       link(meta.Link),
+		Cascades:    cascades,
+		Registered:  t.Registered,
+		OID:         meta.OID,
+		NAtts:       meta.NAtts,
+		Partitioned: meta.Partitioned,
+		Columns:     meta.Columns,
+		Types:       meta.Types,
+		PrimaryKey:  meta.PrimaryKey,
+		Unique:      meta.Unique,
+		Audited:     meta.Audited,
+		Audit:       meta.Audit,
+		Link:        link(meta.Link),
 	}, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/auditpgx/auditpgx/diff"
 )
@@ -160,9 +159,6 @@ func checkRewrite(t *testing.T, sql string) {
 		}
 		return
 	}
-	if os.Getenv("AUDITPGX_FUZZ_SKIP_KNOWN") != "" && knownIssue(st) {
-		return
-	}
 	subs := []*Statement{st}
 	if st.Count > 1 {
 		subs = st.Split()
@@ -188,25 +184,6 @@ func checkRewrite(t *testing.T, sql string) {
 			checkReparse(t, sub, text)
 		}
 	}
-}
-
-// knownIssue recognizes inputs of findings reported and not fixed yet, so
-// that fuzzing can go on past them with AUDITPGX_FUZZ_SKIP_KNOWN=1. The
-// committed inputs under testdata/fuzz still fail until they are fixed.
-func knownIssue(st *Statement) bool {
-	// UPDATE ... SET (a) = (x) with a source that is neither ROW(...) nor
-	// a sub-SELECT loses its parentheses: SET (a) = ('').f becomes the
-	// syntax error SET (a) = ''.f (PostgreSQL rejects the original too,
-	// with 42601 at analysis). testdata/fuzz/FuzzRewrite/821846781970876d.
-	found := false
-	for _, raw := range st.tree.Stmts {
-		walk(raw.Stmt.ProtoReflect(), func(m protoreflect.Message) {
-			if n, ok := m.Interface().(*pg_query.MultiAssignRef); ok && n.Source.GetRowExpr() == nil && n.Source.GetSubLink() == nil {
-				found = true
-			}
-		})
-	}
-	return found
 }
 
 func writesFuzzTarget(st *Statement) bool {

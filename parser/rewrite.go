@@ -22,6 +22,8 @@ type Target struct {
 	// error if the table gained columns since.
 	OID   uint32
 	NAtts int
+	// Partitioned is true for a partitioned table.
+	Partitioned bool
 	// Columns are all the table's columns in order, for expanding *.
 	Columns []string
 	// Types are the columns' types as format_type renders them.
@@ -138,6 +140,7 @@ const (
 	colIns     = "__auditpgx_ins"
 	colChanges = "__auditpgx_ch"
 	colKey     = "__auditpgx_k"
+	colTable   = "__auditpgx_t"
 	colResult  = "__auditpgx_c"
 )
 

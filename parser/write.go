@@ -228,6 +228,9 @@ func (w *write) generated() generated {
 	}
 	var g generated
 	if w.kind == Update && !w.returningOld {
+		// tableoid too: inheritance children do not share the parent's
+		// key, so the same key may name a row in each.
+		join = append(join, ref+".tableoid = "+w.pre()+"."+colTable)
 		g.join = "(" + strings.Join(join, " AND ") + ")"
 	}
 	switch {
@@ -235,6 +238,9 @@ func (w *write) generated() generated {
 		g = w.tableGenerated(g, strings.Join(keys, ", "))
 	case w.kind == Update && !w.returningOld:
 		g.pre = strings.Join(keys, ", ")
+	}
+	if w.kind == Update && !w.returningOld {
+		g.pre += ", " + ref + ".tableoid AS " + colTable
 	}
 	if w.t.Link != nil {
 		w.linkGenerated(&g)

@@ -496,6 +496,7 @@ func (t *Table) checkOptionOverlap() error {
 type Meta struct {
 	OID         uint32
 	NAtts       int
+	Partitioned bool
 	FKs         []FK
 	Children    []Child
 	Schema, Rel string
@@ -580,7 +581,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{OID: c.OID, NAtts: c.NAtts, FKs: c.FKs, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
+	m := &Meta{OID: c.OID, NAtts: c.NAtts, Partitioned: c.Kind == "p", FKs: c.FKs, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
 		Audited: t.audited, Link: t.link, Audit: diff.Columns{Redacted: redacted}}
 	for _, col := range c.Columns {
 		if excluded[col] || (len(only) > 0 && !only[col]) {
@@ -595,7 +596,9 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 type Catalog struct {
 	OID uint32 `json:"oid"`
 	// NAtts is pg_class.relnatts: it grows with every column added.
-	NAtts      int      `json:"natts"`
+	NAtts int `json:"natts"`
+	// Kind is pg_class.relkind: "r" for a table, "p" for a partitioned one.
+	Kind       string   `json:"kind"`
 	Schema     string   `json:"schema"`
 	Rel        string   `json:"rel"`
 	Columns    []string `json:"columns"`
@@ -633,6 +636,7 @@ type Child struct {
 const CatalogQuery = `SELECT json_build_object(
   'oid', c.oid::bigint,
   'natts', c.relnatts,
+  'kind', c.relkind,
   'schema', n.nspname,
   'rel', c.relname,
   'columns', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
