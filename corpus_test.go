@@ -179,6 +179,9 @@ func loadCase(t *testing.T, dir string, version int) *corpusCase {
 			t.Fatalf("case %s: case.json: %v", c.name, err)
 		}
 	}
+	if createSchema.MatchString(c.setup) && !c.opt.Database {
+		t.Fatalf("case %s: setup.sql creates a schema, which parallel copies would share: set \"database\": true in case.json", c.name)
+	}
 	if s, ok := read("args.json", false); ok {
 		c.args = decodeArgs(t, c.name, s)
 	}
@@ -201,6 +204,8 @@ func loadCase(t *testing.T, dir string, version int) *corpusCase {
 	}
 	return c
 }
+
+var createSchema = regexp.MustCompile(`(?i)\bcreate\s+schema\b`)
 
 // rewriteFile names the rewrite golden for a server: the rewrite depends on
 // the version (PostgreSQL 18 has RETURNING old.*), so rewrite.pgNN.sql,

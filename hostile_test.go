@@ -609,3 +609,37 @@ func TestHostileWithQueryShadowedByTable(t *testing.T) {
 		require.Equal(t, rowsBefore-rowsAfter, e.countEntries()-before, "%s: rows deleted vs entries written", q)
 	}
 }
+
+// TestHostileUnparseableButAccepted: pg_query (PostgreSQL 17's grammar)
+// rejects some text that an older server accepts: SYSTEM_USER is reserved
+// since PostgreSQL 16, so "SET system_user = ..." is a syntax error to
+// pg_query and a plain column assignment to a 15 server. Such text is
+// refused when it names a registered table; a quote inside an E” or a
+// dollar-quoted string must not hide that name. Whatever the server's
+// version, a write to the registered table is refused, fails, or is
+// audited; it never runs without its entries.
+func TestHostileUnparseableButAccepted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `CREATE TABLE accounts (id int PRIMARY KEY, system_user text); INSERT INTO accounts VALUES (1, 'a');`,
+		func(r *auditpgx.Registry) error { return r.RegisterTable("accounts") })
+	for _, q := range []string{
+		`UPDATE accounts SET system_user = 'v0'`,
+		`WITH x AS (SELECT E'\'' AS a) UPDATE accounts SET system_user = 'v1'`,
+		`WITH x AS (SELECT $$'$$ AS a) UPDATE accounts SET system_user = 'v2'`,
+		`WITH x AS (SELECT $q$'$q$ AS a) UPDATE accounts SET system_user = 'v3'`,
+	} {
+		t.Run(q, func(t *testing.T) {
+			var before, after string
+			require.NoError(t, e.plain.QueryRow(`SELECT system_user FROM accounts`).Scan(&before))
+			entries := e.countEntries()
+			_, err := e.db.ExecContext(e.ctx, q)
+			require.NoError(t, e.plain.QueryRow(`SELECT system_user FROM accounts`).Scan(&after))
+			if before == after {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, entries+1, e.countEntries(), "the update ran without its entry")
+		})
+	}
+}

@@ -94,8 +94,9 @@ type Statement struct {
 	reservedName bool
 	// cteNames counts the WITH query names, for resolving references.
 	cteNames map[string]int
-	// relNames are the unqualified relation names referenced.
-	relNames map[string]bool
+	// relNames counts the unqualified relation names referenced, write
+	// targets included.
+	relNames map[string]int
 	// SetsSearchPath is true when the text may change how the session
 	// resolves unqualified names: SET or RESET of search_path or of the
 	// role, DISCARD, or a call of set_config.
@@ -255,9 +256,9 @@ func (st *Statement) collect(top *pg_query.Node) {
 			st.noteName(n.Schemaname, n.Relname)
 			if n.Schemaname == "" {
 				if st.relNames == nil {
-					st.relNames = map[string]bool{}
+					st.relNames = map[string]int{}
 				}
-				st.relNames[n.Relname] = true
+				st.relNames[n.Relname]++
 			}
 		case *pg_query.Alias:
 			st.noteName(n.Aliasname)
@@ -334,6 +335,18 @@ func (st *Statement) noteName(names ...string) {
 			st.reservedName = true
 		}
 	}
+}
+
+// readsName reports whether an unqualified name is referenced other than
+// as the target of a write.
+func (st *Statement) readsName(name string) bool {
+	n := st.relNames[name]
+	for _, w := range st.Writes {
+		if w.Table.Schema == "" && w.Table.Name == name {
+			n--
+		}
+	}
+	return n > 0
 }
 
 func (st *Statement) add(k Kind, rv *pg_query.RangeVar, top bool, more func(*Write)) {

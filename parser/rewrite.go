@@ -195,7 +195,7 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 			ctes = append(ctes, c)
 			continue
 		}
-		if len(*returningOf(cte.Ctequery)) == 0 && st.relNames[cte.Ctename] {
+		if len(*returningOf(cte.Ctequery)) == 0 && st.readsName(cte.Ctename) {
 			// Such a reference is an error, or, before the WITH query in the
 			// list, a table of that name; neither is worth the doubt.
 			return nil, unsupported("the statement refers to the name of WITH query %q, which writes an audited table without RETURNING; rename one of them or add RETURNING", cte.Ctename)
