@@ -384,18 +384,20 @@ func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
 		}
 	}
 	return &parser.Target{
-		Cascades:    cascades,
-		Registered:  t.Registered,
-		OID:         meta.OID,
-		NAtts:       meta.NAtts,
-		Partitioned: meta.Partitioned,
-		Columns:     meta.Columns,
-		Types:       meta.Types,
-		PrimaryKey:  meta.PrimaryKey,
-		Unique:      meta.Unique,
-		Audited:     meta.Audited,
-		Audit:       meta.Audit,
-		Link:        link(meta.Link),
+		Cascades:     cascades,
+		Registered:   t.Registered,
+		OID:          meta.OID,
+		NAtts:        meta.NAtts,
+		Partitioned:  meta.Partitioned,
+		Generated:    meta.Generated,
+		BeforeUpdate: meta.BeforeUpdate,
+		Columns:      meta.Columns,
+		Types:        meta.Types,
+		PrimaryKey:   meta.PrimaryKey,
+		Unique:       meta.Unique,
+		Audited:      meta.Audited,
+		Audit:        meta.Audit,
+		Link:         link(meta.Link),
 	}, nil
 }
 

@@ -24,6 +24,12 @@ type Target struct {
 	NAtts int
 	// Partitioned is true for a partitioned table.
 	Partitioned bool
+	// Generated lists stored generated columns; BeforeUpdate is true when
+	// a BEFORE UPDATE row trigger may change any column. Otherwise an
+	// UPDATE changes only the columns it assigns, and only those are
+	// read and compared.
+	Generated    []string
+	BeforeUpdate bool
 	// Columns are all the table's columns in order, for expanding *.
 	Columns []string
 	// Types are the columns' types as format_type renders them.

@@ -29,6 +29,8 @@ type write struct {
 	upsert    *upsert
 	// onConflictUpdate marks INSERT ... ON CONFLICT DO UPDATE.
 	onConflictUpdate bool
+	// assigned are the columns an UPDATE's SET names.
+	assigned map[string]bool
 	// returningOld: on PostgreSQL 18 and later, RETURNING old.* gives the
 	// exact old row, and no pre query is needed.
 	returningOld bool
@@ -84,6 +86,12 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 	switch s := n.Node.(type) {
 	case *pg_query.Node_UpdateStmt:
 		w.where, w.from = s.UpdateStmt.WhereClause, s.UpdateStmt.FromClause
+		w.assigned = map[string]bool{}
+		for _, item := range s.UpdateStmt.TargetList {
+			if rt := item.GetResTarget(); rt != nil {
+				w.assigned[rt.Name] = true
+			}
+		}
 		if w.returningOld {
 			break
 		}
@@ -273,9 +281,11 @@ func (w *write) tableGenerated(g generated, keyList string) generated {
 	image := diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit)
 	switch {
 	case w.kind == Update:
-		changed := diff.ChangedSQL(colOld, colNew, w.t.Audit)
+		cols := w.updatedColumns()
+		image = diff.ImageSQL(sqlq.Ident(w.ref), cols)
+		changed := diff.ChangedSQL(colOld, colNew, cols)
 		if w.returningOld {
-			g.returning = keyList + ", " + diff.ImageSQL("old", w.t.Audit) + " AS " + colOld + ", " + image + " AS " + colNew
+			g.returning = keyList + ", " + diff.ImageSQL("old", cols) + " AS " + colOld + ", " + image + " AS " + colNew
 		} else {
 			g.pre = keyList + ", " + image + " AS " + colOld
 			g.returning = keyList + ", " + w.pre() + "." + colOld + " AS " + colOld + ", " + image + " AS " + colNew
@@ -295,6 +305,27 @@ func (w *write) tableGenerated(g generated, keyList string) generated {
 		g.entries = w.entrySelect("'delete'", diff.DeleteSQL("d."+colOld, w.t.Audit)) + " FROM " + w.name() + " d"
 	}
 	return g
+}
+
+// updatedColumns are the audited columns an UPDATE can change: those it
+// assigns and the stored generated ones, or all of them when a BEFORE
+// UPDATE trigger may change any. Only these are read and compared, which
+// keeps the images a wide table's UPDATE carries small.
+func (w *write) updatedColumns() diff.Columns {
+	if w.t.BeforeUpdate {
+		return w.t.Audit
+	}
+	generated := map[string]bool{}
+	for _, c := range w.t.Generated {
+		generated[c] = true
+	}
+	out := diff.Columns{Redacted: w.t.Audit.Redacted}
+	for _, c := range w.t.Audit.Names {
+		if w.assigned[c] || generated[c] {
+			out.Names = append(out.Names, c)
+		}
+	}
+	return out
 }
 
 func (w *write) keyList(qualifier string) string {

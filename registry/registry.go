@@ -494,16 +494,18 @@ func (t *Table) checkOptionOverlap() error {
 // Meta is a table as the catalog describes it, with the registration's
 // options applied.
 type Meta struct {
-	OID         uint32
-	NAtts       int
-	Partitioned bool
-	FKs         []FK
-	Children    []Child
-	Schema, Rel string
-	Columns     []string
-	Types       []string
-	PrimaryKey  []string
-	Unique      map[string][]string
+	OID          uint32
+	NAtts        int
+	Partitioned  bool
+	Generated    []string
+	BeforeUpdate bool
+	FKs          []FK
+	Children     []Child
+	Schema, Rel  string
+	Columns      []string
+	Types        []string
+	PrimaryKey   []string
+	Unique       map[string][]string
 	// Audited is true for a table registered with RegisterTable; Audit
 	// then lists its audited columns.
 	Audited bool
@@ -581,7 +583,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{OID: c.OID, NAtts: c.NAtts, Partitioned: c.Kind == "p", FKs: c.FKs, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
+	m := &Meta{OID: c.OID, NAtts: c.NAtts, Partitioned: c.Kind == "p", Generated: c.Generated, BeforeUpdate: c.BeforeUpdate, FKs: c.FKs, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
 		Audited: t.audited, Link: t.link, Audit: diff.Columns{Redacted: redacted}}
 	for _, col := range c.Columns {
 		if excluded[col] || (len(only) > 0 && !only[col]) {
@@ -598,12 +600,17 @@ type Catalog struct {
 	// NAtts is pg_class.relnatts: it grows with every column added.
 	NAtts int `json:"natts"`
 	// Kind is pg_class.relkind: "r" for a table, "p" for a partitioned one.
-	Kind       string   `json:"kind"`
-	Schema     string   `json:"schema"`
-	Rel        string   `json:"rel"`
-	Columns    []string `json:"columns"`
-	Types      []string `json:"types"`
-	PrimaryKey []string `json:"primary_key"`
+	Kind string `json:"kind"`
+	// Generated lists the stored generated columns.
+	Generated []string `json:"generated"`
+	// BeforeUpdate is true when a BEFORE UPDATE row trigger on the table
+	// or a child may change columns an UPDATE does not assign.
+	BeforeUpdate bool     `json:"before_update"`
+	Schema       string   `json:"schema"`
+	Rel          string   `json:"rel"`
+	Columns      []string `json:"columns"`
+	Types        []string `json:"types"`
+	PrimaryKey   []string `json:"primary_key"`
 	// Unique maps unique and primary key constraint names to columns.
 	Unique map[string][]string `json:"unique"`
 	// Children are the table's partitions and inheritance children, at
@@ -637,6 +644,12 @@ const CatalogQuery = `SELECT json_build_object(
   'oid', c.oid::bigint,
   'natts', c.relnatts,
   'kind', c.relkind,
+  'generated', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 's'),
+  'before_update', EXISTS (SELECT FROM pg_catalog.pg_trigger g
+              WHERE (g.tgrelid = c.oid OR g.tgrelid IN (SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid)
+                     OR g.tgrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(c.oid) p))
+              AND NOT g.tgisinternal AND g.tgtype & 19 = 19),
   'schema', n.nspname,
   'rel', c.relname,
   'columns', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
 // Querier is the part of *sql.DB, *sql.Conn and *sql.Tx that this package
@@ -40,6 +41,13 @@ func Migrate(ctx context.Context, db Querier, table string) error {
 	if err != nil {
 		return err
 	}
+	if done, err := migrated(ctx, db, table); err != nil {
+		return err
+	} else if done {
+		// Nothing to create: an application role that does not own the
+		// table (see docs/SECURITY.md) may call Migrate at start-up.
+		return nil
+	}
 	b, ok := db.(beginner)
 	if !ok {
 		return migrateIn(ctx, db, table, stmts)
@@ -70,4 +78,28 @@ func migrateIn(ctx context.Context, db Querier, table string, stmts []string) er
 		}
 	}
 	return nil
+}
+
+// migrated reports whether the table and every index of the schema exist.
+func migrated(ctx context.Context, db Querier, table string) (bool, error) {
+	t, err := parseTableName(table)
+	if err != nil {
+		return false, fmt.Errorf("%w %q: %v", ErrInvalidTableName, table, err)
+	}
+	names := []string{t.quoted()}
+	for _, suffix := range []string{"_object_idx", "_created_idx", "_tx_idx", "_actor_idx", "_related_idx", "_changes_idx"} {
+		names = append(names, t.qualify(sqlq.Ident(t.indexName(suffix))))
+	}
+	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NOT NULL`, names)
+	if err != nil {
+		return false, fmt.Errorf("auditpgx: migrate %q: %w", table, err)
+	}
+	defer rows.Close()
+	var n int
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return false, fmt.Errorf("auditpgx: migrate %q: %w", table, err)
+		}
+	}
+	return n == len(names), rows.Err()
 }

@@ -85,3 +85,11 @@ func truncateUTF8(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// qualify prefixes a quoted name with the table's schema, if any.
+func (t tableName) qualify(quotedName string) string {
+	if t.schema == "" {
+		return quotedName
+	}
+	return sqlq.Ident(t.schema) + "." + quotedName
+}
