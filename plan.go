@@ -467,7 +467,27 @@ func serverVersion(ctx context.Context, q driver.QueryerContext) (int, error) {
 // except for names spelled with Unicode escapes (U&"..."), which the
 // scan compares as written.
 func (p *planner) mentioned(query string) string {
-	words := parser.Identifiers(query)
+	lower := strings.ToLower(query)
+	if strings.Contains(lower, "u&") {
+		// Unicode escapes can spell any name: refuse if anything is audited.
+		for _, t := range p.reg.Tables() {
+			return t.Registered
+		}
+	}
+	words, ok := parser.Identifiers(query)
+	if !ok {
+		// Not even lexable (as pg_query lexes; a server with other settings
+		// may differ): any occurrence of a name, even in a string, counts.
+		for _, t := range p.reg.Tables() {
+			if strings.Contains(lower, strings.ToLower(t.Name.Rel)) {
+				return t.Registered
+			}
+		}
+		if strings.Contains(lower, strings.ToLower(p.reg.EntryTable().Rel)) {
+			return p.reg.EntryTable().String()
+		}
+		return ""
+	}
 	for _, t := range p.reg.Tables() {
 		if words[t.Name.Rel] {
 			return t.Registered
@@ -482,12 +502,6 @@ func (p *planner) mentioned(query string) string {
 	}
 	if words[p.reg.EntryTable().Rel] {
 		return p.reg.EntryTable().String()
-	}
-	if strings.Contains(strings.ToLower(query), "u&") {
-		// Unicode escapes can spell any name: refuse if anything is audited.
-		for _, t := range p.reg.Tables() {
-			return t.Registered
-		}
 	}
 	return ""
 }

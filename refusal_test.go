@@ -127,3 +127,21 @@ func TestCustomEntryTableAndQuotedNames(t *testing.T) {
 	require.Equal(t, `"Users"`, table)
 	require.JSONEq(t, `{"added_fields":{"id":1,"Name":"x"},"removed_fields":{},"changed_fields":{}}`, changes)
 }
+
+// TestWriteCTEWithoutReturningReferenced: a reference to a writing WITH
+// query without RETURNING is an error in PostgreSQL, unless a table of that
+// name is meant; auditpgx refuses both rather than tell them apart.
+func TestWriteCTEWithoutReturningReferenced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersDDL+`INSERT INTO users (name) VALUES ('a'); CREATE TABLE w (x int);`, registerUsers)
+	for _, q := range []string{
+		`WITH d AS (DELETE FROM users) SELECT * FROM d`,
+		`WITH a AS (SELECT * FROM w), w AS (DELETE FROM users) SELECT 1`,
+	} {
+		_, err := e.db.ExecContext(e.ctx, q)
+		require.ErrorIs(t, err, auditpgx.ErrUnaudited, q)
+	}
+	var n int
+	require.NoError(t, e.plain.QueryRow(`SELECT count(*) FROM users`).Scan(&n))
+	require.Equal(t, 1, n)
+}

@@ -145,97 +145,63 @@ func syntaxError(err error) error {
 	return &SyntaxError{}
 }
 
-// MaxChain is the most operators that may nest without brackets in one
-// list element. Binary operators, casts, COLLATE, IS, NOT and set
+// MaxChain is the most operators that may nest without brackets along one
+// path of the expression. Binary operators, casts, COLLATE, IS, NOT and set
 // operations each nest one level deeper without any bracket, and the C
-// parser recurses once per level: about 40,000 of them crash it.
+// parser recurses once per level: about 24,000 of them crash it.
 const MaxChain = 5000
 
 // guard bounds the length, the bracket depth and the operator chains of
-// sql, skipping quoted text and comments so that literals do not count.
-// Commas and semicolons end a chain; AND and OR lists and comparisons do
-// not nest, so they do not count.
+// sql. It reads tokens from PostgreSQL's own lexer, which does not recurse,
+// so quoting, escapes, dollar quotes and nested comments count as they do
+// for the server. A comma or semicolon ends a chain at its own bracket
+// depth; the chains of the enclosing depths still count. AND and OR lists
+// and comparisons do not nest, so they do not count. Text the lexer
+// rejects is left to the parser, which rejects it without recursing.
 func guard(sql string) error {
 	if len(sql) > MaxStatementBytes {
 		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooComplex, len(sql), MaxStatementBytes)
 	}
-	depth, maxDepth, chain, maxChain := 0, 0, 0, 0
-	for i := 0; i < len(sql); i++ {
-		c := sql[i]
-		switch {
-		case c == '(' || c == '[':
-			depth++
-			maxDepth = max(maxDepth, depth)
-		case c == ')' || c == ']':
-			depth--
-		case c == ',' || c == ';':
-			chain = 0
-		case c == '\'' || c == '"':
-			j := strings.IndexByte(sql[i+1:], c)
-			if j < 0 {
-				i = len(sql)
-			} else {
-				i += j + 1
-			}
-		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
-			j := strings.IndexByte(sql[i:], '\n')
-			if j < 0 {
-				i = len(sql)
-			} else {
-				i += j
-			}
-		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
-			j := strings.Index(sql[i+2:], "*/")
-			if j < 0 {
-				i = len(sql)
-			} else {
-				i += j + 3
-			}
-		case strings.IndexByte(operatorChars, c) >= 0:
-			j := i
-			for j < len(sql) && strings.IndexByte(operatorChars, sql[j]) >= 0 && !(sql[j] == '-' && j+1 < len(sql) && sql[j+1] == '-') {
-				j++
-			}
-			if !comparison[sql[i:j]] {
-				chain++
-			}
-			i = j - 1
-		case isIdentStart(c):
-			j := i
-			for j < len(sql) && isIdentChar(sql[j]) {
-				j++
-			}
-			if nestingWords[strings.ToLower(sql[i:j])] {
-				chain++
-			}
-			i = j - 1
-		}
-		maxChain = max(maxChain, chain)
+	scan, err := pg_query.Scan(sql)
+	if err != nil {
+		return nil
 	}
-	switch {
-	case maxDepth > MaxNesting:
-		return fmt.Errorf("%w: nesting depth %d (limit %d)", ErrTooComplex, maxDepth, MaxNesting)
-	case maxChain > MaxChain:
-		return fmt.Errorf("%w: a chain of %d operators (limit %d)", ErrTooComplex, maxChain, MaxChain)
+	chains := []int{0} // per bracket depth
+	total := 0         // along the current path
+	for _, tok := range scan.Tokens {
+		switch t := tok.Token; {
+		case t == pg_query.Token_ASCII_40 || t == pg_query.Token_ASCII_91:
+			chains = append(chains, 0)
+			if len(chains)-1 > MaxNesting {
+				return fmt.Errorf("%w: nesting depth over %d", ErrTooComplex, MaxNesting)
+			}
+		case t == pg_query.Token_ASCII_41 || t == pg_query.Token_ASCII_93:
+			if len(chains) > 1 {
+				total -= chains[len(chains)-1]
+				chains = chains[:len(chains)-1]
+			}
+		case t == pg_query.Token_ASCII_44 || t == pg_query.Token_ASCII_59:
+			total -= chains[len(chains)-1]
+			chains[len(chains)-1] = 0
+		case nests[t]:
+			chains[len(chains)-1]++
+			total++
+			if total > MaxChain {
+				return fmt.Errorf("%w: a chain of more than %d operators", ErrTooComplex, MaxChain)
+			}
+		}
 	}
 	return nil
 }
 
-const operatorChars = "+-*/<>=~!@#%^&|`?:"
-
-// comparison operators cannot chain without brackets.
-var comparison = map[string]bool{"=": true, "<>": true, "!=": true, "<": true, ">": true, "<=": true, ">=": true}
-
-var nestingWords = map[string]bool{
-	"collate": true, "is": true, "not": true, "union": true, "except": true, "intersect": true, "at": true,
-}
-
-func isIdentStart(c byte) bool {
-	return c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80
-}
-
-func isIdentChar(c byte) bool {
-	return isIdentStart(c) || (c >= '0' && c <= '9') || c == '$'
+// nests lists the tokens that put their operands one level deeper.
+var nests = map[pg_query.Token]bool{
+	pg_query.Token_ASCII_43: true, pg_query.Token_ASCII_45: true, pg_query.Token_ASCII_42: true,
+	pg_query.Token_ASCII_47: true, pg_query.Token_ASCII_37: true, pg_query.Token_ASCII_94: true,
+	pg_query.Token_Op: true, pg_query.Token_TYPECAST: true, pg_query.Token_COLLATE: true,
+	pg_query.Token_IS: true, pg_query.Token_NOT: true, pg_query.Token_NOT_LA: true,
+	pg_query.Token_UNION: true, pg_query.Token_EXCEPT: true, pg_query.Token_INTERSECT: true,
+	pg_query.Token_AT: true,
 }
 
 // collect walks one top-level statement and records its writes and params.
@@ -446,42 +412,30 @@ func (st *Statement) Split() []*Statement {
 	return out
 }
 
-// Identifiers returns the identifiers of sql as PostgreSQL folds them:
-// unquoted words lower-cased, quoted ones as written. Text in quotes and
-// comments is skipped. It does not parse, so it works on text the parser
-// rejects.
-func Identifiers(sql string) map[string]bool {
-	out := map[string]bool{}
-	for i := 0; i < len(sql); i++ {
-		c := sql[i]
+// Identifiers returns the identifiers and keywords of sql as PostgreSQL
+// folds them: unquoted words lower-cased, quoted ones as written. It uses
+// the lexer only, so it works on text the parser rejects; ok is false when
+// even the lexer rejects the text.
+func Identifiers(sql string) (names map[string]bool, ok bool) {
+	if len(sql) > MaxStatementBytes {
+		return nil, false
+	}
+	scan, err := pg_query.Scan(sql)
+	if err != nil {
+		return nil, false
+	}
+	names = map[string]bool{}
+	for _, tok := range scan.Tokens {
+		if tok.Start < 0 || int(tok.End) > len(sql) || tok.Start >= tok.End {
+			continue
+		}
+		text := sql[tok.Start:tok.End]
 		switch {
-		case c == '\'':
-			j := strings.IndexByte(sql[i+1:], c)
-			if j < 0 {
-				return out
-			}
-			i += j + 1
-		case c == '"':
-			j := strings.IndexByte(sql[i+1:], c)
-			if j < 0 {
-				return out
-			}
-			out[sql[i+1:i+1+j]] = true
-			i += j + 1
-		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
-			j := strings.IndexByte(sql[i:], '\n')
-			if j < 0 {
-				return out
-			}
-			i += j
-		case isIdentStart(c):
-			j := i
-			for j < len(sql) && isIdentChar(sql[j]) {
-				j++
-			}
-			out[strings.ToLower(sql[i:j])] = true
-			i = j - 1
+		case tok.Token == pg_query.Token_IDENT && strings.HasPrefix(text, `"`):
+			names[strings.ReplaceAll(strings.Trim(text, `"`), `""`, `"`)] = true
+		case tok.Token == pg_query.Token_IDENT || tok.KeywordKind != pg_query.KeywordKind_NO_KEYWORD:
+			names[strings.ToLower(text)] = true
 		}
 	}
-	return out
+	return names, true
 }
