@@ -40,7 +40,7 @@ func (w *write) cascadeGenerated(g *generated) {
 		}
 		if c.Audited {
 			entries = append(entries, "SELECT statement_timestamp(), "+w.opt.Actor+", 'delete', "+sqlq.Literal(c.Registered)+", "+
-				keyText("j.", c.PrimaryKey)+", "+diff.DeleteSQL(diff.ImageSQL("j", c.Audit), c.Audit)+
+				keyText(qualified("j.", c.PrimaryKey))+", "+diff.DeleteSQL(diff.ImageSQL("j", c.Audit), c.Audit)+
 				", pg_current_xact_id()::text::bigint, "+sqlq.Literal(w.opt.Fingerprint)+", NULL, NULL, NULL"+from)
 		}
 	}
@@ -54,14 +54,24 @@ func (w *write) cascadeGenerated(g *generated) {
 	g.entries = strings.Join(entries, " UNION ALL ")
 }
 
-// keyText renders a row's key columns as object_id text.
-func keyText(qualifier string, key []string) string {
-	if len(key) == 1 {
-		return "to_jsonb(" + qualifier + sqlq.Ident(key[0]) + ") #>> '{}'"
+// keyText renders key expressions as object_id text: the value of a single
+// one, a JSON array such as [7,"eu"] for several.
+func keyText(exprs []string) string {
+	if len(exprs) == 1 {
+		return "to_jsonb(" + exprs[0] + ") #>> '{}'"
 	}
-	parts := make([]string, len(key))
-	for i, k := range key {
-		parts[i] = "to_jsonb(" + qualifier + sqlq.Ident(k) + ")::text"
+	parts := make([]string, len(exprs))
+	for i, e := range exprs {
+		parts[i] = "to_jsonb(" + e + ")::text"
 	}
 	return "'[' || " + strings.Join(parts, " || ',' || ") + " || ']'"
+}
+
+// qualified quotes columns and prefixes them with a qualifier such as "j.".
+func qualified(qualifier string, cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = qualifier + sqlq.Ident(c)
+	}
+	return out
 }

@@ -339,14 +339,11 @@ func (w *write) keyList(qualifier string) string {
 // objectID renders the key as text: the value for a single column, a JSON
 // array such as [7,"eu"] for a composite key.
 func (w *write) objectID() string {
-	if len(w.t.PrimaryKey) == 1 {
-		return "to_jsonb(d." + colKey + "1) #>> '{}'"
+	keys := make([]string, len(w.t.PrimaryKey))
+	for i := range keys {
+		keys[i] = "d." + colKey + strconv.Itoa(i+1)
 	}
-	var parts []string
-	for i := range w.t.PrimaryKey {
-		parts = append(parts, "to_jsonb(d."+colKey+strconv.Itoa(i+1)+")::text")
-	}
-	return "'[' || " + strings.Join(parts, " || ',' || ") + " || ']'"
+	return keyText(keys)
 }
 
 // entrySelect is the SELECT list of a write's table entries, in the column
