@@ -227,7 +227,8 @@ func TestEdges(t *testing.T) {
 
 // TestDeleteCascadesLinks deletes a user who belongs to a group. ent does
 // not delete the join rows itself: its migration declares the join
-// table's foreign keys ON DELETE CASCADE, and PostgreSQL removes them.
+// table's foreign keys ON DELETE CASCADE, and PostgreSQL removes them;
+// auditpgx records those links as disassociated in the same statement.
 func TestDeleteCascadesLinks(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -244,8 +245,9 @@ func TestDeleteCascadesLinks(t *testing.T) {
 		suite.Create("users", "1", userJSON(1, "a", "a@example.com", 0)),
 		suite.Create("groups", "1", `{"id": 1, "name": "g"}`),
 		suite.Associate("groups", "1", "users", "users", "1"),
-		suite.Disassociate("groups", "1", "users", "users", "1"),
+		// The user's delete entry, then the link the cascade removes.
 		suite.Delete("users", "1", userJSON(1, "a", "a@example.com", 0)),
+		suite.Disassociate("groups", "1", "users", "users", "1"),
 	)...)
 	e.RequireReplay()
 }
