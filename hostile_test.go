@@ -620,7 +620,7 @@ func TestHostileWithQueryShadowedByTable(t *testing.T) {
 // audited; it never runs without its entries.
 func TestHostileUnparseableButAccepted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, `CREATE TABLE accounts (id int PRIMARY KEY, system_user text); INSERT INTO accounts VALUES (1, 'a');`,
+	e := newEnv(t, `CREATE TABLE accounts (id int PRIMARY KEY, "system_user" text); INSERT INTO accounts VALUES (1, 'a');`,
 		func(r *auditpgx.Registry) error { return r.RegisterTable("accounts") })
 	for _, q := range []string{
 		`UPDATE accounts SET system_user = 'v0'`,
@@ -630,10 +630,10 @@ func TestHostileUnparseableButAccepted(t *testing.T) {
 	} {
 		t.Run(q, func(t *testing.T) {
 			var before, after string
-			require.NoError(t, e.plain.QueryRow(`SELECT system_user FROM accounts`).Scan(&before))
+			require.NoError(t, e.plain.QueryRow(`SELECT "system_user" FROM accounts`).Scan(&before))
 			entries := e.countEntries()
 			_, err := e.db.ExecContext(e.ctx, q)
-			require.NoError(t, e.plain.QueryRow(`SELECT system_user FROM accounts`).Scan(&after))
+			require.NoError(t, e.plain.QueryRow(`SELECT "system_user" FROM accounts`).Scan(&after))
 			if before == after {
 				require.Error(t, err)
 				return

@@ -113,6 +113,9 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 			}
 			switch {
 			case t.Audited && w.returningOld:
+				if oc.Infer == nil {
+					return nil, unsupported("ON CONFLICT DO UPDATE needs a conflict target")
+				}
 				w.upsert = &upsert{}
 			case t.Audited:
 				if w.upsert, err = rw.prepareUpsert(w, s.InsertStmt); err != nil {
