@@ -162,6 +162,11 @@ func guard(sql string) error {
 	if len(sql) > MaxStatementBytes {
 		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooComplex, len(sql), MaxStatementBytes)
 	}
+	if len(sql) < 2*MaxChain && strings.Count(sql, "(")+strings.Count(sql, "[") <= MaxNesting {
+		// Every nesting operator takes at least two bytes with its operand,
+		// so short text cannot hold a chain too long: skip the lexer.
+		return nil
+	}
 	scan, err := pg_query.Scan(sql)
 	if err != nil {
 		return nil
