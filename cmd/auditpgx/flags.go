@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/auditpgx/auditpgx/store"
 	"io"
 	"strings"
 	"time"
@@ -83,8 +84,12 @@ func parse(fs *flag.FlagSet, args []string, want ...string) ([]string, error) {
 	return positional, nil
 }
 
-// open connects to the database named by --dsn or $DATABASE_URL.
+// open checks --entry-table and connects to the database named by --dsn or
+// $DATABASE_URL.
 func (c *common) open(ctx context.Context, e env) (*sql.DB, error) {
+	if _, err := store.DDL(c.entryTable); err != nil {
+		return nil, usagef("--entry-table: %v", err)
+	}
 	dsn := c.dsn
 	if dsn == "" {
 		dsn = e.getenv("DATABASE_URL")

@@ -18,9 +18,6 @@ func runHistory(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := store.DDL(c.entryTable); err != nil {
-		return usagef("--entry-table: %v", err)
-	}
 	db, err := c.open(ctx, e)
 	if err != nil {
 		return err

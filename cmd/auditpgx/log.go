@@ -46,10 +46,6 @@ func runLog(ctx context.Context, e env, args []string) error {
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {
 		return usagef("--until %s is before --since %s", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
 	}
-	if _, err := store.DDL(c.entryTable); err != nil {
-		return usagef("--entry-table: %v", err)
-	}
-
 	db, err := c.open(ctx, e)
 	if err != nil {
 		return err

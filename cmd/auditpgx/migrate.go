@@ -12,9 +12,6 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	if _, err := store.DDL(c.entryTable); err != nil {
-		return usagef("--entry-table: %v", err)
-	}
 	db, err := c.open(ctx, e)
 	if err != nil {
 		return err
