@@ -96,7 +96,7 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 	}
 	switch p.action {
 	case audit:
-		if p.rewrite.NumParams == 0 && p.inlineActor {
+		if p.multi {
 			// pgx cannot prepare several statements; let it say so.
 			_, err := conn.PrepareContext(ctx, query)
 			if err == nil {

@@ -35,7 +35,9 @@ type plan struct {
 	// literal (multi-statement strings, and statements that use every
 	// parameter the protocol allows).
 	inlineActor bool
-	err         error
+	// multi marks a string of several statements, which pgx cannot prepare.
+	multi bool
+	err   error
 	// invalidates lists audited tables whose catalog description the
 	// statement (DDL) may change; they are re-read after it runs.
 	invalidates []*registry.Table
@@ -207,7 +209,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	for i, t := range tables {
 		versions[i] = t.Version()
 	}
-	return &plan{action: audit, rewrite: rw, inlineActor: st.Count > 1 || st.NumParams >= maxParams, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables, versions: versions}, true, nil
+	return &plan{action: audit, rewrite: rw, inlineActor: st.Count > 1 || st.NumParams >= maxParams, multi: st.Count > 1, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables, versions: versions}, true, nil
 }
 
 // refs maps each table a statement writes to the registered table it means
