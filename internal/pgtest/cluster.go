@@ -44,7 +44,7 @@ type account struct {
 
 // launch creates a cluster, starts its postmaster and waits until it accepts
 // connections, returning its server_version_num.
-func launch(ctx context.Context) (c *cluster, version int, err error) {
+func launch(ctx context.Context, set settings) (c *cluster, version int, err error) {
 	bin, err := serverBinaries()
 	if err != nil {
 		return nil, 0, err
@@ -70,10 +70,10 @@ func launch(ctx context.Context) (c *cluster, version int, err error) {
 	if err := initdb(ctx, bin, dir, owner); err != nil {
 		return nil, 0, err
 	}
-	c, version, err = startPostmaster(ctx, bin, dir, owner)
+	c, version, err = startPostmaster(ctx, bin, dir, owner, set)
 	if errors.Is(err, errPortInUse) {
 		// Another process took the port between freePort and the bind.
-		c, version, err = startPostmaster(ctx, bin, dir, owner)
+		c, version, err = startPostmaster(ctx, bin, dir, owner, set)
 	}
 	return c, version, err
 }
@@ -97,7 +97,7 @@ func initdb(ctx context.Context, bin, dir string, owner *account) error {
 // startPostmaster runs postgres on a free port, logging to postgres.log in
 // dir, and waits for it to accept connections. On failure the postmaster is
 // stopped and the error holds the end of its log, or is errPortInUse.
-func startPostmaster(ctx context.Context, bin, dir string, owner *account) (*cluster, int, error) {
+func startPostmaster(ctx context.Context, bin, dir string, owner *account, set settings) (*cluster, int, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, 0, err
@@ -109,15 +109,17 @@ func startPostmaster(ctx context.Context, bin, dir string, owner *account) (*clu
 	}
 	defer logFile.Close()
 
-	cmd := exec.Command(filepath.Join(bin, "postgres"),
+	args := []string{
 		"-D", filepath.Join(dir, "data"),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "port="+strconv.Itoa(port),
-		"-c", "unix_socket_directories="+dir,
+		"-c", "port=" + strconv.Itoa(port),
+		"-c", "unix_socket_directories=" + dir,
 		"-c", "max_connections=300",
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off")
+	}
+	if !set.durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if cmd.SysProcAttr, err = procAttr(owner, true); err != nil {

@@ -50,6 +50,30 @@ func TestStartLaunchesAndStops(t *testing.T) {
 	}
 }
 
+func TestStartDurable(t *testing.T) {
+	durability := `SELECT current_setting('fsync') || ' ' || current_setting('synchronous_commit') || ' ' || current_setting('full_page_writes')`
+	if srv := Shared(t); srv.cluster != nil {
+		if got := queryString(t, srv.URL(), durability); got != "off off off" {
+			t.Errorf("default server: fsync, synchronous_commit, full_page_writes = %q, want off off off", got)
+		}
+	}
+	t.Setenv("PGTEST_UNSET_URL", "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := Start(ctx, "PGTEST_UNSET_URL", Durable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}()
+	if got := queryString(t, srv.URL(), durability); got != "on on on" {
+		t.Errorf("Durable: fsync, synchronous_commit, full_page_writes = %q, want on on on", got)
+	}
+}
+
 func TestStartUsesExistingServer(t *testing.T) {
 	base := URL(t)
 	t.Setenv("PGTEST_EXISTING_URL", base)

@@ -10,6 +10,22 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// Option changes how Start launches a server.
+type Option func(*settings)
+
+type settings struct {
+	durable bool
+}
+
+// Durable launches the server with PostgreSQL's default durability: fsync,
+// synchronous_commit and full_page_writes on, so that each commit waits for
+// its WAL to reach the disk, as on a real deployment. Without it they are
+// off, which is faster and what tests want. It has no effect on an existing
+// server.
+func Durable() Option {
+	return func(s *settings) { s.durable = true }
+}
+
 // Server is a running PostgreSQL that Start launched, or an existing one it
 // was pointed at.
 type Server struct {
@@ -28,19 +44,23 @@ type Server struct {
 // throwaway cluster in a new temporary directory (initdb, then postgres) with
 // trust authentication and superuser "postgres", listening on 127.0.0.1 at a
 // free port with its unix socket in that directory. Durability is turned off
-// for speed. Run as root, Start runs the server as user "postgres" (or
+// for speed unless opts include Durable. Run as root, Start runs the server as user "postgres" (or
 // "nobody"), since PostgreSQL refuses to run as root.
 //
 // Start returns once the server accepts connections. The caller must call
 // Stop; should the calling process die first, the server shuts itself down
 // on Linux, though its temporary directory remains.
-func Start(ctx context.Context, envURL string) (*Server, error) {
+func Start(ctx context.Context, envURL string, opts ...Option) (*Server, error) {
+	var set settings
+	for _, opt := range opts {
+		opt(&set)
+	}
 	if envURL != "" {
 		if raw := os.Getenv(envURL); raw != "" {
 			return existing(ctx, envURL, raw)
 		}
 	}
-	c, version, err := launch(ctx)
+	c, version, err := launch(ctx, set)
 	if err != nil {
 		return nil, err
 	}
