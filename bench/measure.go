@@ -72,9 +72,12 @@ type Report struct {
 	Options Options
 	// ServerVersion is the server's server_version_num.
 	ServerVersion int
-	Started       time.Time
-	Elapsed       time.Duration
-	Results       []*Result
+	// Durability is the server's fsync, synchronous_commit and
+	// full_page_writes settings (Suite.Durability).
+	Durability string
+	Started    time.Time
+	Elapsed    time.Duration
+	Results    []*Result
 	// EntrySizes holds each audited variant's entry size after a bulk
 	// workload, keyed by operation ("update" after the bulk UPDATE,
 	// "create" after the bulk INSERT) and then variant name.
@@ -89,7 +92,7 @@ func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	r := &Report{Config: s.cfg, Options: opts, ServerVersion: s.ServerVersion, Started: time.Now(),
+	r := &Report{Config: s.cfg, Options: opts, ServerVersion: s.ServerVersion, Durability: s.Durability, Started: time.Now(),
 		EntrySizes: map[string]map[string]*EntrySize{}}
 	progress := func(format string, args ...any) {
 		if opts.Progress != nil {

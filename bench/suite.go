@@ -100,6 +100,10 @@ type Suite struct {
 	Variants []*Variant
 	// ServerVersion is the server's server_version_num.
 	ServerVersion int
+	// Durability is the server's fsync, synchronous_commit and
+	// full_page_writes settings, as "fsync=on synchronous_commit=on
+	// full_page_writes=on".
+	Durability string
 }
 
 // Open creates each variant's schema, table, entry table and triggers,
@@ -129,7 +133,9 @@ func (s *Suite) open(ctx context.Context, base *url.URL) error {
 	if _, err := s.admin.Exec(ctx, `SET session_replication_role = replica`); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if err := s.admin.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&s.ServerVersion); err != nil {
+	if err := s.admin.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
+		format('fsync=%s synchronous_commit=%s full_page_writes=%s', current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes'))`).
+		Scan(&s.ServerVersion, &s.Durability); err != nil {
 		return err
 	}
 	for _, name := range s.cfg.Variants {

@@ -6,6 +6,7 @@
 //	go run ./cmd/auditbench              # about 4 minutes on 2 cores
 //	go run ./cmd/auditbench -quick       # a few seconds, for checking it works
 //	go run ./cmd/auditbench -workloads bulk-update -variants plain,auditpgx -cpuprofile cpu.out
+//	go run ./cmd/auditbench -durable     # commits wait for the WAL flush, as in production
 //
 // The server is launched as internal/pgtest launches the tests' (initdb from
 // $AUDITPGX_PG_BIN, PATH or /usr/lib/postgresql), or is the one named by
@@ -59,6 +60,7 @@ func run() error {
 	workloads := flag.String("workloads", "", "comma-separated workloads to run (default all): "+names())
 	variants := flag.String("variants", "", "comma-separated variants (default all): "+strings.Join(bench.VariantNames, ","))
 	quick := flag.Bool("quick", false, "tiny sizes and counts: checks that everything runs, measures nothing")
+	durable := flag.Bool("durable", false, "launch the server with PostgreSQL's default fsync, synchronous_commit and full_page_writes (on) instead of off")
 	micro := flag.Bool("micro", true, "also run the root package's rewrite micro-benchmarks (needs the go command)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the workloads to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile to this file after the run")
@@ -81,11 +83,18 @@ func run() error {
 	defer stop()
 
 	cfg.DSN = *dsn
+	if *durable && (cfg.DSN != "" || os.Getenv("AUDITPGX_DATABASE_URL") != "") {
+		return errors.New("-durable applies to the throwaway server, not to one named by -dsn or $AUDITPGX_DATABASE_URL")
+	}
 	var srv *pgtest.Server
 	if cfg.DSN == "" {
 		var err error
 		fmt.Fprintln(os.Stderr, "starting PostgreSQL…")
-		if srv, err = pgtest.Start(ctx, "AUDITPGX_DATABASE_URL"); err != nil {
+		var popts []pgtest.Option
+		if *durable {
+			popts = append(popts, pgtest.Durable())
+		}
+		if srv, err = pgtest.Start(ctx, "AUDITPGX_DATABASE_URL", popts...); err != nil {
 			return err
 		}
 		defer srv.Stop()
@@ -132,7 +141,7 @@ func run() error {
 	fmt.Printf("auditbench, %s, took %s\n\n", report.Started.Format("2006-01-02 15:04 MST"), report.Elapsed.Round(time.Second))
 	fmt.Printf("- machine: %s, %d CPUs, %s RAM, %s/%s; load average %s before, %s after\n",
 		cpuModel(), runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, load0, load1)
-	fmt.Printf("- %s; PostgreSQL %s (server_version_num %d)%s\n", runtime.Version(), pgVersion(report.ServerVersion), report.ServerVersion, serverNote(srv))
+	fmt.Printf("- %s; PostgreSQL %s (server_version_num %d)%s\n", runtime.Version(), pgVersion(report.ServerVersion), report.ServerVersion, serverNote(srv, report.Durability))
 	fmt.Printf("- %d rows per variant, bulk INSERT of %d rows, %d connections\n\n", report.Config.Rows, report.Config.BulkInsert, report.Config.Conns)
 	report.WriteTables(os.Stdout, extra)
 	return nil
@@ -294,9 +303,12 @@ func pgVersion(num int) string {
 	return strconv.Itoa(num)
 }
 
-func serverNote(srv *pgtest.Server) string {
+func serverNote(srv *pgtest.Server, durability string) string {
 	if srv == nil || os.Getenv("AUDITPGX_DATABASE_URL") != "" {
-		return ", an existing server"
+		return ", an existing server (" + durability + ")"
 	}
-	return ", throwaway cluster (fsync, synchronous_commit and full_page_writes off; other settings default)"
+	if durability == "fsync=on synchronous_commit=on full_page_writes=on" {
+		return ", throwaway cluster, durable (" + durability + ": every setting default)"
+	}
+	return ", throwaway cluster (" + durability + "; other settings default)"
 }
