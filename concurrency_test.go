@@ -86,3 +86,55 @@ func sortByObjectID(es []entry) []entry {
 	}
 	return es
 }
+
+// TestConcurrentMergeRecordsReplacedValue: as for UPDATE, while an audited
+// MERGE waits for row locks another transaction changes two of its rows and
+// commits. The update entry's old value is the committed one, and the row
+// that no longer meets its UPDATE action's condition takes the DELETE
+// action, as PostgreSQL re-evaluates it, with the committed row in its
+// entry.
+func TestConcurrentMergeRecordsReplacedValue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL);
+		INSERT INTO counters VALUES (1, 5), (2, 12), (3, 3);`,
+		func(r *auditpgx.Registry) error { return r.RegisterTable("counters") })
+	if e.serverVersion() < 170000 {
+		_, err := e.db.ExecContext(e.ctx, `MERGE INTO counters c USING (VALUES (1)) s (id) ON c.id = s.id WHEN MATCHED THEN DELETE`)
+		require.ErrorIs(t, err, auditpgx.ErrUnaudited, "MERGE before PostgreSQL 17")
+		require.ErrorContains(t, err, "MERGE is audited from PostgreSQL 17")
+		return
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+
+	other, err := e.plain.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = other.ExecContext(ctx, `UPDATE counters SET n = 100 WHERE id = 2; UPDATE counters SET n = 0 WHERE id = 3`)
+	require.NoError(t, err)
+	_, err = other.ExecContext(ctx, `INSERT INTO counters VALUES (4, 50)`)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	var affected int64
+	go func() {
+		res, err := e.db.ExecContext(ctx, `MERGE INTO counters c USING (VALUES (1), (2), (3), (5)) s (id) ON c.id = s.id
+			WHEN MATCHED AND c.n >= 2 THEN UPDATE SET n = c.n + 10
+			WHEN MATCHED THEN DELETE
+			WHEN NOT MATCHED THEN INSERT VALUES (s.id, 1)`)
+		if err == nil {
+			affected, err = res.RowsAffected()
+		}
+		done <- err
+	}()
+	waitForLock(t, e, ctx, done, "counters")
+	require.NoError(t, other.Commit())
+	require.NoError(t, <-done)
+	require.EqualValues(t, 4, affected)
+
+	requireEntries(t, []entry{
+		want("update", "counters", "1", `{"added_fields":{},"removed_fields":{},"changed_fields":{"n":[5,15]}}`),
+		want("update", "counters", "2", `{"added_fields":{},"removed_fields":{},"changed_fields":{"n":[100,110]}}`),
+		want("delete", "counters", "3", `{"added_fields":{},"removed_fields":{"id":3,"n":0},"changed_fields":{}}`),
+		want("create", "counters", "5", `{"added_fields":{"id":5,"n":1},"removed_fields":{},"changed_fields":{}}`),
+	}, sortByObjectID(e.entries()))
+}

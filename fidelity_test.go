@@ -131,6 +131,9 @@ type fidelityCase struct {
 	// UPDATE or DELETE), so rows are compared as a multiset. INSERT ...
 	// VALUES must keep its order: ORMs match returned ids to objects by it.
 	anyOrder bool
+	// minVersion: on an older server (server_version_num) the statement
+	// is refused with ErrUnaudited and changes nothing.
+	minVersion int
 }
 
 func fidNumeric(s string) pgtype.Numeric {
@@ -209,6 +212,30 @@ var fidelityCases = []fidelityCase{
 	{name: "upsert moves key", sql: `INSERT INTO things (id, name) VALUES (2, 'k') ON CONFLICT (id) DO UPDATE SET id = things.id + 500 RETURNING id`, entries: 1},
 	{name: "upsert alias", sql: `INSERT INTO things AS t (id, name) VALUES (3, 'al') ON CONFLICT (id) DO UPDATE SET name = t.name || excluded.name RETURNING t.*`, entries: 1},
 	{name: "insert memberships", sql: `INSERT INTO memberships VALUES (3, 1, 'owner') RETURNING *`, entries: 1},
+
+	// MERGE (audited from PostgreSQL 17)
+	{name: "merge all actions returning star", sql: `MERGE INTO things t USING (VALUES ($1::int, $2::text), (2, NULL), (70, 'new')) s (id, name) ON t.id = s.id
+		WHEN MATCHED AND s.name IS NULL THEN DELETE WHEN MATCHED THEN UPDATE SET name = s.name, secret = 'x'
+		WHEN NOT MATCHED THEN INSERT (id, name) VALUES (s.id, s.name) RETURNING merge_action(), t.*`,
+		args: []any{1, "m1"}, entries: 3, anyOrder: true, minVersion: 170000},
+	{name: "merge table source matched twice", sql: `MERGE INTO things t USING other o ON o.thing_id = t.id
+		WHEN MATCHED AND o.id = 1 THEN UPDATE SET code = o.label WHEN NOT MATCHED THEN INSERT (name) VALUES (o.label) RETURNING t.id, o.label`,
+		entries: 1, minVersion: 170000},
+	{name: "merge excluded column only", sql: `MERGE INTO things t USING (VALUES (1)) s (id) ON t.id = s.id WHEN MATCHED THEN UPDATE SET noise = 'zz'`, minVersion: 170000},
+	{name: "merge delete fk violation", sql: `MERGE INTO things t USING (VALUES (3)) s (id) ON t.id = s.id WHEN MATCHED THEN DELETE`, minVersion: 170000},
+	{name: "merge composite key", sql: `MERGE INTO memberships m USING (VALUES (1, 1, 'owner'), (9, 9, 'guest')) s (org, member, role) ON (m.org, m.member) = (s.org, s.member)
+		WHEN MATCHED THEN UPDATE SET role = s.role WHEN NOT MATCHED THEN INSERT VALUES (s.org, s.member, s.role) RETURNING *`,
+		entries: 2, anyOrder: true, minVersion: 170000},
+	{name: "merge before triggers", sql: `MERGE INTO "Odd" o USING (VALUES (1, 'x'), (2, 'skip'), (3, 'y')) s (k, v) ON o."Key" = s.k
+		WHEN MATCHED THEN UPDATE SET "select" = s.v WHEN NOT MATCHED THEN INSERT VALUES (s.k, s.v, 'ab', 0) RETURNING o.*`,
+		entries: 2, anyOrder: true, minVersion: 170000},
+	{name: "merge partitioned", sql: `MERGE INTO events e USING (VALUES (1, DATE '2024-06-01', 'z'), (3, DATE '2025-01-05', 'n')) s (id, day, note) ON e.id = s.id AND e.day = s.day
+		WHEN MATCHED THEN UPDATE SET note = s.note WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.day, s.note) RETURNING e.id, e.note`,
+		entries: 2, anyOrder: true, minVersion: 170000},
+	{name: "merge not matched by source", sql: `MERGE INTO things t USING (SELECT 1 AS id) s ON t.id = s.id
+		WHEN NOT MATCHED BY SOURCE AND t.active THEN UPDATE SET price = coalesce(t.price, 0) + 1`, entries: 1, minVersion: 170000},
+	{name: "merge in with", sql: `WITH m AS (MERGE INTO things t USING (VALUES (2, 'w')) s (id, code) ON t.id = s.id WHEN MATCHED THEN UPDATE SET code = s.code RETURNING t.id, t.code) SELECT * FROM m`,
+		entries: 1, minVersion: 170000},
 
 	// UPDATE
 	{name: "update by pk", sql: `UPDATE things SET name = $1, price = $2 WHERE id = $3`, args: []any{"alpha2", "3.25", 1}, entries: 1},
@@ -412,6 +439,12 @@ func runFidelityCase(t *testing.T, plain, audited *env, call string, c fidelityC
 		require.NoError(t, err)
 	}
 	ctx := auditpgx.WithActor(context.Background(), fidActor)
+	if audited.serverVersion() < c.minVersion {
+		_, err := audited.db.ExecContext(ctx, c.sql, c.args...)
+		require.ErrorIs(t, err, auditpgx.ErrUnaudited, "refused before server version %d", c.minVersion)
+		require.Zero(t, audited.countEntries())
+		return
+	}
 	want := fidRunOnce(t, ctx, plain, plain.plain, call, c)
 	got := fidRunOnce(t, ctx, audited, audited.db, call, c)
 

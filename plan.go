@@ -140,7 +140,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		}
 		t := refs.tables[w.Table]
 		if t == nil {
-			if w.Kind == parser.Delete && len(refs.cascades[w.Table]) > 0 {
+			if deletes(w.Kind) && len(refs.cascades[w.Table]) > 0 {
 				audited = &registry.Table{Registered: w.Table.String()}
 			}
 			continue
@@ -152,8 +152,6 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 			return refused(t.Registered, "TRUNCATE cannot be audited row by row; use DELETE"), true, nil
 		case parser.CopyFrom:
 			return refused(t.Registered, "COPY FROM cannot be audited; use INSERT (multi-row VALUES or INSERT ... SELECT)"), true, nil
-		case parser.Merge:
-			return refused(t.Registered, "MERGE is not audited; use INSERT ... ON CONFLICT, UPDATE or DELETE"), true, nil
 		default:
 			audited = t
 		}
@@ -245,7 +243,7 @@ func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *
 		if !unqualified {
 			r.tables[w.Table] = p.reg.Lookup(w.Table.Schema, w.Table.Name)
 		}
-		if unqualified || (w.Kind == parser.Delete && p.reg.MayCascade(w.Table.Schema, w.Table.Name)) {
+		if unqualified || (deletes(w.Kind) && p.reg.MayCascade(w.Table.Schema, w.Table.Name)) {
 			byOID = append(byOID, w.Table)
 			names = append(names, sqlq.QualifiedIdent(w.Table.Schema, w.Table.Name))
 		}
@@ -351,9 +349,15 @@ const maxParams = 65535
 // NUL cannot occur in SQL text.
 const actorMarker = "\x00"
 
+// deletes reports whether a write of kind k may delete rows, and so
+// cascade to the rows that refer to them.
+func deletes(k parser.Kind) bool {
+	return k == parser.Delete || k == parser.Merge
+}
+
 func writesAudited(st *parser.Statement, cat *catalog) bool {
 	for _, w := range st.Writes {
-		if cat.refs.tables[w.Table] != nil || (w.Kind == parser.Delete && len(cat.refs.cascades[w.Table]) > 0) {
+		if cat.refs.tables[w.Table] != nil || (deletes(w.Kind) && len(cat.refs.cascades[w.Table]) > 0) {
 			return true
 		}
 	}

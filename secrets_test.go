@@ -62,14 +62,15 @@ func (s *syncBuffer) String() string {
 
 // secretCase is one statement of TestSecretsNeverLeave. fails says it must
 // fail; server says the failure is the server's, to be compared with plain
-// pgx's.
+// pgx's. Before minVersion (server_version_num) the statement is refused.
 type secretCase struct {
-	name   string
-	sql    string
-	args   []any
-	query  bool
-	fails  bool
-	server bool
+	name       string
+	sql        string
+	args       []any
+	query      bool
+	fails      bool
+	server     bool
+	minVersion int
 }
 
 var secretCases = []secretCase{
@@ -91,7 +92,9 @@ var secretCases = []secretCase{
 	{name: "invalid input", sql: `UPDATE accounts SET id = 'SENTINEL-pw-12' WHERE id = 1`, fails: true, server: true},
 	{name: "unique violation in a multi-statement string", sql: `UPDATE accounts SET name = 'z' WHERE id = 1; INSERT INTO accounts VALUES (20, 'q', 'q@x', 'SENTINEL-pw-7', 't20')`, fails: true, server: true},
 	{name: "unparseable", sql: `UPDATE accounts SET pw = 'SENTINEL-pw-13' WHERE`, fails: true},
-	{name: "refused MERGE", sql: `MERGE INTO accounts a USING (VALUES (1, 'SENTINEL-pw-14')) s(id, pw) ON a.id = s.id WHEN MATCHED THEN UPDATE SET pw = s.pw`, fails: true},
+	{name: "refused WHERE CURRENT OF", sql: `UPDATE accounts SET pw = 'SENTINEL-pw-14' WHERE CURRENT OF c`, fails: true},
+	{name: "merge", sql: `MERGE INTO accounts a USING (VALUES (1, 'SENTINEL-pw-24', 'SENTINEL-tok-24'), (30, 'SENTINEL-pw-25', 'SENTINEL-tok-25')) s(id, pw, tok)
+		ON a.id = s.id WHEN MATCHED THEN UPDATE SET pw = s.pw, token = s.tok WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'm', 'm@x', s.pw, s.tok)`, minVersion: 170000},
 	{name: "refused TRUNCATE", sql: `TRUNCATE accounts`, fails: true},
 	{name: "too many arguments", sql: `UPDATE accounts SET pw = $1 WHERE id = 1`, args: []any{"SENTINEL-pw-15", "SENTINEL-pw-16"}, fails: true},
 	{name: "named arguments", sql: `UPDATE accounts SET pw = @pw WHERE id = 1`, args: []any{pgx.NamedArgs{"pw": "SENTINEL-pw-17"}}, fails: true},
@@ -133,6 +136,9 @@ func TestSecretsNeverLeave(t *testing.T) {
 
 	var echoed []string
 	for _, c := range secretCases {
+		if e.serverVersion() < c.minVersion {
+			c.fails = true
+		}
 		err := runSecretCase(e.ctx, strict, c)
 		if !c.fails {
 			require.NoError(t, err, c.name)
@@ -170,7 +176,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	// logged; the log names the reason, never the text.
 	for _, q := range []string{
 		`UPDATE accounts SET pw = 'SENTINEL-pw-20' WHERE`,
-		`MERGE INTO accounts a USING (VALUES (1, 'SENTINEL-pw-21')) s(id, pw) ON a.id = s.id WHEN MATCHED THEN UPDATE SET pw = s.pw`,
+		`UPDATE accounts SET pw = 'SENTINEL-pw-21' WHERE CURRENT OF c`,
 		`UPDATE accounts SET pw = $1; SELECT 1`,
 	} {
 		_, err := allow.ExecContext(e.ctx, q)

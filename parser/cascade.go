@@ -22,6 +22,10 @@ func (w *write) cascadeGenerated(g *generated) {
 		return
 	}
 	ref := sqlq.Ident(w.ref)
+	deleted := w.name() + " d"
+	if w.kind == Merge {
+		deleted += " WHERE d." + colAction + " = 'DELETE'"
+	}
 	cols := map[string]string{}
 	var items, entries []string
 	for _, c := range w.t.Cascades {
@@ -31,7 +35,7 @@ func (w *write) cascadeGenerated(g *generated) {
 			items = append(items, ref+"."+sqlq.Ident(c.RefColumn)+" AS "+name)
 		}
 		from := " FROM " + sqlq.QualifiedIdent(c.Schema, c.Rel) + " j WHERE j." + sqlq.Ident(c.Column) +
-			" IN (SELECT d." + cols[c.RefColumn] + " FROM " + w.name() + " d)"
+			" IN (SELECT d." + cols[c.RefColumn] + " FROM " + deleted + ")"
 		if l := c.Link; l != nil {
 			entries = append(entries, "SELECT statement_timestamp(), "+w.opt.Actor+", 'disassociate', "+sqlq.Literal(l.OwnerTable)+
 				", to_jsonb(j."+sqlq.Ident(l.OwnerColumn)+") #>> '{}', NULL::jsonb, pg_current_xact_id()::text::bigint, "+

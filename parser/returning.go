@@ -41,13 +41,21 @@ func (rw *rewriter) renameReturning(w *write, from []*pg_query.Node) error {
 		default:
 			return unsupported("RETURNING of a schema-qualified * is not audited; name the columns")
 		}
-		items := []fromItem{{ref: w.ref, columns: w.t.Columns}}
+		var items []fromItem
 		for _, f := range from {
 			fi, err := rw.fromItem(f)
 			if err != nil {
 				return err
 			}
 			items = append(items, fi)
+		}
+		// The target's columns come first, except in MERGE, where the
+		// source's do.
+		target := fromItem{ref: w.ref, columns: w.t.Columns}
+		if w.kind == Merge {
+			items = append(items, target)
+		} else {
+			items = append([]fromItem{target}, items...)
 		}
 		found := false
 		for _, fi := range items {

@@ -70,7 +70,7 @@ type Cascade struct {
 
 // audits reports whether a write of kind k to t produces entries.
 func (t *Target) audits(k Kind) bool {
-	return t != nil && (t.Audited || t.Link != nil || (k == Delete && len(t.Cascades) > 0))
+	return t != nil && (t.Audited || t.Link != nil || ((k == Delete || k == Merge) && len(t.Cascades) > 0))
 }
 
 // Link describes a join table: each row links the owner object to the
@@ -187,7 +187,7 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 
 	with := withOf(root)
 	if with == nil {
-		return nil, unsupported("only SELECT, INSERT, UPDATE and DELETE statements are audited")
+		return nil, unsupported("only SELECT, INSERT, UPDATE, DELETE and MERGE statements are audited")
 	}
 	userWith := *with
 	*with = nil
@@ -292,8 +292,8 @@ func (rw *rewriter) splice(sql string) (string, error) {
 		if g.join != "" {
 			repl = append(repl, markJoin+i, g.join)
 		}
-		if g.gate != "" {
-			repl = append(repl, markGate+i, g.gate)
+		for n := 0; n < w.gates; n++ {
+			repl = append(repl, w.gateMarker(n), g.gate)
 		}
 		if w.projected {
 			repl = append(repl, "SELECT "+markProject+i, w.projectSQL())
@@ -321,7 +321,7 @@ func (rw *rewriter) splice(sql string) (string, error) {
 func (st *Statement) auditedWrites(cat Catalog) int {
 	n := 0
 	for _, w := range st.Writes {
-		if w.Kind != Insert && w.Kind != Update && w.Kind != Delete {
+		if w.Kind != Insert && w.Kind != Update && w.Kind != Delete && w.Kind != Merge {
 			continue
 		}
 		if t, err := cat.Target(w.Table); err == nil && t.audits(w.Kind) {
@@ -339,13 +339,15 @@ func returningOf(n *pg_query.Node) *[]*pg_query.Node {
 		return &s.UpdateStmt.ReturningList
 	case *pg_query.Node_DeleteStmt:
 		return &s.DeleteStmt.ReturningList
+	case *pg_query.Node_MergeStmt:
+		return &s.MergeStmt.ReturningList
 	}
 	return nil
 }
 
 func isWrite(n *pg_query.Node) bool {
 	switch n.Node.(type) {
-	case *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt, *pg_query.Node_DeleteStmt:
+	case *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt, *pg_query.Node_DeleteStmt, *pg_query.Node_MergeStmt:
 		return true
 	}
 	return false
@@ -362,6 +364,8 @@ func withOf(n *pg_query.Node) **pg_query.WithClause {
 		return &s.UpdateStmt.WithClause
 	case *pg_query.Node_DeleteStmt:
 		return &s.DeleteStmt.WithClause
+	case *pg_query.Node_MergeStmt:
+		return &s.MergeStmt.WithClause
 	}
 	return nil
 }

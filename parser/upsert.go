@@ -77,7 +77,8 @@ func (rw *rewriter) prepareUpsert(w *write, s *pg_query.InsertStmt) (*upsert, er
 	} else {
 		pre.WhereClause = inSource(w.ref, conflict, source)
 	}
-	oc.WhereClause = and(marker(markGate+w.suffix()), oc.WhereClause)
+	oc.WhereClause = and(marker(w.gateMarker(0)), oc.WhereClause)
+	w.gates = 1
 	return &upsert{pre: pre}, nil
 }
 

@@ -27,6 +27,9 @@ type write struct {
 	names     []string
 	projected bool // the write is a user's WITH query, re-exposed by name
 	upsert    *upsert
+	merge     *merge
+	// gates counts the conditions that read pre before a row is updated.
+	gates int
 	// onConflictUpdate marks INSERT ... ON CONFLICT DO UPDATE.
 	onConflictUpdate bool
 	// assigned are the columns an UPDATE's SET names.
@@ -62,6 +65,9 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 		if isCurrentOf(s.DeleteStmt.WhereClause) {
 			return nil, unsupported("DELETE ... WHERE CURRENT OF cannot be audited; address the row by its primary key")
 		}
+	case *pg_query.Node_MergeStmt:
+		w.kind, w.rel, w.returning, with = Merge, s.MergeStmt.Relation, &s.MergeStmt.ReturningList, s.MergeStmt.WithClause
+		from = []*pg_query.Node{s.MergeStmt.SourceRelation}
 	}
 	t, err := rw.cat.Target(TableName{Schema: w.rel.Schemaname, Name: w.rel.Relname})
 	if err != nil || !t.audits(w.kind) {
@@ -84,6 +90,10 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 	*w.returning = append(*w.returning, markerTarget(markReturning+w.suffix()))
 	w.returningOld = rw.opt.ServerVersion >= 180000 && !clashesWithOldNew(w.ref, from)
 	switch s := n.Node.(type) {
+	case *pg_query.Node_MergeStmt:
+		if err := rw.prepareMerge(w, s.MergeStmt); err != nil {
+			return nil, err
+		}
 	case *pg_query.Node_UpdateStmt:
 		w.where, w.from = s.UpdateStmt.WhereClause, s.UpdateStmt.FromClause
 		w.assigned = map[string]bool{}
@@ -144,6 +154,8 @@ func (w *write) ctes() []*pg_query.Node {
 		out = append(out, cte(w.pre(), pre))
 	case w.upsert != nil && w.upsert.pre != nil:
 		out = append(out, w.upsert.preCTE(w))
+	case w.merge != nil && w.merge.pre != nil:
+		out = append(out, w.merge.preCTE(w))
 	}
 	return append(out, cteNode(w.name(), w.node))
 }
@@ -152,16 +164,39 @@ func (w *write) ctes() []*pg_query.Node {
 // or new, which would hide RETURNING's old and new rows.
 func clashesWithOldNew(ref string, from []*pg_query.Node) bool {
 	names := []string{ref}
-	for _, f := range from {
-		if rv := f.GetRangeVar(); rv != nil {
-			names = append(names, rv.Relname)
-			if rv.Alias != nil {
-				names = append(names, rv.Alias.Aliasname)
+	var add func(f *pg_query.Node)
+	add = func(f *pg_query.Node) {
+		switch v := f.Node.(type) {
+		case *pg_query.Node_RangeVar:
+			names = append(names, v.RangeVar.Relname)
+			if v.RangeVar.Alias != nil {
+				names = append(names, v.RangeVar.Alias.Aliasname)
 			}
+		case *pg_query.Node_RangeSubselect:
+			if v.RangeSubselect.Alias != nil {
+				names = append(names, v.RangeSubselect.Alias.Aliasname)
+			}
+		case *pg_query.Node_RangeFunction:
+			if v.RangeFunction.Alias != nil {
+				names = append(names, v.RangeFunction.Alias.Aliasname)
+			}
+			for _, fn := range v.RangeFunction.Functions {
+				for _, item := range fn.GetList().GetItems() {
+					if call := item.GetFuncCall(); call != nil && len(call.Funcname) > 0 {
+						names = append(names, call.Funcname[len(call.Funcname)-1].GetString_().GetSval())
+					}
+				}
+			}
+		case *pg_query.Node_JoinExpr:
+			if v.JoinExpr.Alias != nil {
+				names = append(names, v.JoinExpr.Alias.Aliasname)
+			}
+			add(v.JoinExpr.Larg)
+			add(v.JoinExpr.Rarg)
 		}
-		if rs := f.GetRangeSubselect(); rs != nil && rs.Alias != nil {
-			names = append(names, rs.Alias.Aliasname)
-		}
+	}
+	for _, f := range from {
+		add(f)
 	}
 	for _, n := range names {
 		if n == "old" || n == "new" {
@@ -245,6 +280,8 @@ func (w *write) generated() generated {
 		g.join = "(" + strings.Join(join, " AND ") + ")"
 	}
 	switch {
+	case w.kind == Merge:
+		g = w.mergeGenerated(strings.Join(keys, ", "))
 	case w.t.Audited:
 		g = w.tableGenerated(g, strings.Join(keys, ", "))
 	case w.kind == Update && !w.returningOld:
@@ -256,7 +293,7 @@ func (w *write) generated() generated {
 	if w.t.Link != nil {
 		w.linkGenerated(&g)
 	}
-	if w.kind == Delete {
+	if w.kind == Delete || w.kind == Merge {
 		w.cascadeGenerated(&g)
 	}
 	if guard := w.staleGuard(); guard != "" {

@@ -1,0 +1,1 @@
+MERGE INTO users u USING (VALUES (1)) s (id) ON u.id = s.id WHEN MATCHED THEN UPDATE SET email = 'al@new.example' WHEN NOT MATCHED BY SOURCE AND u.email IS NULL THEN DELETE WHEN NOT MATCHED BY SOURCE THEN UPDATE SET name = u.name || '!'

@@ -1,0 +1,1 @@
+MERGE INTO users u USING (VALUES (1)) s (id) ON u.id = s.id WHEN MATCHED THEN DELETE

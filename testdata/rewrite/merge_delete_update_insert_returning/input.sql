@@ -1,0 +1,1 @@
+MERGE INTO users u USING (VALUES (1, 'Al2'), (2, NULL), (10, 'Jo')) s (id, name) ON u.id = s.id WHEN MATCHED AND s.name IS NULL THEN DELETE WHEN MATCHED THEN UPDATE SET name = s.name, pw = 'new-pw', last_login = TIMESTAMPTZ '2025-06-01 12:00:00+00' WHEN NOT MATCHED THEN INSERT (id, name, pw) VALUES (s.id, s.name, 'pw-jo') RETURNING merge_action(), u.id, s.name AS source_name

@@ -1,0 +1,1 @@
+WITH m AS (MERGE INTO users u USING (VALUES (3, 'Cy2'), (11, 'Di')) s (id, name) ON u.id = s.id WHEN MATCHED THEN UPDATE SET name = s.name WHEN NOT MATCHED THEN INSERT (id, name) VALUES (s.id, s.name) RETURNING merge_action() AS action, u.id) SELECT action, id FROM m ORDER BY id

@@ -1,0 +1,1 @@
+MERGE INTO users u USING incoming s ON u.email = s.email WHEN MATCHED AND s.active THEN UPDATE SET name = s.name WHEN NOT MATCHED AND s.active THEN INSERT (name, email) VALUES (s.name, s.email) RETURNING u.id

@@ -1,0 +1,1 @@
+MERGE INTO events e USING (VALUES (1, DATE '2024-03-01', 'upgrade'), (3, DATE '2025-02-01', NULL), (4, DATE '2025-05-05', 'signup')) s (id, day, kind) ON e.id = s.id AND e.day = s.day WHEN MATCHED AND s.kind IS NULL THEN DELETE WHEN MATCHED THEN UPDATE SET kind = s.kind WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.day, s.kind)
