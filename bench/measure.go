@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -64,6 +65,13 @@ type Result struct {
 	// CPU holds, per round, the server's CPU time per operation (per
 	// statement for Throughput), when the server's processes can be read.
 	CPU map[string][]time.Duration
+	// Client holds, for PerOp workloads, per round, this process's CPU
+	// time per operation (database/sql, the driver and pgx, and whatever
+	// else the process ran meanwhile, such as the garbage collector).
+	Client map[string][]time.Duration
+	// RoundOps is how many samples each round added per variant; the
+	// samples of a variant are in round order.
+	RoundOps int
 }
 
 // Report is the outcome of a run.
@@ -102,13 +110,16 @@ func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 	for _, name := range opts.Workloads {
 		w := WorkloadByName(name)
 		vs := s.variantsFor(w)
-		res := &Result{Workload: w, Samples: map[string][]Sample{}, CPU: map[string][]time.Duration{}}
+		res := &Result{Workload: w, Samples: map[string][]Sample{}, CPU: map[string][]time.Duration{}, Client: map[string][]time.Duration{}}
 		rounds, n := opts.Rounds, opts.Ops
+		res.RoundOps = n
 		switch w.Kind {
 		case Throughput:
 			rounds, n = opts.ThroughputRounds, opts.ThroughputIters
+			res.RoundOps = 1
 		case Bulk:
 			rounds, n = opts.BulkSamples, 1
+			res.RoundOps = 1
 		}
 		if w.Kind != Bulk {
 			for _, v := range vs {
@@ -209,17 +220,26 @@ func (s *Suite) round(ctx context.Context, w *Workload, vs []*Variant, round, n 
 		}
 		cpu0[v], cpuOK[v] = c, ok
 	}
+	client := map[*Variant]time.Duration{}
+	clientOK := true
 	for i := range n {
 		for k := range vs {
 			v := vs[(k+i+round)%len(vs)]
+			c0, ok0 := processCPU()
 			sample, err := batches[v].Time(i)
 			if err != nil {
 				return err
 			}
+			c1, ok1 := processCPU()
+			clientOK = clientOK && ok0 && ok1
+			client[v] += c1 - c0
 			res.Samples[v.Name] = append(res.Samples[v.Name], sample)
 		}
 	}
 	for _, v := range vs {
+		if clientOK {
+			res.Client[v.Name] = append(res.Client[v.Name], client[v]/time.Duration(n))
+		}
 		if err := finish(v, cpu0[v], cpuOK[v], n); err != nil {
 			return err
 		}
@@ -305,12 +325,101 @@ func (r *Result) Ratio(num, den string) float64 {
 // over the rounds, and half its interquartile range relative to the
 // median; n is 0 when it was not measured.
 func (r *Result) CPUStats(variant string) (median time.Duration, spread float64, n int) {
-	samples := make([]Sample, len(r.CPU[variant]))
-	for i, d := range r.CPU[variant] {
+	return roundStats(r.CPU[variant])
+}
+
+// ClientStats is CPUStats for this process's CPU time (Client).
+func (r *Result) ClientStats(variant string) (median time.Duration, spread float64, n int) {
+	return roundStats(r.Client[variant])
+}
+
+func roundStats(perRound []time.Duration) (median time.Duration, spread float64, n int) {
+	samples := make([]Sample, len(perRound))
+	for i, d := range perRound {
 		samples[i].Duration = d
 	}
 	st := Summarize(samples)
 	return st.Median, st.Spread(), st.N
+}
+
+// RatioCI returns a 95% confidence interval for Ratio(num, den) by a
+// bootstrap over rounds: each resample draws whole rounds with
+// replacement, the same rounds for both variants, so that the pairing of
+// the interleaved operations and any drift between rounds are kept. ok is
+// false with fewer than 5 rounds.
+func (r *Result) RatioCI(num, den string) (lo, hi float64, ok bool) {
+	a, b := r.Samples[num], r.Samples[den]
+	per := r.RoundOps
+	if per < 1 || len(a) != len(b) || len(a)%per != 0 || len(a)/per < 5 {
+		return 0, 0, false
+	}
+	rounds := len(a) / per
+	const resamples = 1000
+	rng := rand.New(rand.NewPCG(1, 2))
+	ratios := make([]float64, 0, resamples)
+	bufA := make([]float64, 0, len(a))
+	bufB := make([]float64, 0, len(b))
+	for range resamples {
+		bufA, bufB = bufA[:0], bufB[:0]
+		for range rounds {
+			k := rng.IntN(rounds) * per
+			for j := k; j < k+per; j++ {
+				bufA = append(bufA, float64(a[j].Duration))
+				bufB = append(bufB, float64(b[j].Duration))
+			}
+		}
+		if mb := medianOf(bufB); mb > 0 {
+			ratios = append(ratios, medianOf(bufA)/mb)
+		}
+	}
+	if len(ratios) == 0 {
+		return 0, 0, false
+	}
+	slices.Sort(ratios)
+	return quantile(ratios, 0.025), quantile(ratios, 0.975), true
+}
+
+// medianOf returns the median of x, reordering x.
+func medianOf(x []float64) float64 {
+	n := len(x)
+	if n%2 == 1 {
+		return selectKth(x, n/2)
+	}
+	lo := selectKth(x, n/2-1)
+	// After selecting n/2-1, the elements above it hold the next one.
+	return (lo + slices.Min(x[n/2:])) / 2
+}
+
+// selectKth reorders x so that x[k] is the k-th smallest, smaller or equal
+// ones before it and larger or equal ones after it, and returns it.
+func selectKth(x []float64, k int) float64 {
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		pivot := x[(lo+hi)/2]
+		i, j := lo, hi
+		for i <= j {
+			for x[i] < pivot {
+				i++
+			}
+			for x[j] > pivot {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return x[k]
+		}
+	}
+	return x[k]
 }
 
 // CPURatio returns the ratio of two variants' median server CPU time, 0

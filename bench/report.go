@@ -35,7 +35,11 @@ func (r *Report) Targets() []Target {
 			}
 			t.Known = true
 			t.Met = t.Met && x <= max
-			parts = append(parts, fmt.Sprintf("%s %.2f", res.Workload.Name, x))
+			part := fmt.Sprintf("%s %.2f", res.Workload.Name, x)
+			if lo, hi, ok := res.RatioCI(num, den); ok {
+				part += fmt.Sprintf(" [%.3f–%.3f]", lo, hi)
+			}
+			parts = append(parts, part)
 		}
 		t.Measured = strings.Join(parts, ", ")
 		out = append(out, t)
@@ -100,7 +104,9 @@ func (r *Report) WriteTables(w io.Writer, extra []Target) {
 	fmt.Fprintf(w, "\nMedians; ± is half the interquartile range over %s.\n", r.sampleCounts())
 	r.writeCPU(w, variants, shown)
 
-	fmt.Fprintf(w, "\n| target | limit | measured | met |\n|---|---|---|---|\n")
+	r.writeClient(w, variants)
+
+	fmt.Fprintf(w, "\n| target | limit | measured (95%% confidence interval of the ratio, bootstrap over rounds) | met |\n|---|---|---|---|\n")
 	for _, t := range append(r.Targets(), extra...) {
 		met := "not measured"
 		if t.Known {
@@ -161,6 +167,51 @@ func (r *Report) writeCPU(w io.Writer, variants []string, ratios [][2]string) {
 		for _, rc := range ratios {
 			if x := res.CPURatio(rc[0], rc[1]); x > 0 {
 				fmt.Fprintf(w, " %.2f |", x)
+			} else {
+				fmt.Fprintf(w, " – |")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// writeClient writes this process's CPU time per operation: what the
+// driver costs on the client, which elapsed time mixes with the server's
+// and the network's.
+func (r *Report) writeClient(w io.Writer, variants []string) {
+	any := false
+	for _, res := range r.Results {
+		any = any || len(res.Client) > 0
+	}
+	if !any {
+		return
+	}
+	diff := slices.Contains(variants, Auditpgx) && slices.Contains(variants, Plain)
+	fmt.Fprintf(w, "\nClient CPU time per operation (this process, from getrusage: database/sql, the driver, pgx, and the garbage collector; mean per round, median over rounds):\n\n| workload |")
+	for _, v := range variants {
+		fmt.Fprintf(w, " %s |", v)
+	}
+	if diff {
+		fmt.Fprintf(w, " auditpgx − plain |")
+	}
+	fmt.Fprintf(w, "\n|---|%s%s\n", strings.Repeat("--:|", len(variants)), map[bool]string{true: "--:|"}[diff])
+	for _, res := range r.Results {
+		if len(res.Client) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s |", res.Workload.Name)
+		for _, v := range variants {
+			if m, spread, n := res.ClientStats(v); n > 0 {
+				fmt.Fprintf(w, " %.1f µs ±%.0f%% |", float64(m)/1e3, 100*spread)
+			} else {
+				fmt.Fprintf(w, " – |")
+			}
+		}
+		if diff {
+			a, _, na := res.ClientStats(Auditpgx)
+			b, _, nb := res.ClientStats(Plain)
+			if na > 0 && nb > 0 {
+				fmt.Fprintf(w, " %+.1f µs |", float64(a-b)/1e3)
 			} else {
 				fmt.Fprintf(w, " – |")
 			}
