@@ -2,7 +2,7 @@ package parser
 
 import (
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -278,42 +278,97 @@ type rewriter struct {
 	writes   []*write
 }
 
-// splice replaces each marker in the deparsed text by generated SQL.
+// splice replaces each marker in the deparsed text by generated SQL, in
+// one pass over the text.
 func (rw *rewriter) splice(sql string) (string, error) {
-	var repl []string
+	var sp splicer
 	entries := make([]string, 0, len(rw.writes))
 	for _, w := range rw.writes {
 		g := w.generated()
-		i := strconv.Itoa(w.idx) + "_"
-		repl = append(repl, markReturning+i, g.returning)
+		i := w.suffix()
+		sp.add(markReturning+i, 0, g.returning)
 		if g.pre != "" {
-			repl = append(repl, markPre+i, g.pre)
+			sp.add(markPre+i, 0, g.pre)
 		}
 		if g.join != "" {
-			repl = append(repl, markJoin+i, g.join)
+			sp.add(markJoin+i, 0, g.join)
 		}
 		for n := 0; n < w.gates; n++ {
-			repl = append(repl, w.gateMarker(n), g.gate)
+			sp.add(w.gateMarker(n), 0, g.gate)
 		}
 		if w.projected {
-			repl = append(repl, "SELECT "+markProject+i, w.projectSQL())
+			sp.add("SELECT "+markProject+i, len("SELECT "), w.projectSQL())
 		}
 		entries = append(entries, g.entries)
 	}
 	// One INSERT for all entries, in the order of the writes.
 	insert := cteEntries + " AS (INSERT INTO " + sqlq.QualifiedIdent(rw.opt.Entries.Schema, rw.opt.Entries.Name) + " " +
 		entryColumns + " " + strings.Join(entries, " UNION ALL ") + ")"
-	repl = append(repl, markEntries+" AS (SELECT "+markEntries+")", insert)
-	for j := 0; j < len(repl); j += 2 {
-		if strings.Count(sql, repl[j]) != 1 {
-			// A constant that spells a marker; refuse rather than guess.
-			return "", unsupported("the statement contains the text %s, which the rewrite uses", repl[j])
+	sp.add(markEntries+" AS (SELECT "+markEntries+")", 0, insert)
+	return sp.apply(sql)
+}
+
+// markPrefix begins every marker.
+const markPrefix = "__auditpgx_m_"
+
+// splicer replaces markers, each of which must occur exactly once.
+type splicer struct {
+	repl []replacement
+}
+
+type replacement struct {
+	key  string
+	with string
+	// anchor is the offset of markPrefix in key.
+	anchor int
+	// at is where key occurs in the text; n counts its occurrences.
+	at, n int
+}
+
+func (sp *splicer) add(key string, anchor int, with string) {
+	sp.repl = append(sp.repl, replacement{key: key, with: with, anchor: anchor})
+}
+
+// apply finds every occurrence of markPrefix in sql, counts the keys that
+// occur there, and, when each occurs exactly once, writes sql with each key
+// replaced.
+func (sp *splicer) apply(sql string) (string, error) {
+	for p := 0; ; p++ {
+		i := strings.Index(sql[p:], markPrefix)
+		if i < 0 {
+			break
+		}
+		p += i
+		for j := range sp.repl {
+			r := &sp.repl[j]
+			if start := p - r.anchor; start >= 0 && strings.HasPrefix(sql[start:], r.key) {
+				r.at = start
+				r.n++
+			}
 		}
 	}
-	for j := 0; j < len(repl); j += 2 {
-		sql = strings.Replace(sql, repl[j], repl[j+1], 1)
+	size := len(sql)
+	for _, r := range sp.repl {
+		if r.n != 1 {
+			// A constant that spells a marker; refuse rather than guess.
+			return "", unsupported("the statement contains the text %s, which the rewrite uses", r.key)
+		}
+		size += len(r.with) - len(r.key)
 	}
-	return sql, nil
+	slices.SortFunc(sp.repl, func(a, b replacement) int { return a.at - b.at })
+	var b strings.Builder
+	b.Grow(size)
+	last := 0
+	for _, r := range sp.repl {
+		if r.at < last {
+			return "", fmt.Errorf("auditpgx internal error: marker %s overlaps another", r.key)
+		}
+		b.WriteString(sql[last:r.at])
+		b.WriteString(r.with)
+		last = r.at + len(r.key)
+	}
+	b.WriteString(sql[last:])
+	return b.String(), nil
 }
 
 // auditedWrites counts the writes to audited tables anywhere in the
