@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -456,12 +455,4 @@ func and(a, b *pg_query.Node) *pg_query.Node {
 		return a
 	}
 	return pg_query.MakeBoolExprNode(pg_query.BoolExprType_AND_EXPR, []*pg_query.Node{a, b}, -1)
-}
-
-func cloneAll(nodes []*pg_query.Node) []*pg_query.Node {
-	out := make([]*pg_query.Node, len(nodes))
-	for i, n := range nodes {
-		out[i] = proto.Clone(n).(*pg_query.Node)
-	}
-	return out
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -144,12 +143,11 @@ func (w *write) ctes() []*pg_query.Node {
 	var out []*pg_query.Node
 	switch {
 	case w.kind == Update && !w.returningOld:
+		// pre shares the UPDATE's nodes: the tree is no longer edited, and
+		// the deparser prints a node met twice twice.
 		pre := selectOf(markerTarget(markPre + w.suffix()))
-		pre.FromClause = append([]*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: proto.Clone(w.rel).(*pg_query.RangeVar)}}},
-			cloneAll(w.from)...)
-		if w.where != nil {
-			pre.WhereClause = proto.Clone(w.where).(*pg_query.Node)
-		}
+		pre.FromClause = append([]*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: w.rel}}}, w.from...)
+		pre.WhereClause = w.where
 		pre.LockingClause = []*pg_query.Node{forUpdateOf(w.ref)}
 		out = append(out, cte(w.pre(), pre))
 	case w.upsert != nil && w.upsert.pre != nil:
