@@ -111,7 +111,7 @@ func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 		w := WorkloadByName(name)
 		vs := s.variantsFor(w)
 		res := &Result{Workload: w, Samples: map[string][]Sample{}, CPU: map[string][]time.Duration{}, Client: map[string][]time.Duration{}}
-		rounds, n := opts.Rounds, opts.Ops
+		rounds, n := opts.Rounds*max(1, w.RoundsScale), opts.Ops
 		res.RoundOps = n
 		switch w.Kind {
 		case Throughput:

@@ -222,8 +222,18 @@ func (r *Report) writeClient(w io.Writer, variants []string) {
 
 func (r *Report) sampleCounts() string {
 	o := r.Options
-	return fmt.Sprintf("%d×%d operations per variant for single statements, %d samples of %d×%d×3 statements for the concurrent workload, %d samples per bulk workload",
-		o.Rounds, o.Ops, o.ThroughputRounds, r.Config.Conns, o.ThroughputIters, o.BulkSamples)
+	var scaled []string
+	for _, res := range r.Results {
+		if w := res.Workload; w.Kind == PerOp && w.RoundsScale > 1 {
+			scaled = append(scaled, fmt.Sprintf("%s %d×%d", w.Name, o.Rounds*w.RoundsScale, o.Ops))
+		}
+	}
+	extra := ""
+	if len(scaled) > 0 {
+		extra = " (" + strings.Join(scaled, ", ") + ")"
+	}
+	return fmt.Sprintf("%d×%d operations per variant for single statements%s, %d samples of %d×%d×3 statements for the concurrent workload, %d samples per bulk workload",
+		o.Rounds, o.Ops, extra, o.ThroughputRounds, r.Config.Conns, o.ThroughputIters, o.BulkSamples)
 }
 
 func durationString(d time.Duration) string {

@@ -43,6 +43,10 @@ type Workload struct {
 	SingleRow bool
 	// ReadOnly workloads write nothing, so only plain and auditpgx are run.
 	ReadOnly bool
+	// RoundsScale multiplies Options.Rounds for this PerOp workload (0
+	// means 1): the SELECT is cheap and its target is within 2%, so it
+	// takes more samples.
+	RoundsScale int
 	// start prepares, untimed, round number round of n operations on v
 	// (PerOp: n operations; Throughput: one burst of n cycles per
 	// goroutine; Bulk: one statement, n is ignored).
@@ -159,7 +163,7 @@ var Workloads = []*Workload{
 	{Name: "gorm-create", Title: "BEGIN; INSERT … RETURNING; COMMIT", Kind: PerOp, SingleRow: true, start: startGormCreate},
 	{Name: "gorm-save", Title: "BEGIN; UPDATE (all columns); COMMIT", Kind: PerOp, SingleRow: true, start: startGormSave},
 	{Name: "prepared", Title: "UPDATE by key, prepared once", Kind: PerOp, SingleRow: true, start: startPrepared},
-	{Name: "select", Title: "SELECT by key", Kind: PerOp, ReadOnly: true, start: startSelect},
+	{Name: "select", Title: "SELECT by key", Kind: PerOp, ReadOnly: true, RoundsScale: 10, start: startSelect},
 	{Name: "concurrent", Title: "mixed writes, Conns goroutines (per statement)", Kind: Throughput, start: startConcurrent},
 	{Name: "bulk-insert", Title: "INSERT of BulkInsert rows, one statement", Kind: Bulk, start: startBulkInsert},
 	{Name: "bulk-update", Title: "UPDATE of all Rows rows, one statement", Kind: Bulk, start: startBulkUpdate},
