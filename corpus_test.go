@@ -72,6 +72,8 @@ type corpusRegister struct {
 		Exclude []string `json:"exclude"`
 		Redact  []string `json:"redact"`
 		Only    []string `json:"only"`
+		// RecordTruncate registers the table with auditpgx.RecordTruncate.
+		RecordTruncate bool `json:"record_truncate"`
 	} `json:"tables"`
 	M2M []struct {
 		Table   string    `json:"table"`
@@ -389,6 +391,9 @@ func (c *corpusCase) registry() (*auditpgx.Registry, error) {
 		if len(tb.Only) > 0 {
 			opts = append(opts, auditpgx.Only(tb.Only...))
 		}
+		if tb.RecordTruncate {
+			opts = append(opts, auditpgx.RecordTruncate())
+		}
 		if err := reg.RegisterTable(tb.Name, opts...); err != nil {
 			return nil, err
 		}
@@ -676,13 +681,23 @@ var (
 func formatRewrite(sql string) string {
 	sql = strings.ReplaceAll(sql, "\x00", "<actor>")
 	sql = tableOID.ReplaceAllString(sql, "c.oid = <oid>")
-	parts := strings.Split(sql, "; ")
+	// Statements of a string are joined by "\n; " (a statement may end in
+	// a line comment, which the newline ends).
+	parts := strings.Split(sql, "\n; ")
+	var b strings.Builder
 	for i, p := range parts {
 		p = cteStart.ReplaceAllString(p, "$1\n$2")
 		p = strings.ReplaceAll(p, " UNION ALL SELECT ", "\n  UNION ALL SELECT ")
-		parts[i] = tail.ReplaceAllString(p, "\n$1")
+		b.WriteString(tail.ReplaceAllString(p, "\n$1"))
+		if i == len(parts)-1 {
+			break
+		}
+		if last := p[strings.LastIndexByte(p, '\n')+1:]; strings.Contains(last, "--") {
+			b.WriteString("\n")
+		}
+		b.WriteString(";\n\n")
 	}
-	return strings.Join(parts, ";\n\n")
+	return b.String()
 }
 
 func normalizeSpace(s string) string { return strings.Join(strings.Fields(s), " ") }

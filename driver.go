@@ -115,6 +115,13 @@ func Redact(cols ...string) TableOption { return registry.Redact(cols...) }
 // Only audits just these columns; every other column behaves as excluded.
 func Only(cols ...string) TableOption { return registry.Only(cols...) }
 
+// RecordTruncate lets TRUNCATE of the table run, recorded as one entry with
+// operation "truncate" (no object_id, no changes), where it is otherwise
+// refused. Partitions, inheritance children and, for TRUNCATE ... CASCADE,
+// the tables that refer to the truncated ones count too: a TRUNCATE that
+// empties a registered table without this option is refused.
+func RecordTruncate() TableOption { return registry.RecordTruncate() }
+
 // Option configures NewConnector, Migrate and Check.
 type Option func(*options)
 

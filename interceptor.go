@@ -259,6 +259,10 @@ func execRewrite(ctx context.Context, c connection, p *plan, args []driver.Named
 	if err != nil {
 		return nil, err
 	}
+	if p.truncate {
+		// Two statements: only the simple protocol takes them.
+		bound = append([]driver.NamedValue{{Ordinal: 1, Value: pgx.QueryExecModeSimpleProtocol}}, bound...)
+	}
 	if !p.rewrite.ExecCounts {
 		return c.ExecContext(ctx, sql, bound)
 	}
@@ -285,9 +289,24 @@ func execRewrite(ctx context.Context, c connection, p *plan, args []driver.Named
 }
 
 func queryRewrite(ctx context.Context, c connection, p *plan, args []driver.NamedValue) (driver.Rows, error) {
+	if p.truncate {
+		// TRUNCATE returns no rows: run it as Exec, so that every error,
+		// the entries' included, comes back from this call.
+		if _, err := execRewrite(ctx, c, p, args); err != nil {
+			return nil, err
+		}
+		return noRows{}, nil
+	}
 	sql, bound, err := bind(ctx, p, p.rewrite.QuerySQL, args)
 	if err != nil {
 		return nil, err
 	}
 	return c.QueryContext(ctx, sql, bound)
 }
+
+// noRows is the result of a statement that returns no rows and no columns.
+type noRows struct{}
+
+func (noRows) Columns() []string              { return nil }
+func (noRows) Close() error                   { return nil }
+func (noRows) Next(dest []driver.Value) error { return io.EOF }

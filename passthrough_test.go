@@ -169,6 +169,20 @@ func answerCatalog(query string, args []driver.NamedValue) (driver.Rows, bool, e
 		return &staticRows{cols: []string{"json_build_object"}, vals: [][]driver.Value{{string(text)}}}, true, err
 	case strings.Contains(query, "server_version_num"):
 		return &staticRows{cols: []string{"current_setting"}, vals: [][]driver.Value{{int64(170000)}}}, true, nil
+	case strings.Contains(query, "pg_inherits"):
+		// What a TRUNCATE reaches: the named tables (the mock knows no
+		// partitions, children or foreign keys).
+		names, ok := args[0].Value.([]string)
+		if !ok {
+			return nil, true, fmt.Errorf("TRUNCATE reach query with argument %T", args[0].Value)
+		}
+		rows := &staticRows{cols: []string{"oid"}}
+		for _, n := range names {
+			if oid := mockTables[unquoteLast(n)].OID; oid != 0 {
+				rows.vals = append(rows.vals, []driver.Value{int64(oid)})
+			}
+		}
+		return rows, true, nil
 	case strings.Contains(query, "to_regclass"):
 		names, ok := args[0].Value.([]string)
 		if !ok {
@@ -542,10 +556,17 @@ func TestPassthroughPlanCacheStable(t *testing.T) {
 		}
 	}
 	require.NoError(t, m.mock.ExpectationsWereMet())
-	for _, c := range append(passCasesSQL(), "TRUNCATE users") {
+	for _, c := range passCasesSQL() {
 		p := m.intr.planner.cache.get(c)
+		if strings.HasPrefix(c, "TRUNCATE") {
+			// What a TRUNCATE reaches depends on the catalog (children,
+			// foreign keys): it is planned afresh every time.
+			require.Nil(t, p, "plan for %q cached", c)
+			continue
+		}
 		require.NotNil(t, p, "plan for %q not cached", c)
 	}
+	require.Nil(t, m.intr.planner.cache.get("TRUNCATE users"), "refused TRUNCATE cached")
 }
 
 func passCasesSQL() []string {

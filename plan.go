@@ -37,7 +37,10 @@ type plan struct {
 	inlineActor bool
 	// multi marks a string of several statements, which pgx cannot prepare.
 	multi bool
-	err   error
+	// truncate marks a TRUNCATE sent with the INSERT of its entries: two
+	// statements, run through the simple protocol, that return no rows.
+	truncate bool
+	err      error
 	// invalidates lists audited tables whose catalog description the
 	// statement (DDL) may change; they are re-read after it runs.
 	invalidates []*registry.Table
@@ -149,14 +152,15 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		case parser.Alter, parser.Drop:
 			invalidates = append(invalidates, t)
 		case parser.Truncate:
-			return refused(t.Registered, "TRUNCATE cannot be audited row by row; use DELETE"), true, nil
+			// What a TRUNCATE empties is decided below, from the catalog.
 		case parser.CopyFrom:
 			return refused(t.Registered, "COPY FROM cannot be audited; use INSERT (multi-row VALUES or INSERT ... SELECT)"), true, nil
 		default:
 			audited = t
 		}
 	}
-	if audited == nil {
+	truncates := hasKind(st.Writes, parser.Truncate) && len(p.reg.Tables()) > 0
+	if audited == nil && !truncates {
 		if len(invalidates) > 0 || st.SetsSearchPath || bySearchPath {
 			return &plan{action: passThrough, invalidates: invalidates, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath}, true, nil
 		}
@@ -176,17 +180,31 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		ServerVersion: int(p.version.Load()),
 	}
 	var rw *parser.Rewrite
+	var truncate bool
 	if st.Count > 1 {
-		rw, err = p.rewriteMulti(st, cat, opt)
+		rw, err = p.rewriteMulti(ctx, q, st, cat, opt)
+	} else if truncates {
+		rw, truncate, err = p.rewriteTruncate(ctx, q, st, opt)
 	} else if st.NumParams >= maxParams {
 		// No parameter is left for the actor: splice it in as a literal.
 		rw, err = p.rewriteOne(st, cat, opt, actorMarker)
 	} else {
 		rw, err = p.rewriteOne(st, cat, opt, "$"+strconv.Itoa(st.NumParams+1)+"::text")
 	}
+	// What a TRUNCATE empties depends on the catalog (partitions, children,
+	// foreign keys): such plans are made afresh every time.
+	cacheable = !truncates
+	var re *refusalError
+	if errors.As(err, &re) {
+		return re.plan, cacheable, nil
+	}
 	var ue *parser.UnsupportedError
 	if errors.As(err, &ue) {
-		return refused(audited.Registered, "%s", ue.Reason), true, nil
+		name := ""
+		if audited != nil {
+			name = audited.Registered
+		}
+		return refused(name, "%s", ue.Reason), cacheable, nil
 	}
 
 	if err != nil {
@@ -207,8 +225,119 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	for i, t := range tables {
 		versions[i] = t.Version()
 	}
-	return &plan{action: audit, rewrite: rw, inlineActor: st.Count > 1 || st.NumParams >= maxParams, multi: st.Count > 1, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables, versions: versions}, true, nil
+	if rw == nil {
+		// A TRUNCATE that empties no registered table.
+		return &plan{action: passThrough, invalidates: invalidates, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath}, cacheable, nil
+	}
+	return &plan{action: audit, rewrite: rw, inlineActor: st.Count > 1 || truncate || st.NumParams >= maxParams, multi: st.Count > 1,
+		truncate: truncate, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables, versions: versions}, cacheable, nil
 }
+
+// refusalError carries a refusal out of a rewrite.
+type refusalError struct{ plan *plan }
+
+func (e *refusalError) Error() string { return e.plan.err.Error() }
+
+func hasKind(ws []parser.Write, k parser.Kind) bool {
+	for _, w := range ws {
+		if w.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+// rewriteTruncate puts an INSERT of one truncate entry per registered table
+// the TRUNCATE empties in front of it, in one string that runs as one
+// transaction. It returns a nil rewrite when no registered table is
+// emptied, and a refusalError when one is that does not record TRUNCATE.
+func (p *planner) rewriteTruncate(ctx context.Context, q driver.QueryerContext, st *parser.Statement, opt parser.Options) (*parser.Rewrite, bool, error) {
+	tables, err := p.truncated(ctx, q, st.Writes)
+	if err != nil || len(tables) == 0 {
+		return nil, false, err
+	}
+	fp, err := parser.Fingerprint(st.SQL)
+	if err != nil {
+		return nil, false, fmt.Errorf("auditpgx: fingerprint: %w", err)
+	}
+	opt.Fingerprint, opt.Actor = fp, actorMarker
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.Registered
+	}
+	// The user's text goes last: its command tag is the string's, and a
+	// trailing comment cannot hide anything.
+	sql := parser.TruncateEntries(names, opt) + "\n; " + st.SQL
+	return &parser.Rewrite{ExecSQL: sql, QuerySQL: sql}, true, nil
+}
+
+// truncated returns the registered tables a TRUNCATE's writes empty: those
+// named, their partitions and inheritance children, and with CASCADE the
+// tables that refer to any of them by foreign key, transitively. If one of
+// them does not record TRUNCATE, the error is a refusalError.
+func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes []parser.Write) ([]*registry.Table, error) {
+	var names []string
+	cascade := false
+	for _, w := range writes {
+		if w.Kind == parser.Truncate {
+			names = append(names, sqlq.QualifiedIdent(w.Table.Schema, w.Table.Name))
+			cascade = cascade || w.Cascade
+		}
+	}
+	for _, t := range p.reg.Tables() {
+		if t.Meta() == nil {
+			if _, err := p.resolve(ctx, q, t); err != nil {
+				// Its OID is unknown, so whether the TRUNCATE reaches it
+				// is too: refuse rather than guess.
+				return nil, &refusalError{refused(t.Registered, "TRUNCATE is refused while registered table %q fails its check: %v", t.Registered, err)}
+			}
+		}
+	}
+	rows, err := q.QueryContext(ctx, truncateReachQuery, []driver.NamedValue{{Ordinal: 1, Value: names}, {Ordinal: 2, Value: cascade}})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*registry.Table
+	seen := map[*registry.Table]bool{}
+	dest := make([]driver.Value, 1)
+	for {
+		err := rows.Next(dest)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		oid, ok := dest[0].(int64)
+		if !ok {
+			return nil, fmt.Errorf("auditpgx: TRUNCATE reach query returned %T", dest[0])
+		}
+		t := p.reg.ByOID(uint32(oid))
+		if t == nil || seen[t] {
+			continue
+		}
+		seen[t] = true
+		if !t.RecordsTruncate() {
+			return nil, &refusalError{refused(t.Registered, "TRUNCATE cannot be audited row by row; use DELETE, or register the table with RecordTruncate to record a TRUNCATE as one entry")}
+		}
+		out = append(out, t)
+	}
+	return out, rows.Close()
+}
+
+// truncateReachQuery lists the OIDs of the tables that TRUNCATE of the
+// quoted names in $1 empties, with CASCADE when $2. TRUNCATE ONLY is taken
+// to reach children too, which can only refuse or record more.
+const truncateReachQuery = `WITH RECURSIVE r(oid) AS (
+	SELECT c.oid FROM unnest($1::text[]) AS u(n), LATERAL (SELECT pg_catalog.to_regclass(u.n)::oid AS oid) c WHERE c.oid IS NOT NULL
+	UNION
+	SELECT e.child FROM r JOIN (
+		SELECT inhparent AS parent, inhrelid AS child FROM pg_catalog.pg_inherits
+		UNION ALL
+		SELECT confrelid, conrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' AND $2::bool
+	) e ON e.parent = r.oid
+) SELECT oid::bigint FROM r`
 
 // refs maps each table a statement writes to the registered table it means
 // (nil for none) and to the cascading foreign keys that refer to it.
@@ -320,13 +449,26 @@ func (p *planner) rewriteOne(st *parser.Statement, cat *catalog, opt parser.Opti
 // rewriteMulti rewrites each audited statement of a multi-statement
 // string. Such strings travel without parameters (the simple protocol), so
 // the actor is spliced in as a quoted literal at run time, at each NUL.
-func (p *planner) rewriteMulti(st *parser.Statement, cat *catalog, opt parser.Options) (*parser.Rewrite, error) {
+func (p *planner) rewriteMulti(ctx context.Context, q driver.QueryerContext, st *parser.Statement, cat *catalog, opt parser.Options) (*parser.Rewrite, error) {
 	if st.NumParams > 0 {
 		return nil, &parser.UnsupportedError{Reason: "a string of several statements cannot take parameters"}
 	}
 	opt.RowsForExec = true
 	var execParts, queryParts []string
+	audits := false
 	for _, sub := range st.Split() {
+		if hasKind(sub.Writes, parser.Truncate) && len(p.reg.Tables()) > 0 {
+			rw, _, err := p.rewriteTruncate(ctx, q, sub, opt)
+			if err != nil {
+				return nil, err
+			}
+			if rw != nil {
+				audits = true
+				execParts = append(execParts, rw.ExecSQL)
+				queryParts = append(queryParts, rw.QuerySQL)
+				continue
+			}
+		}
 		if !writesAudited(sub, cat) {
 			execParts = append(execParts, sub.SQL)
 			queryParts = append(queryParts, sub.SQL)
@@ -336,10 +478,16 @@ func (p *planner) rewriteMulti(st *parser.Statement, cat *catalog, opt parser.Op
 		if err != nil {
 			return nil, err
 		}
+		audits = true
 		execParts = append(execParts, rw.ExecSQL)
 		queryParts = append(queryParts, rw.QuerySQL)
 	}
-	return &parser.Rewrite{ExecSQL: strings.Join(execParts, "; "), QuerySQL: strings.Join(queryParts, "; ")}, nil
+	if !audits {
+		return nil, nil
+	}
+	// A newline before each semicolon: a statement's text may end in a
+	// line comment.
+	return &parser.Rewrite{ExecSQL: strings.Join(execParts, "\n; "), QuerySQL: strings.Join(queryParts, "\n; ")}, nil
 }
 
 // maxParams is the most parameters the extended protocol carries.

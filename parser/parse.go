@@ -77,6 +77,8 @@ type Write struct {
 	CurrentOf bool
 	// OnConflictUpdate is true for INSERT ... ON CONFLICT DO UPDATE.
 	OnConflictUpdate bool
+	// Cascade is true for TRUNCATE ... CASCADE.
+	Cascade bool
 }
 
 // Statement is a parsed SQL string, possibly of several statements.
@@ -258,7 +260,9 @@ func (st *Statement) collect(top *pg_query.Node) {
 			st.add(Merge, n.Relation, isTop, nil)
 		case *pg_query.TruncateStmt:
 			for _, r := range n.Relations {
-				st.add(Truncate, r.GetRangeVar(), isTop, nil)
+				st.add(Truncate, r.GetRangeVar(), isTop, func(w *Write) {
+					w.Cascade = n.Behavior == pg_query.DropBehavior_DROP_CASCADE
+				})
 			}
 		case *pg_query.CopyStmt:
 			if n.IsFrom {

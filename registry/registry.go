@@ -152,6 +152,15 @@ func Redact(cols ...string) TableOption {
 	return func(t *Table) error { return addColumns(&t.redact, "Redact", cols) }
 }
 
+// RecordTruncate lets TRUNCATE of the table run, recorded as one entry with
+// operation "truncate", instead of refusing it.
+func RecordTruncate() TableOption {
+	return func(t *Table) error {
+		t.recordTruncate = true
+		return nil
+	}
+}
+
 // Only audits just these columns; every other column behaves as excluded.
 func Only(cols ...string) TableOption {
 	return func(t *Table) error {
@@ -197,6 +206,7 @@ func (r *Registry) RegisterTable(name string, opts ...TableOption) error {
 			return fmt.Errorf("%w: table %q is already registered", ErrInvalid, name)
 		}
 		existing.audited, existing.exclude, existing.redact, existing.only = true, t.exclude, t.redact, t.only
+		existing.recordTruncate = t.recordTruncate
 		return nil
 	})
 }
@@ -454,6 +464,7 @@ type Table struct {
 
 	exclude, redact, only []string
 	audited               bool
+	recordTruncate        bool
 	link                  *M2M
 
 	once sync.Mutex
@@ -465,6 +476,10 @@ type Table struct {
 // Version changes every time the table's checked description is forgotten;
 // a rewrite made from an older description is not to be used.
 func (t *Table) Version() uint64 { return t.version.Load() }
+
+// RecordsTruncate reports whether a TRUNCATE of the table is recorded as
+// one entry rather than refused.
+func (t *Table) RecordsTruncate() bool { return t.recordTruncate }
 
 // Quoted returns the registered name quoted for SQL, e.g. "app"."projects".
 func (t *Table) Quoted() string { return sqlq.QualifiedIdent(t.Name.Schema, t.Name.Rel) }

@@ -1,0 +1,25 @@
+package parser
+
+import (
+	"strings"
+
+	"github.com/auditpgx/auditpgx/internal/sqlq"
+)
+
+// TruncateEntries is an INSERT of one "truncate" entry for each of tables
+// (registered names), to run in the same transaction as the TRUNCATE:
+// TRUNCATE cannot sit in a WITH query, so the two travel as two statements
+// of one simple-protocol string, which PostgreSQL runs as one transaction.
+// opt supplies the entry table, the actor expression and the fingerprint.
+func TruncateEntries(tables []string, opt Options) string {
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO " + sqlq.QualifiedIdent(opt.Entries.Schema, opt.Entries.Name) + " " + entryColumns + " VALUES ")
+	for i, t := range tables {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(statement_timestamp(), " + opt.Actor + ", 'truncate', " + sqlq.Literal(t) +
+			", '', NULL, pg_current_xact_id()::text::bigint, " + sqlq.Literal(opt.Fingerprint) + ", NULL, NULL, NULL)")
+	}
+	return sb.String()
+}

@@ -1,0 +1,14 @@
+WITH
+__auditpgx_w0 AS (DELETE FROM users WHERE id = 1 RETURNING "users"."id" AS __auditpgx_k1, jsonb_build_object('id', "users"."id", 'name', "users"."name", 'email', "users"."email", 'pw', "users"."pw") AS __auditpgx_old, (SELECT CASE WHEN c.relnatts = 5 THEN true ELSE (c.relnatts::text || ' auditpgx: table changed')::int > 0 END FROM pg_catalog.pg_class c WHERE c.oid = <oid>) AS __auditpgx_fresh),
+__auditpgx_e AS (INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name) SELECT statement_timestamp(), <actor>, 'delete', 'users', to_jsonb(d.__auditpgx_k1) #>> '{}', jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', jsonb_build_object('id', (d.__auditpgx_old)->'id', 'name', (d.__auditpgx_old)->'name', 'email', (d.__auditpgx_old)->'email', 'pw', '$encrypted$'::text), 'changed_fields', '{}'::jsonb), pg_current_xact_id()::text::bigint, '1f7a7fc372211e14', NULL, NULL, NULL FROM __auditpgx_w0 d)
+SELECT FROM __auditpgx_w0;
+
+INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name) VALUES (statement_timestamp(), <actor>, 'truncate', 'users', '', NULL, pg_current_xact_id()::text::bigint, 'dab9ca282644940e', NULL, NULL, NULL);
+
+TRUNCATE TABLE ONLY users -- all gone
+;
+
+WITH
+__auditpgx_w0 AS (INSERT INTO users (name) VALUES ('Neo') RETURNING "users"."id" AS __auditpgx_k1, jsonb_build_object('id', "users"."id", 'name', "users"."name", 'email', "users"."email", 'pw', "users"."pw") AS __auditpgx_new, (SELECT CASE WHEN c.relnatts = 5 THEN true ELSE (c.relnatts::text || ' auditpgx: table changed')::int > 0 END FROM pg_catalog.pg_class c WHERE c.oid = <oid>) AS __auditpgx_fresh),
+__auditpgx_e AS (INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name) SELECT statement_timestamp(), <actor>, 'create', 'users', to_jsonb(d.__auditpgx_k1) #>> '{}', jsonb_build_object('added_fields', jsonb_build_object('id', (d.__auditpgx_new)->'id', 'name', (d.__auditpgx_new)->'name', 'email', (d.__auditpgx_new)->'email', 'pw', '$encrypted$'::text), 'removed_fields', '{}'::jsonb, 'changed_fields', '{}'::jsonb), pg_current_xact_id()::text::bigint, '4ec758982b73189a', NULL, NULL, NULL FROM __auditpgx_w0 d)
+SELECT FROM __auditpgx_w0

@@ -1,0 +1,1 @@
+-- pass-through: the statement reaches pgx unchanged
