@@ -32,7 +32,7 @@
 //	related_table      association entries whose related table is this
 //	related_object_id  association entries whose related object is this
 //	actor              entries whose created_by is this
-//	operation          create, update, delete, associate or disassociate;
+//	operation          create, update, delete, associate, disassociate or truncate;
 //	                   repeat it or separate with commas for several
 //	tx_id              entries of this transaction id
 //	since, until       created >= since and created < until, RFC 3339
@@ -70,7 +70,7 @@
 //	  "statement_fingerprint": "2c26b46b68ffc68f"
 //	}
 //
-// changes is null for associate and disassociate entries.
+// changes is null for associate, disassociate and truncate entries.
 //
 // GET /entries/{id} returns one entry.
 //

@@ -92,7 +92,7 @@ func parseQuery(params url.Values) (query, error) {
 				for op := range strings.SplitSeq(v, ",") {
 					op = strings.TrimSpace(op)
 					if !store.Operation(op).Valid() {
-						return query{}, fmt.Errorf("parameter %q: %q is not one of create, update, delete, associate, disassociate", name, op)
+						return query{}, fmt.Errorf("parameter %q: %q is not one of create, update, delete, associate, disassociate, truncate", name, op)
 					}
 					q.Operations = append(q.Operations, store.Operation(op))
 				}

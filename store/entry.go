@@ -15,7 +15,7 @@ type Entry struct {
 	Operation Operation `json:"operation"`
 	TableName string    `json:"table_name"`
 	ObjectID  string    `json:"object_id"`
-	// Changes is nil for associate and disassociate entries.
+	// Changes is nil for associate, disassociate and truncate entries.
 	Changes              *diff.Changes `json:"changes"`
 	RelatedTableName     *string       `json:"related_table_name"`
 	RelatedObjectID      *string       `json:"related_object_id"`
@@ -34,12 +34,15 @@ const (
 	OpDelete       Operation = "delete"
 	OpAssociate    Operation = "associate"
 	OpDisassociate Operation = "disassociate"
+	// OpTruncate records a TRUNCATE of a table registered with
+	// RecordTruncate: ObjectID is empty and Changes nil.
+	OpTruncate Operation = "truncate"
 )
 
 // Valid reports whether op is one of the operations above.
 func (op Operation) Valid() bool {
 	switch op {
-	case OpCreate, OpUpdate, OpDelete, OpAssociate, OpDisassociate:
+	case OpCreate, OpUpdate, OpDelete, OpAssociate, OpDisassociate, OpTruncate:
 		return true
 	}
 	return false

@@ -34,8 +34,9 @@ func Get(ctx context.Context, db Querier, id int64, opts ...Option) (Entry, erro
 }
 
 // History returns every entry of one object of an audited table, oldest
-// first: those filed under it (table_name and object_id), and the
-// associate and disassociate entries that name it as their related object.
+// first: those filed under it (table_name and object_id), the table's
+// truncate entries, and the associate and disassociate entries that name it
+// as their related object.
 // An object that never existed has an empty history, not an error.
 //
 // When the object's primary key was updated, its history includes its
@@ -201,7 +202,8 @@ func (l *lineage) collect(ctx context.Context, objectID string) ([]Entry, map[st
 }
 
 // read returns, in id order below bound, the entries filed under id, the
-// association entries naming it when l.related, and the updates that moved
+// table's truncate entries, the association entries naming it when
+// l.related, and the updates that moved
 // the object off id. The last are found by containment of an old key value
 // (which the GIN index serves) and then checked in Go.
 func (l *lineage) read(ctx context.Context, id string, bound int64) ([]Entry, error) {
@@ -212,7 +214,7 @@ func (l *lineage) read(ctx context.Context, id string, bound int64) ([]Entry, er
 	}
 	kept := entries[:0]
 	for _, e := range entries {
-		owner := e.TableName == l.table && e.ObjectID == id
+		owner := e.TableName == l.table && (e.ObjectID == id || e.Operation == OpTruncate)
 		related := l.related && deref(e.RelatedTableName) == l.table && deref(e.RelatedObjectID) == id
 		if !owner && !related {
 			if prev, err := previousID(&e, l.keys); err != nil || prev != id || e.TableName != l.table {
@@ -231,7 +233,10 @@ func (l *lineage) query(id string, bound int64) (string, []any) {
 		return "$" + strconv.Itoa(len(args))
 	}
 	pTable, pID := param(l.table), param(id)
-	either := []string{"(table_name = " + pTable + " AND object_id = " + pID + ")"}
+	either := []string{"(table_name = " + pTable + " AND object_id = " + pID + ")",
+		// A TRUNCATE of the table ends every object's life (its entry has
+		// an empty object_id, so the object index finds it).
+		"(table_name = " + pTable + " AND object_id = '' AND operation = 'truncate')"}
 	if l.related {
 		either = append(either, "(related_table_name = "+pTable+" AND related_object_id = "+pID+")")
 	}

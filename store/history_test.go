@@ -189,3 +189,24 @@ func TestGet(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 	require.EqualError(t, err, `auditpgx: not found: entry 999999 in "auditpgx_entry"`)
 }
+
+// A truncate entry of the table ends every object's life: AsOf finds no
+// object after it, and History lists it.
+func TestAsOfTruncate(t *testing.T) {
+	db, ids := seedHistory(t)
+	ctx := context.Background()
+	var truncID int64
+	require.NoError(t, db.QueryRowContext(ctx, `INSERT INTO auditpgx_entry (created, created_by, operation, table_name, object_id, tx_id)
+		VALUES ($1, 'alice', 'truncate', 'users', '', 70) RETURNING id`, at(70)).Scan(&truncID))
+	ids["truncate"] = truncID
+
+	img, err := store.AsOf(ctx, db, "users", "5", at(65))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id": 5, "name": "Eve"}`, stateJSON(t, img))
+	_, err = store.AsOf(ctx, db, "users", "5", at(70))
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	h, err := store.History(ctx, db, "users", "5")
+	require.NoError(t, err)
+	require.Equal(t, []string{"create5", "update5", "truncate"}, historyLabels(h, ids))
+}

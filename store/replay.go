@@ -26,6 +26,7 @@ type State map[string]map[string]diff.Image
 //     added_fields and replaced_fields (whose old values are unknown, so
 //     not checked) and drops removed_fields;
 //   - delete removes the object;
+//   - truncate removes every object of the table;
 //   - associate and disassociate change no table state and are skipped.
 //
 // keys gives, by table_name, the primary-key columns in key order. It is
@@ -75,7 +76,7 @@ func ReplayTable(ctx context.Context, db Querier, entryTable, table string, keys
 	r := newReplayer(map[string][]string{table: keys})
 	err = scanEntries(ctx, db, t,
 		`SELECT `+entryColumns+` FROM `+t.quoted()+
-			` WHERE table_name = $1 AND operation IN ('create', 'update', 'delete') ORDER BY id`,
+			` WHERE table_name = $1 AND operation IN ('create', 'update', 'delete', 'truncate') ORDER BY id`,
 		[]any{table}, func(e *Entry) error { return r.apply(e) })
 	if err != nil {
 		return nil, err
@@ -139,6 +140,10 @@ func (r *replayer) apply(e *Entry) error {
 	}
 	switch e.Operation {
 	case OpAssociate, OpDisassociate:
+		return nil
+	case OpTruncate:
+		delete(r.state, e.TableName)
+		delete(r.parked, e.TableName)
 		return nil
 	case OpCreate, OpUpdate, OpDelete:
 	default:

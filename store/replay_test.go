@@ -62,6 +62,23 @@ func TestReplay(t *testing.T) {
 	require.JSONEq(t, `{"id": 1, "name": "Ann", "pw": "$encrypted$"}`, stateJSON(t, entries[0].Changes.AddedFields))
 }
 
+// A truncate entry empties its table: objects created before it are gone,
+// and their ids may be created again.
+func TestReplayTruncate(t *testing.T) {
+	entries := []store.Entry{
+		ent(1, store.OpCreate, "users", "1", added(`{"id": 1}`)),
+		ent(2, store.OpCreate, "users", "2", added(`{"id": 2}`)),
+		ent(3, store.OpCreate, "teams", "9", added(`{"id": 9}`)),
+		ent(4, store.OpTruncate, "users", "", ""),
+		ent(5, store.OpCreate, "users", "1", added(`{"id": 1, "name": "again"}`)),
+	}
+	got, err := store.Replay(entries, nil)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"users": {"1": {"id": 1, "name": "again"}}, "teams": {"9": {"id": 9}}}`, stateJSON(t, got))
+	_, err = store.Replay(append(entries, ent(6, store.OpUpdate, "users", "2", changed(`{"id": [2, 3]}`))), nil)
+	require.ErrorIs(t, err, store.ErrInconsistent, "users 2 went with the truncate")
+}
+
 func TestReplayEmpty(t *testing.T) {
 	got, err := store.Replay(nil, nil)
 	require.NoError(t, err)
