@@ -12,7 +12,7 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
-	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/proto"
 )
 
 // Guards that keep hostile input away from the C parser, whose recursion is
@@ -214,8 +214,7 @@ var nests = map[pg_query.Token]bool{
 // collect walks one top-level statement and records its writes and params.
 func (st *Statement) collect(top *pg_query.Node) {
 	topMsg := nodeMessage(top)
-	walk(top.ProtoReflect(), func(m protoreflect.Message) {
-		node := m.Interface()
+	walkNode(top, func(node proto.Message) {
 		isTop := topMsg != nil && node == topMsg
 		switch n := node.(type) {
 		case *pg_query.ParamRef:
@@ -375,23 +374,6 @@ func nodeMessage(n *pg_query.Node) any {
 		return nil
 	}
 	return m.Get(fd).Message().Interface()
-}
-
-// walk calls fn for every message in the tree rooted at m.
-func walk(m protoreflect.Message, fn func(protoreflect.Message)) {
-	fn(m)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				walk(l.Get(i).Message(), fn)
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			walk(v.Message(), fn)
-		}
-		return true
-	})
 }
 
 // Fingerprint returns pg_query's fingerprint of sql: equal for statements

@@ -244,7 +244,7 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 	*withOf(stmt) = &pg_query.WithClause{Ctes: ctes, Recursive: recursive}
 
 	tree := &pg_query.ParseResult{Version: st.tree.Version, Stmts: []*pg_query.RawStmt{{Stmt: stmt}}}
-	sql, err := pg_query.Deparse(tree)
+	sql, err := deparse(tree)
 	if err != nil {
 		return nil, fmt.Errorf("auditpgx internal error: deparse: %w", err)
 	}

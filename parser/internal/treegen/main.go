@@ -1,0 +1,308 @@
+// Command treegen writes parser/walk_gen.go, a walk over pg_query's parse
+// tree, and parser/encode_gen.go, a protobuf encoder for it: one function
+// per message type, so that neither goes through protobuf reflection on the
+// hot path.
+//
+// It reads the Go types of every message reachable from
+// pg_query.ParseResult and fails on a field kind it does not know, so that
+// an upgrade of pg_query that brings one stops here rather than yielding a
+// walk that misses a subtree. Run it with go generate in package parser;
+// the parser's tests compare both against protobuf's own reflection.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"log"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/runtime/protoimpl"
+)
+
+func main() {
+	dir := flag.String("dir", ".", "directory of package parser")
+	flag.Parse()
+	walk, encode, err := generate()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for name, src := range map[string][]byte{"walk_gen.go": walk, "encode_gen.go": encode} {
+		if err := os.WriteFile(filepath.Join(*dir, name), src, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// field is one protobuf field of a message, or one case of a oneof.
+type field struct {
+	goName string
+	num    protowire.Number
+	// kind is bool, int32, uint32, int64, uint64, double, string, message,
+	// []message, []string or []uint64 (packed).
+	kind string
+	elem reflect.Type // the message type of a message field
+	// wrapper and oneof are set for a oneof case: the wrapper type, and
+	// the interface field of the message that holds it.
+	wrapper, oneof string
+}
+
+type message struct {
+	name string
+	// fields are in declaration order, the order of protobuf reflection's
+	// Range, with each oneof's cases where the oneof is declared.
+	fields []field
+	// onlyOneof is set when every field is a case of that one oneof.
+	onlyOneof string
+}
+
+func generate() (walk, encode []byte, err error) {
+	msgs := map[string]*message{}
+	var order []string
+	var visit func(t reflect.Type) error
+	visit = func(t reflect.Type) error {
+		st := t.Elem()
+		if msgs[st.Name()] != nil {
+			return nil
+		}
+		m := &message{name: st.Name()}
+		msgs[m.name] = m
+		order = append(order, m.name)
+		mi, ok := reflect.New(st).Interface().(proto.Message).ProtoReflect().Type().(*protoimpl.MessageInfo)
+		if !ok {
+			return fmt.Errorf("%s: not a generated message", m.name)
+		}
+		oneofs := 0
+		for i := 0; i < st.NumField(); i++ {
+			sf := st.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			if sf.Tag.Get("protobuf_oneof") != "" {
+				oneofs++
+				found := false
+				for _, w := range mi.OneofWrappers {
+					wt := reflect.TypeOf(w)
+					if !wt.Implements(sf.Type) {
+						continue
+					}
+					found = true
+					if wt.Elem().NumField() != 1 {
+						return fmt.Errorf("%s: oneof wrapper %s has %d fields", m.name, wt, wt.Elem().NumField())
+					}
+					f, err := plainField(wt.Elem().Field(0))
+					if err != nil {
+						return fmt.Errorf("%s.%s: %w", m.name, sf.Name, err)
+					}
+					if f.kind != "message" {
+						return fmt.Errorf("%s.%s: oneof case of kind %s", m.name, sf.Name, f.kind)
+					}
+					f.wrapper, f.oneof = wt.Elem().Name(), sf.Name
+					m.fields = append(m.fields, f)
+				}
+				if !found {
+					return fmt.Errorf("%s.%s: a oneof without cases", m.name, sf.Name)
+				}
+				continue
+			}
+			f, err := plainField(sf)
+			if err != nil {
+				return fmt.Errorf("%s.%s: %w", m.name, sf.Name, err)
+			}
+			m.fields = append(m.fields, f)
+		}
+		if oneofs == 1 && m.fields[0].oneof != "" && m.fields[len(m.fields)-1].oneof == m.fields[0].oneof &&
+			!slices.ContainsFunc(m.fields, func(f field) bool { return f.oneof == "" }) {
+			m.onlyOneof = m.fields[0].oneof
+		}
+		if got, want := len(m.fields), mi.Desc.Fields().Len(); got != want {
+			return fmt.Errorf("%s: %d fields in Go, %d in the descriptor", m.name, got, want)
+		}
+		for _, f := range m.fields {
+			if f.elem != nil {
+				if err := visit(f.elem); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := visit(reflect.TypeOf(&pg_query.ParseResult{})); err != nil {
+		return nil, nil, err
+	}
+	slices.Sort(order)
+	var w, e bytes.Buffer
+	w.WriteString(header + `
+import (
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+)
+`)
+	e.WriteString(header + `
+import (
+	"math"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+`)
+	for _, name := range order {
+		writeWalk(&w, msgs[name])
+		writeEncode(&e, msgs[name])
+	}
+	if walk, err = format.Source(w.Bytes()); err != nil {
+		return nil, nil, fmt.Errorf("formatting the walk: %w", err)
+	}
+	if encode, err = format.Source(e.Bytes()); err != nil {
+		return nil, nil, fmt.Errorf("formatting the encoder: %w", err)
+	}
+	return walk, encode, nil
+}
+
+const header = "// Code generated by go run ./internal/treegen; DO NOT EDIT.\n\npackage parser\n"
+
+var messageType = reflect.TypeOf((*proto.Message)(nil)).Elem()
+
+// plainField describes a struct field of a message or oneof wrapper.
+func plainField(sf reflect.StructField) (field, error) {
+	tag := strings.Split(sf.Tag.Get("protobuf"), ",")
+	if len(tag) < 3 {
+		return field{}, fmt.Errorf("tag %q", sf.Tag.Get("protobuf"))
+	}
+	n, err := strconv.Atoi(tag[1])
+	if err != nil {
+		return field{}, fmt.Errorf("tag %q: %w", sf.Tag.Get("protobuf"), err)
+	}
+	f := field{goName: sf.Name, num: protowire.Number(n)}
+	wire := tag[0]
+	t := sf.Type
+	switch {
+	case t.Kind() == reflect.Pointer && t.Implements(messageType) && wire == "bytes":
+		f.kind, f.elem = "message", t
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Pointer && t.Elem().Implements(messageType) && wire == "bytes":
+		f.kind, f.elem = "[]message", t.Elem()
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String && wire == "bytes":
+		f.kind = "[]string"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint64 && wire == "varint" && slices.Contains(tag, "packed"):
+		f.kind = "[]uint64"
+	case t.Kind() == reflect.String && wire == "bytes":
+		f.kind = "string"
+	case t.Kind() == reflect.Bool && wire == "varint":
+		f.kind = "bool"
+	case t.Kind() == reflect.Int32 && wire == "varint":
+		f.kind = "int32" // enums too
+	case t.Kind() == reflect.Uint32 && wire == "varint":
+		f.kind = "uint32"
+	case t.Kind() == reflect.Int64 && wire == "varint":
+		f.kind = "int64"
+	case t.Kind() == reflect.Uint64 && wire == "varint":
+		f.kind = "uint64"
+	case t.Kind() == reflect.Float64 && wire == "fixed64":
+		f.kind = "double"
+	default:
+		return field{}, fmt.Errorf("unsupported field type %s with wire type %s", t, wire)
+	}
+	return f, nil
+}
+
+func writeWalk(b *bytes.Buffer, m *message) {
+	fmt.Fprintf(b, "\nfunc walk%s(x *pg_query.%s, fn func(proto.Message)) {\n\tif x == nil {\n\t\treturn\n\t}\n\tfn(x)\n", m.name, m.name)
+	for i := 0; i < len(m.fields); i++ {
+		f := m.fields[i]
+		switch {
+		case f.oneof != "":
+			fmt.Fprintf(b, "\tswitch v := x.%s.(type) {\n", f.oneof)
+			for ; i < len(m.fields) && m.fields[i].oneof == f.oneof; i++ {
+				c := m.fields[i]
+				fmt.Fprintf(b, "\tcase *pg_query.%s:\n\t\twalk%s(v.%s, fn)\n", c.wrapper, c.elem.Elem().Name(), c.goName)
+			}
+			i--
+			b.WriteString("\t}\n")
+		case f.kind == "message":
+			fmt.Fprintf(b, "\twalk%s(x.%s, fn)\n", f.elem.Elem().Name(), f.goName)
+		case f.kind == "[]message":
+			fmt.Fprintf(b, "\tfor _, c := range x.%s {\n\t\twalk%s(c, fn)\n\t}\n", f.goName, f.elem.Elem().Name())
+		}
+	}
+	b.WriteString("}\n")
+}
+
+func writeEncode(b *bytes.Buffer, m *message) {
+	fmt.Fprintf(b, "\nfunc (e *encoder) enc%s(x *pg_query.%s) {\n\tif x == nil {\n\t\treturn\n\t}\n", m.name, m.name)
+	if m.onlyOneof != "" {
+		fmt.Fprintf(b, "\tswitch v := x.%s.(type) {\n", m.onlyOneof)
+		for _, f := range m.fields {
+			fmt.Fprintf(b, "\tcase *pg_query.%s:\n\t\te.b = append(e.b, %s)\n\t\ts := e.open()\n\t\te.enc%s(v.%s)\n\t\te.close(s)\n",
+				f.wrapper, tagBytes(f.num, protowire.BytesType), f.elem.Elem().Name(), f.goName)
+		}
+		b.WriteString("\t}\n}\n")
+		return
+	}
+	// proto.Marshal's order: fields outside oneofs by number, then each
+	// oneof in declaration order (github.com/golang/protobuf's order).
+	var oneofs []string
+	for _, f := range m.fields {
+		if f.oneof != "" && !slices.Contains(oneofs, f.oneof) {
+			oneofs = append(oneofs, f.oneof)
+		}
+	}
+	rank := func(f field) int {
+		if f.oneof == "" {
+			return -1
+		}
+		return slices.Index(oneofs, f.oneof)
+	}
+	fields := slices.Clone(m.fields)
+	slices.SortStableFunc(fields, func(a, b field) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		return int(a.num) - int(b.num)
+	})
+	for _, f := range fields {
+		x := "x." + f.goName
+		switch {
+		case f.oneof != "":
+			fmt.Fprintf(b, "\tif v, ok := x.%s.(*pg_query.%s); ok {\n\t\te.b = append(e.b, %s)\n\t\ts := e.open()\n\t\te.enc%s(v.%s)\n\t\te.close(s)\n\t}\n",
+				f.oneof, f.wrapper, tagBytes(f.num, protowire.BytesType), f.elem.Elem().Name(), f.goName)
+		case f.kind == "message":
+			fmt.Fprintf(b, "\tif %s != nil {\n\t\te.b = append(e.b, %s)\n\t\ts := e.open()\n\t\te.enc%s(%s)\n\t\te.close(s)\n\t}\n",
+				x, tagBytes(f.num, protowire.BytesType), f.elem.Elem().Name(), x)
+		case f.kind == "[]message":
+			fmt.Fprintf(b, "\tfor _, c := range %s {\n\t\te.b = append(e.b, %s)\n\t\ts := e.open()\n\t\te.enc%s(c)\n\t\te.close(s)\n\t}\n",
+				x, tagBytes(f.num, protowire.BytesType), f.elem.Elem().Name())
+		case f.kind == "[]string":
+			fmt.Fprintf(b, "\tfor _, c := range %s {\n\t\te.b = append(e.b, %s)\n\t\te.string(c)\n\t}\n", x, tagBytes(f.num, protowire.BytesType))
+		case f.kind == "[]uint64":
+			fmt.Fprintf(b, "\tif len(%s) > 0 {\n\t\te.b = append(e.b, %s)\n\t\te.packed(%s)\n\t}\n", x, tagBytes(f.num, protowire.BytesType), x)
+		case f.kind == "string":
+			fmt.Fprintf(b, "\tif %s != \"\" {\n\t\te.b = append(e.b, %s)\n\t\te.string(%s)\n\t}\n", x, tagBytes(f.num, protowire.BytesType), x)
+		case f.kind == "bool":
+			fmt.Fprintf(b, "\tif %s {\n\t\te.b = append(e.b, %s, 1)\n\t}\n", x, tagBytes(f.num, protowire.VarintType))
+		case f.kind == "double":
+			fmt.Fprintf(b, "\tif %s != 0 || math.Signbit(%s) {\n\t\te.b = append(e.b, %s)\n\t\te.b = protowire.AppendFixed64(e.b, math.Float64bits(%s))\n\t}\n",
+				x, x, tagBytes(f.num, protowire.Fixed64Type), x)
+		default: // varints
+			fmt.Fprintf(b, "\tif %s != 0 {\n\t\te.b = append(e.b, %s)\n\t\te.b = protowire.AppendVarint(e.b, uint64(%s))\n\t}\n",
+				x, tagBytes(f.num, protowire.VarintType), x)
+		}
+	}
+	b.WriteString("}\n")
+}
+
+func tagBytes(n protowire.Number, t protowire.Type) string {
+	var parts []string
+	for _, c := range protowire.AppendTag(nil, n, t) {
+		parts = append(parts, fmt.Sprintf("%#02x", c))
+	}
+	return strings.Join(parts, ", ")
+}
