@@ -81,3 +81,24 @@ func BenchmarkWorkloads(b *testing.B) {
 // BenchmarkParseRewrite is parse, fingerprint and rewrite of the GORM Save
 // of the benchmark's table, as on the first use of a SQL text.
 func BenchmarkParseRewrite(b *testing.B) { ParseRewrite(b) }
+
+// TestIndexCost runs IndexCost at a tiny size: every case must run and
+// write WAL. It asserts nothing about time.
+func TestIndexCost(t *testing.T) {
+	cases := IndexCases()
+	if len(cases) < 5 || len(EntryIndexes()) == 0 {
+		t.Fatalf("IndexCases() = %d cases, EntryIndexes() = %q: store.Schema's indexes not found", len(cases), EntryIndexes())
+	}
+	res, err := IndexCost(context.Background(), pgtest.NewDatabase(t), cases, 20, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(cases) {
+		t.Fatalf("%d results for %d cases", len(res), len(cases))
+	}
+	for _, r := range res {
+		if r.WAL <= 0 || r.Median <= 0 {
+			t.Errorf("%s: WAL %.0f bytes, median %v; want both positive", r.Case.Name, r.WAL, r.Median)
+		}
+	}
+}

@@ -133,9 +133,7 @@ func (s *Suite) open(ctx context.Context, base *url.URL) error {
 	if _, err := s.admin.Exec(ctx, `SET session_replication_role = replica`); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if err := s.admin.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
-		format('fsync=%s synchronous_commit=%s full_page_writes=%s', current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes'))`).
-		Scan(&s.ServerVersion, &s.Durability); err != nil {
+	if err := s.admin.QueryRow(ctx, settingsSQL).Scan(&s.ServerVersion, &s.Durability); err != nil {
 		return err
 	}
 	for _, name := range s.cfg.Variants {
@@ -149,6 +147,22 @@ func (s *Suite) open(ctx context.Context, base *url.URL) error {
 		}
 	}
 	return nil
+}
+
+// settingsSQL reads the server_version_num and the durability settings.
+const settingsSQL = `SELECT current_setting('server_version_num')::int,
+	format('fsync=%s synchronous_commit=%s full_page_writes=%s', current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes'))`
+
+// ServerSettings returns the server's server_version_num and its
+// durability settings, as Suite.ServerVersion and Suite.Durability.
+func ServerSettings(ctx context.Context, dsn string) (version int, durability string, err error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return 0, "", err
+	}
+	defer conn.Close(context.Background())
+	err = conn.QueryRow(ctx, settingsSQL).Scan(&version, &durability)
+	return version, durability, err
 }
 
 func schemaFor(name string) string {

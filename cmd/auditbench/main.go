@@ -64,6 +64,7 @@ func run() error {
 	micro := flag.Bool("micro", true, "also run the root package's rewrite micro-benchmarks (needs the go command)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the workloads to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile to this file after the run")
+	indexCost := flag.Int("index-cost", 0, "instead of the workloads, time this many audited UPDATEs by key per entry-table layout (each index dropped in turn; see bench.IndexCases)")
 	flag.Parse()
 
 	if *quick {
@@ -99,6 +100,9 @@ func run() error {
 		}
 		defer srv.Stop()
 		cfg.DSN = srv.URL()
+	}
+	if *indexCost > 0 {
+		return runIndexCost(ctx, cfg.DSN, cfg.Rows, *indexCost, srv)
 	}
 	fmt.Fprintln(os.Stderr, "setting up and seeding the variants…")
 	suite, err := bench.Open(ctx, cfg)
@@ -144,6 +148,27 @@ func run() error {
 	fmt.Printf("- %s; PostgreSQL %s (server_version_num %d)%s\n", runtime.Version(), pgVersion(report.ServerVersion), report.ServerVersion, serverNote(srv, report.Durability))
 	fmt.Printf("- %d rows per variant, bulk INSERT of %d rows, %d connections\n\n", report.Config.Rows, report.Config.BulkInsert, report.Config.Conns)
 	report.WriteTables(os.Stdout, extra)
+	return nil
+}
+
+func runIndexCost(ctx context.Context, dsn string, rows, ops int, srv *pgtest.Server) error {
+	fmt.Fprintln(os.Stderr, "setting up one schema per entry-table layout…")
+	load0 := loadAvg()
+	started := time.Now()
+	res, err := bench.IndexCost(ctx, dsn, bench.IndexCases(), rows, ops, os.Stderr)
+	if err != nil {
+		return err
+	}
+	version, durability, err := bench.ServerSettings(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("auditbench -index-cost %d, %s, took %s\n\n", ops, started.Format("2006-01-02 15:04 MST"), time.Since(started).Round(time.Second))
+	fmt.Printf("- machine: %s, %d CPUs, %s RAM, %s/%s; load average %s before, %s after\n",
+		cpuModel(), runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, load0, loadAvg())
+	fmt.Printf("- %s; PostgreSQL %s (server_version_num %d)%s\n", runtime.Version(), pgVersion(version), version, serverNote(srv, durability))
+	fmt.Printf("- %d rows per table; %d UPDATEs by key per case, the cases alternating operation by operation, one connection each\n\n", rows, ops)
+	bench.WriteIndexCost(os.Stdout, res)
 	return nil
 }
 
