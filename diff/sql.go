@@ -3,7 +3,6 @@ package diff
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
 	"strings"
 
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -40,23 +39,38 @@ const emptyObjectSQL = `'{}'::jsonb`
 // Beyond 50 columns the calls are chunked and concatenated with ||. With no
 // columns it is '{}'::jsonb. Redaction does not apply here: the image is raw.
 func ImageSQL(rowRef string, cols Columns) string {
-	return buildObject(cols.Names, func(name string) string {
-		return rowRef + "." + sqlq.Ident(name)
+	var b strings.Builder
+	b.Grow(imageSize(rowRef, cols.Names))
+	writeObject(&b, cols.Names, func(b *strings.Builder, name string) {
+		b.WriteString(rowRef)
+		b.WriteByte('.')
+		b.WriteString(sqlq.Ident(name))
 	})
+	return b.String()
 }
 
 // CreateSQL returns the changes object of an insert whose new row image is
 // newImg: every column of cols.Names under added_fields, redacted ones as
 // "$encrypted$", and no other key of newImg.
 func CreateSQL(newImg string, cols Columns) string {
-	return changesObject(maskedSQL(newImg, cols), emptyObjectSQL, emptyObjectSQL)
+	var b strings.Builder
+	b.Grow(changesSize + imageSize(newImg, cols.Names))
+	b.WriteString("jsonb_build_object('added_fields', ")
+	writeMasked(&b, newImg, cols)
+	b.WriteString(", 'removed_fields', " + emptyObjectSQL + ", 'changed_fields', " + emptyObjectSQL + ")")
+	return b.String()
 }
 
 // DeleteSQL returns the changes object of a delete whose old row image is
 // oldImg: every column of cols.Names under removed_fields, redacted ones as
 // "$encrypted$", and no other key of oldImg.
 func DeleteSQL(oldImg string, cols Columns) string {
-	return changesObject(emptyObjectSQL, maskedSQL(oldImg, cols), emptyObjectSQL)
+	var b strings.Builder
+	b.Grow(changesSize + imageSize(oldImg, cols.Names))
+	b.WriteString("jsonb_build_object('added_fields', " + emptyObjectSQL + ", 'removed_fields', ")
+	writeMasked(&b, oldImg, cols)
+	b.WriteString(", 'changed_fields', " + emptyObjectSQL + ")")
+	return b.String()
 }
 
 // ChangedSQL returns the changed_fields object of an update from oldImg to
@@ -74,88 +88,132 @@ func DeleteSQL(oldImg string, cols Columns) string {
 // holding JSON null yields jsonb 'null', not SQL NULL, so a NULL column
 // records as null inside the pair.
 func ChangedSQL(oldImg, newImg string, cols Columns) string {
-	parts := make([]string, 0, len(cols.Names))
+	var b strings.Builder
+	size := 0
 	for _, name := range cols.Names {
-		o, n := fieldSQL(oldImg, name), fieldSQL(newImg, name)
-		var then string
-		if cols.Redacted[name] {
-			then = jsonConstSQL(map[string][2]string{name: {Encrypted, Encrypted}})
-		} else {
-			then = "jsonb_build_object(" + sqlq.Literal(name) + ", jsonb_build_array(" + o + ", " + n + "))"
-		}
-		parts = append(parts, "CASE WHEN "+o+" IS DISTINCT FROM "+n+" THEN "+then+" ELSE "+emptyObjectSQL+" END")
+		size += 110 + 5*len(name) + 2*(len(oldImg)+len(newImg))
 	}
-	return concatSQL(parts)
+	b.Grow(size)
+	writeConcat(&b, len(cols.Names), func(b *strings.Builder, i int) {
+		name := cols.Names[i]
+		lit := sqlq.Literal(name)
+		field := func(img string) {
+			b.WriteByte('(')
+			b.WriteString(img)
+			b.WriteString(")->")
+			b.WriteString(lit)
+		}
+		b.WriteString("CASE WHEN ")
+		field(oldImg)
+		b.WriteString(" IS DISTINCT FROM ")
+		field(newImg)
+		b.WriteString(" THEN ")
+		if cols.Redacted[name] {
+			b.WriteString(jsonConstSQL(map[string][2]string{name: {Encrypted, Encrypted}}))
+		} else {
+			b.WriteString("jsonb_build_object(")
+			b.WriteString(lit)
+			b.WriteString(", jsonb_build_array(")
+			field(oldImg)
+			b.WriteString(", ")
+			field(newImg)
+			b.WriteString("))")
+		}
+		b.WriteString(" ELSE " + emptyObjectSQL + " END")
+	})
+	return b.String()
 }
 
 // UpdateSQL wraps a changed_fields expression, such as one from [ChangedSQL],
 // into the full changes object of an update.
 func UpdateSQL(changedExpr string) string {
-	return changesObject(emptyObjectSQL, emptyObjectSQL, "("+changedExpr+")")
+	return "jsonb_build_object('added_fields', " + emptyObjectSQL + ", 'removed_fields', " + emptyObjectSQL +
+		", 'changed_fields', (" + changedExpr + "))"
 }
 
 // ReplacedSQL returns the changes object of an update whose old values are
 // unknown: empty diffs and every column of cols.Names, masked, under
 // replaced_fields (see [Changes.ReplacedFields]).
 func ReplacedSQL(newImg string, cols Columns) string {
-	return "(" + changesObject(emptyObjectSQL, emptyObjectSQL, emptyObjectSQL) +
-		" || jsonb_build_object('replaced_fields', " + maskedSQL(newImg, cols) + "))"
+	var b strings.Builder
+	b.Grow(2*changesSize + imageSize(newImg, cols.Names))
+	b.WriteString("(jsonb_build_object('added_fields', " + emptyObjectSQL + ", 'removed_fields', " + emptyObjectSQL +
+		", 'changed_fields', " + emptyObjectSQL + ") || jsonb_build_object('replaced_fields', ")
+	writeMasked(&b, newImg, cols)
+	b.WriteString("))")
+	return b.String()
 }
 
-func changesObject(added, removed, changed string) string {
-	return "jsonb_build_object('added_fields', " + added +
-		", 'removed_fields', " + removed +
-		", 'changed_fields', " + changed + ")"
+// changesSize is about the length of a changes object without its images.
+const changesSize = 120
+
+// imageSize is about the length of an object built over names from img.
+func imageSize(img string, names []string) int {
+	n := 0
+	for _, name := range names {
+		n += 2*len(name) + len(img) + 12
+	}
+	return n + 40*(len(names)/argsPerCall+1)
 }
 
-// maskedSQL selects the columns of cols.Names from img, with redacted ones
-// replaced by "$encrypted$".
-func maskedSQL(img string, cols Columns) string {
-	return buildObject(cols.Names, func(name string) string {
+// writeMasked writes an object of the columns of cols.Names from img, with
+// redacted ones replaced by "$encrypted$".
+func writeMasked(b *strings.Builder, img string, cols Columns) {
+	writeObject(b, cols.Names, func(b *strings.Builder, name string) {
 		if cols.Redacted[name] {
-			return sqlq.Literal(Encrypted) + "::text"
+			b.WriteString(encryptedTextSQL)
+			return
 		}
-		return fieldSQL(img, name)
+		// The jsonb value of key name in img: jsonb 'null' for a JSON
+		// null, SQL NULL only when the key is missing.
+		b.WriteByte('(')
+		b.WriteString(img)
+		b.WriteString(")->")
+		b.WriteString(sqlq.Literal(name))
 	})
 }
 
-// fieldSQL is the jsonb value of key name in img; jsonb 'null' for a JSON
-// null, SQL NULL only when the key is missing.
-func fieldSQL(img, name string) string {
-	return "(" + img + ")->" + sqlq.Literal(name)
-}
+var encryptedTextSQL = sqlq.Literal(Encrypted) + "::text"
 
-// buildObject returns jsonb_build_object calls pairing each name with
-// value(name), at most argsPerCall columns per call.
-func buildObject(names []string, value func(string) string) string {
-	var calls []string
-	for chunk := range slices.Chunk(names, argsPerCall) {
-		var b strings.Builder
+// writeObject writes jsonb_build_object calls pairing each name with
+// value(name), at most argsPerCall columns per call, joined by writeConcat.
+func writeObject(b *strings.Builder, names []string, value func(*strings.Builder, string)) {
+	calls := (len(names) + argsPerCall - 1) / argsPerCall
+	writeConcat(b, calls, func(b *strings.Builder, c int) {
 		b.WriteString("jsonb_build_object(")
-		for i, name := range chunk {
+		for i, name := range names[c*argsPerCall : min((c+1)*argsPerCall, len(names))] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			b.WriteString(sqlq.Literal(name))
 			b.WriteString(", ")
-			b.WriteString(value(name))
+			value(b, name)
 		}
-		b.WriteString(")")
-		calls = append(calls, b.String())
-	}
-	return concatSQL(calls)
+		b.WriteByte(')')
+	})
 }
 
-// concatSQL joins jsonb expressions with || as a balanced tree.
-func concatSQL(parts []string) string {
-	switch len(parts) {
-	case 0:
-		return emptyObjectSQL
-	case 1:
-		return parts[0]
+// writeConcat writes n jsonb expressions, written by part, joined with ||
+// as a balanced tree; '{}'::jsonb when n is 0.
+func writeConcat(b *strings.Builder, n int, part func(*strings.Builder, int)) {
+	var tree func(lo, hi int)
+	tree = func(lo, hi int) {
+		if hi-lo == 1 {
+			part(b, lo)
+			return
+		}
+		mid := lo + (hi-lo)/2
+		b.WriteByte('(')
+		tree(lo, mid)
+		b.WriteString(" || ")
+		tree(mid, hi)
+		b.WriteByte(')')
 	}
-	mid := len(parts) / 2
-	return "(" + concatSQL(parts[:mid]) + " || " + concatSQL(parts[mid:]) + ")"
+	if n == 0 {
+		b.WriteString(emptyObjectSQL)
+		return
+	}
+	tree(0, n)
 }
 
 // jsonConstSQL renders v as a jsonb constant.

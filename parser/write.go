@@ -316,11 +316,10 @@ func (w *write) staleGuard() string {
 
 // tableGenerated adds the SQL of create, update and delete entries.
 func (w *write) tableGenerated(g generated, keyList string) generated {
-	image := diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit)
 	switch {
 	case w.kind == Update:
 		cols := w.updatedColumns()
-		image = diff.ImageSQL(sqlq.Ident(w.ref), cols)
+		image := diff.ImageSQL(sqlq.Ident(w.ref), cols)
 		changed := diff.ChangedSQL(colOld, colNew, cols)
 		if w.returningOld {
 			g.returning = keyList + ", " + diff.ImageSQL("old", cols) + " AS " + colOld + ", " + image + " AS " + colNew
@@ -332,14 +331,14 @@ func (w *write) tableGenerated(g generated, keyList string) generated {
 			" FROM (SELECT " + w.keyList("") + ", " + changed + " AS " + colChanges + " FROM " + w.name() + " OFFSET 0) d" +
 			" WHERE d." + colChanges + " <> '{}'::jsonb"
 	case w.upsert != nil:
-		u := w.upsert.generated(w, keyList, image)
+		u := w.upsert.generated(w, keyList, diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit))
 		u.join = g.join
 		g = u
 	case w.kind == Insert:
-		g.returning = keyList + ", " + image + " AS " + colNew
+		g.returning = keyList + ", " + diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colNew
 		g.entries = w.entrySelect("'create'", diff.CreateSQL("d."+colNew, w.t.Audit)) + " FROM " + w.name() + " d"
 	default:
-		g.returning = keyList + ", " + image + " AS " + colOld
+		g.returning = keyList + ", " + diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colOld
 		g.entries = w.entrySelect("'delete'", diff.DeleteSQL("d."+colOld, w.t.Audit)) + " FROM " + w.name() + " d"
 	}
 	return g
