@@ -293,27 +293,14 @@ func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes
 			}
 		}
 	}
-	rows, err := q.QueryContext(ctx, truncateReachQuery, []driver.NamedValue{{Ordinal: 1, Value: names}, {Ordinal: 2, Value: cascade}})
+	oids, err := queryOIDs(ctx, q, "TRUNCATE reach query", truncateReachQuery, names, cascade)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []*registry.Table
 	seen := map[*registry.Table]bool{}
-	dest := make([]driver.Value, 1)
-	for {
-		err := rows.Next(dest)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		oid, ok := dest[0].(int64)
-		if !ok {
-			return nil, fmt.Errorf("auditpgx: TRUNCATE reach query returned %T", dest[0])
-		}
-		t := p.reg.ByOID(uint32(oid))
+	for _, oid := range oids {
+		t := p.reg.ByOID(oid)
 		if t == nil || seen[t] {
 			continue
 		}
@@ -323,7 +310,7 @@ func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes
 		}
 		out = append(out, t)
 	}
-	return out, rows.Close()
+	return out, nil
 }
 
 // truncateReachQuery lists the OIDs of the tables that TRUNCATE of the
@@ -409,13 +396,25 @@ func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *
 // regclassOIDs resolves quoted names to table OIDs (0 for none) through
 // the connection's search_path.
 func regclassOIDs(ctx context.Context, q driver.QueryerContext, names []string) ([]uint32, error) {
-	rows, err := q.QueryContext(ctx, `SELECT coalesce(pg_catalog.to_regclass(n)::oid::bigint, 0) FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i`,
-		[]driver.NamedValue{{Ordinal: 1, Value: names}})
+	out, err := queryOIDs(ctx, q, "to_regclass", `SELECT coalesce(pg_catalog.to_regclass(n)::oid::bigint, 0) FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i`, names)
+	if err == nil && len(out) != len(names) {
+		return nil, fmt.Errorf("auditpgx: to_regclass returned %d rows for %d names", len(out), len(names))
+	}
+	return out, err
+}
+
+// queryOIDs runs a catalog query whose one column is an OID as bigint.
+func queryOIDs(ctx context.Context, q driver.QueryerContext, what, query string, args ...any) ([]uint32, error) {
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	rows, err := q.QueryContext(ctx, query, named)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make([]uint32, 0, len(names))
+	var out []uint32
 	dest := make([]driver.Value, 1)
 	for {
 		err := rows.Next(dest)
@@ -427,12 +426,9 @@ func regclassOIDs(ctx context.Context, q driver.QueryerContext, names []string) 
 		}
 		v, ok := dest[0].(int64)
 		if !ok {
-			return nil, fmt.Errorf("auditpgx: to_regclass returned %T", dest[0])
+			return nil, fmt.Errorf("auditpgx: %s returned %T", what, dest[0])
 		}
 		out = append(out, uint32(v))
-	}
-	if len(out) != len(names) {
-		return nil, fmt.Errorf("auditpgx: to_regclass returned %d rows for %d names", len(out), len(names))
 	}
 	return out, rows.Close()
 }
