@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"regexp"
@@ -92,8 +93,8 @@ func IndexCases() []IndexCase {
 // IndexCost times ops audited single-row UPDATEs by key (updateSQL) per
 // case, each case in its own schema auditbench_ix<n> holding rows rows and
 // an entry table without the case's dropped indexes, on one connection per
-// case. The cases alternate operation by operation, in rotating order, as
-// the suite's variants do. WAL is measured first, one case at a time, over
+// case. The cases alternate operation by operation, in an order shuffled
+// for every operation. WAL is measured first, one case at a time, over
 // min(ops, 500) UPDATEs. The schemas are dropped at the end.
 func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int, progress io.Writer) ([]IndexCostResult, error) {
 	if rows < 10 || ops < 1 {
@@ -208,9 +209,17 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 		cpu0[k], ok = backendCPU(r.pid)
 		cpuOK = cpuOK && ok
 	}
+	// A fresh order for every operation, so that no case always follows
+	// the same other one.
+	rng := rand.New(rand.NewPCG(7, 8))
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
+	}
 	for i := range ops {
-		for j := range rs {
-			r := rs[(i+j)%len(rs)]
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, j := range order {
+			r := rs[j]
 			start := time.Now()
 			if err := op(r, 2, i); err != nil {
 				return nil, err

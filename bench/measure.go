@@ -93,7 +93,7 @@ type Report struct {
 }
 
 // Run runs the selected workloads on every variant, interleaving the
-// variants round by round (rotating their order) so that drift in the
+// variants (see round) so that drift in the
 // machine's speed spreads evenly over them. Each PerOp and Throughput
 // workload starts with a warm-up round that is not recorded.
 func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
@@ -156,8 +156,8 @@ func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 }
 
 // round runs one round of w. PerOp rounds alternate the variants
-// operation by operation; the others run a variant's batch at a time. In
-// both, the variants' order rotates.
+// operation by operation, in an order shuffled for each operation; the
+// others run a variant's batch at a time, in an order that rotates.
 func (s *Suite) round(ctx context.Context, w *Workload, vs []*Variant, round, n int, res *Result) error {
 	batches := map[*Variant]*Batch{}
 	defer func() {
@@ -222,9 +222,14 @@ func (s *Suite) round(ctx context.Context, w *Workload, vs []*Variant, round, n 
 	}
 	client := map[*Variant]time.Duration{}
 	clientOK := true
+	// A fresh order for every operation: with a rotating one, each variant
+	// would nearly always run right after the same other variant.
+	rng := rand.New(rand.NewPCG(uint64(round), 0x5eed))
+	order := make([]*Variant, len(vs))
+	copy(order, vs)
 	for i := range n {
-		for k := range vs {
-			v := vs[(k+i+round)%len(vs)]
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, v := range order {
 			c0, ok0 := processCPU()
 			sample, err := batches[v].Time(i)
 			if err != nil {

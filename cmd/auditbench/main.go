@@ -167,7 +167,7 @@ func runIndexCost(ctx context.Context, dsn string, rows, ops int, srv *pgtest.Se
 	fmt.Printf("- machine: %s, %d CPUs, %s RAM, %s/%s; load average %s before, %s after\n",
 		cpuModel(), runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, load0, loadAvg())
 	fmt.Printf("- %s; PostgreSQL %s (server_version_num %d)%s\n", runtime.Version(), pgVersion(version), version, serverNote(srv, durability))
-	fmt.Printf("- %d rows per table; %d UPDATEs by key per case, the cases alternating operation by operation, one connection each\n\n", rows, ops)
+	fmt.Printf("- %d rows per table; %d UPDATEs by key per case, the cases alternating operation by operation in shuffled order, one connection each\n\n", rows, ops)
 	bench.WriteIndexCost(os.Stdout, res)
 	return nil
 }
