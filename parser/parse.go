@@ -113,7 +113,7 @@ func Parse(sql string) (*Statement, error) {
 	if err := guard(sql); err != nil {
 		return nil, err
 	}
-	tree, err := pg_query.Parse(sql)
+	tree, err := parseTree(sql)
 	if err != nil {
 		return nil, syntaxError(err)
 	}

@@ -214,3 +214,73 @@ func reflectWalk(m protoreflect.Message, fn func(protoreflect.Message)) {
 		return true
 	})
 }
+
+// TestDecoderMatchesUnmarshal: the generated decoder reads, without falling
+// back, what proto.Unmarshal reads from the encoding of parsed trees and of
+// trees with every field of every message type set.
+func TestDecoderMatchesUnmarshal(t *testing.T) {
+	for i, tree := range parsedTrees(t) {
+		buf, err := proto.Marshal(tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := decoder{b: buf}
+		got := &pg_query.ParseResult{}
+		d.decParseResult(got, len(buf))
+		if d.bad || d.i != len(buf) {
+			t.Fatalf("tree %d: the decoder gives up at byte %d of %d\n%v", i, d.i, len(buf), tree)
+		}
+		if !proto.Equal(got, tree) {
+			t.Fatalf("tree %d: decoded\n%v\nwant\n%v", i, got, tree)
+		}
+	}
+}
+
+// TestDecoderFallsBack: what the generated decoder does not take, it leaves
+// to proto.Unmarshal, with the same result.
+func TestDecoderFallsBack(t *testing.T) {
+	good, err := proto.Marshal(&pg_query.ParseResult{Version: 170004, Stmts: []*pg_query.RawStmt{{Stmt: pg_query.MakeStrNode("a")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, buf := range decodeSeeds(good) {
+		checkDecode(t, name, buf)
+	}
+}
+
+func decodeSeeds(good []byte) map[string][]byte {
+	return map[string][]byte{
+		"good":           good,
+		"unknown field":  append(append([]byte{}, good...), 0xf8, 0x07, 0x01), // field 127, varint 1
+		"wrong wire":     append(append([]byte{}, good...), 0x0d, 1, 2, 3, 4), // field 1 as fixed32
+		"truncated":      good[:len(good)-1],
+		"invalid UTF-8":  {0x12, 0x07, 0x0a, 0x05, 0xda, 0x07, 0x02, 0x0a, 0xff}, // stmts{stmt{string{sval:"\xff"}}}
+		"twice singular": append(append([]byte{}, good...), good[2:]...),
+		"empty":          {},
+	}
+}
+
+func checkDecode(t *testing.T, name string, buf []byte) {
+	t.Helper()
+	want := &pg_query.ParseResult{}
+	wantErr := proto.Unmarshal(buf, want)
+	got, err := decodeTree(buf)
+	switch {
+	case (err != nil) != (wantErr != nil):
+		t.Fatalf("%s: decodeTree error %v, proto.Unmarshal's %v", name, err, wantErr)
+	case err == nil && !proto.Equal(got, want):
+		t.Fatalf("%s: decodeTree\n%v\nproto.Unmarshal\n%v", name, got, want)
+	}
+}
+
+// FuzzDecodeTree: whatever the bytes, decodeTree agrees with
+// proto.Unmarshal.
+func FuzzDecodeTree(f *testing.F) {
+	good, _ := proto.Marshal(randomTrees()[7])
+	for _, buf := range decodeSeeds(good) {
+		f.Add(buf)
+	}
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		checkDecode(t, "fuzz", buf)
+	})
+}
