@@ -162,7 +162,6 @@ const (
 	markProject   = "__auditpgx_m_proj_"
 	markGate      = "__auditpgx_m_gate_"
 	markEntries   = "__auditpgx_m_entries"
-	markTail      = "__auditpgx_m_tail"
 )
 
 // Rewrite turns the statement into its audited form: every INSERT, UPDATE
@@ -234,12 +233,15 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 	if len(rw.writes) == 0 {
 		return nil, unsupported("the statement writes no audited table")
 	}
-	ctes = append(ctes, cte(markEntries, selectOf(markerTarget(markEntries))))
-
 	recursive := userWith != nil && userWith.Recursive
 	stmt := root
-	if top != nil {
-		stmt = &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: selectOf(markerTarget(markTail))}}
+	if top == nil {
+		ctes = append(ctes, cte(markEntries, selectOf(markerTarget(markEntries))))
+	} else {
+		// The entries' WITH query and the final query are appended to the
+		// text rather than deparsed, which costs by the node: an empty
+		// SELECT holds their place.
+		stmt = &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: selectOf()}}
 	}
 	*withOf(stmt) = &pg_query.WithClause{Ctes: ctes, Recursive: recursive}
 
@@ -248,7 +250,8 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditpgx internal error: deparse: %w", err)
 	}
-	if sql, err = rw.splice(sql); err != nil {
+	sql, insert, err := rw.splice(sql, top == nil)
+	if err != nil {
 		return nil, err
 	}
 	out := &Rewrite{NumParams: st.NumParams}
@@ -256,15 +259,15 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 		out.ExecSQL, out.QuerySQL = sql, sql
 		return out, nil
 	}
-	head, ok := strings.CutSuffix(sql, "SELECT "+markTail)
+	head, ok := strings.CutSuffix(sql, " SELECT")
 	if !ok {
 		return nil, fmt.Errorf("auditpgx internal error: unexpected deparsed tail")
 	}
-	out.QuerySQL = head + top.projectSQL()
+	out.QuerySQL = head + ", " + insert + " " + top.projectSQL()
 	if opt.RowsForExec {
-		out.ExecSQL = head + "SELECT FROM " + top.name()
+		out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name()
 	} else {
-		out.ExecSQL, out.ExecCounts = head+"SELECT count(*) FROM "+top.name(), true
+		out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name(), true
 	}
 	return out, nil
 }
@@ -278,33 +281,37 @@ type rewriter struct {
 }
 
 // splice replaces each marker in the deparsed text by generated SQL, in
-// one pass over the text.
-func (rw *rewriter) splice(sql string) (string, error) {
+// one pass over the text. It returns the WITH query that inserts the
+// entries, which it splices in too when inline is set.
+func (rw *rewriter) splice(sql string, inline bool) (out, insert string, err error) {
 	var sp splicer
 	entries := make([]string, 0, len(rw.writes))
 	for _, w := range rw.writes {
 		g := w.generated()
 		i := w.suffix()
-		sp.add(markReturning+i, 0, g.returning)
+		sp.marker("", markReturning+i, "", g.returning)
 		if g.pre != "" {
-			sp.add(markPre+i, 0, g.pre)
+			sp.marker("", markPre+i, "", g.pre)
 		}
 		if g.join != "" {
-			sp.add(markJoin+i, 0, g.join)
+			sp.marker("", markJoin+i, "", g.join)
 		}
 		for n := 0; n < w.gates; n++ {
-			sp.add(w.gateMarker(n), 0, g.gate)
+			sp.marker("", w.gateMarker(n), "", g.gate)
 		}
 		if w.projected {
-			sp.add("SELECT "+markProject+i, len("SELECT "), w.projectSQL())
+			sp.marker("SELECT ", markProject+i, "", w.projectSQL())
 		}
 		entries = append(entries, g.entries)
 	}
 	// One INSERT for all entries, in the order of the writes.
-	insert := cteEntries + " AS (INSERT INTO " + sqlq.QualifiedIdent(rw.opt.Entries.Schema, rw.opt.Entries.Name) + " " +
+	insert = cteEntries + " AS (INSERT INTO " + sqlq.QualifiedIdent(rw.opt.Entries.Schema, rw.opt.Entries.Name) + " " +
 		entryColumns + " " + strings.Join(entries, " UNION ALL ") + ")"
-	sp.add(markEntries+" AS (SELECT "+markEntries+")", 0, insert)
-	return sp.apply(sql)
+	if inline {
+		sp.marker(markEntries+" AS (SELECT ", markEntries, ")", insert)
+	}
+	out, err = sp.apply(sql)
+	return out, insert, err
 }
 
 // markPrefix begins every marker.
@@ -322,6 +329,16 @@ type replacement struct {
 	anchor int
 	// at is where key occurs in the text; n counts its occurrences.
 	at, n int
+}
+
+// marker adds the replacement of marker name, quoted as the deparser
+// quotes it, with the text around it.
+func (sp *splicer) marker(before, name, after, with string) {
+	anchor := strings.Index(before, markPrefix)
+	if anchor < 0 {
+		anchor = len(before) + 1
+	}
+	sp.add(before+"'"+name+"'"+after, anchor, with)
 }
 
 func (sp *splicer) add(key string, anchor int, with string) {
@@ -424,8 +441,11 @@ func withOf(n *pg_query.Node) **pg_query.WithClause {
 	return nil
 }
 
+// marker is a string constant, which the deparser prints as 'name': two
+// protobuf nodes fewer than a column reference, the C deparser's cost.
 func marker(name string) *pg_query.Node {
-	return pg_query.MakeColumnRefNode([]*pg_query.Node{pg_query.MakeStrNode(name)}, -1)
+	return &pg_query.Node{Node: &pg_query.Node_AConst{AConst: &pg_query.A_Const{
+		Val: &pg_query.A_Const_Sval{Sval: &pg_query.String{Sval: name}}, Location: -1}}}
 }
 
 func markerTarget(name string) *pg_query.Node {

@@ -5,15 +5,16 @@ import (
 	"testing"
 )
 
-// TestRewriteRefusesMarkerText: a constant that spells a marker makes the
-// rewrite refuse, naming the marker, rather than splice at the wrong place.
+// TestRewriteRefusesMarkerText: text that spells a marker as the deparser
+// prints it makes the rewrite refuse, naming the marker, rather than splice
+// at the wrong place.
 func TestRewriteRefusesMarkerText(t *testing.T) {
 	for sql, marker := range map[string]string{
-		`UPDATE users SET name = '__auditpgx_m_ret_0_' WHERE id = 1`:                                 markReturning + "0_",
-		`UPDATE users SET name = 'x__auditpgx_m_pre_0__auditpgx_m_pre_0_' WHERE id = 1`:              markPre + "0_",
-		`DELETE FROM users WHERE name = '__auditpgx_m_entries AS (SELECT __auditpgx_m_entries)'`:     markEntries + " AS (SELECT " + markEntries + ")",
-		`WITH d AS (DELETE FROM users RETURNING id) SELECT 'SELECT __auditpgx_m_proj_0_' FROM d`:     "SELECT " + markProject + "0_",
-		`INSERT INTO users (id, name) VALUES (1, '__auditpgx_m_ret_0_') ON CONFLICT (id) DO NOTHING`: markReturning + "0_",
+		`UPDATE users SET name = '__auditpgx_m_ret_0_' WHERE id = 1`:                                 "'" + markReturning + "0_'",
+		`UPDATE users SET name = 'x' WHERE id = 1 AND name <> '__auditpgx_m_pre_0_'`:                 "'" + markPre + "0_'",
+		`UPDATE users SET name = 'x' WHERE id = 1 AND '__auditpgx_m_join_0_'::bool`:                  "'" + markJoin + "0_'",
+		`WITH d AS (DELETE FROM users RETURNING id) SELECT '__auditpgx_m_proj_0_' FROM d`:            "SELECT '" + markProject + "0_'",
+		`INSERT INTO users (id, name) VALUES (1, '__auditpgx_m_ret_0_') ON CONFLICT (id) DO NOTHING`: "'" + markReturning + "0_'",
 	} {
 		st, err := Parse(sql)
 		if err != nil {
@@ -25,17 +26,25 @@ func TestRewriteRefusesMarkerText(t *testing.T) {
 			t.Errorf("Rewrite(%q) = %v, want %q", sql, err, want)
 		}
 	}
-	// Text that merely begins like a marker is left alone.
-	st, err := Parse(`UPDATE users SET name = '__auditpgx_m_tail __auditpgx_m_ret_1_ __auditpgx_m_' WHERE id = 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rw, err := st.Rewrite(fuzzCatalog{}, Options{Entries: EntryTable{Name: "e"}, Actor: "$1::text", ServerVersion: 170000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(rw.ExecSQL, `'__auditpgx_m_tail __auditpgx_m_ret_1_ __auditpgx_m_'`) {
-		t.Errorf("constant changed:\n%s", rw.ExecSQL)
+	// Text that holds a marker but is not the quoted marker is left alone.
+	for _, constant := range []string{
+		`'__auditpgx_m_tail __auditpgx_m_ret_1_ __auditpgx_m_'`,
+		`'x__auditpgx_m_pre_0__auditpgx_m_pre_0_'`,
+		`'__auditpgx_m_ret_0_ '`,
+		`'__auditpgx_m_entries'`,
+		`'__auditpgx_m_tail'`,
+	} {
+		st, err := Parse(`UPDATE users SET name = ` + constant + ` WHERE id = 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rw, err := st.Rewrite(fuzzCatalog{}, Options{Entries: EntryTable{Name: "e"}, Actor: "$1::text", ServerVersion: 170000})
+		if err != nil {
+			t.Fatalf("%s: %v", constant, err)
+		}
+		if !strings.Contains(rw.ExecSQL, "SET name = "+constant+" FROM") {
+			t.Errorf("constant %s changed:\n%s", constant, rw.ExecSQL)
+		}
 	}
 }
 
