@@ -109,7 +109,7 @@ func ChangedSQL(oldImg, newImg string, cols Columns) string {
 		field(newImg)
 		b.WriteString(" THEN ")
 		if cols.Redacted[name] {
-			b.WriteString(jsonConstSQL(map[string][2]string{name: {Encrypted, Encrypted}}))
+			b.WriteString(encryptedPairSQL(name))
 		} else {
 			b.WriteString("jsonb_build_object(")
 			b.WriteString(lit)
@@ -214,6 +214,19 @@ func writeConcat(b *strings.Builder, n int, part func(*strings.Builder, int)) {
 		return
 	}
 	tree(0, n)
+}
+
+// encryptedPairSQL is the changed_fields object of a redacted column,
+// {"name":["$encrypted$","$encrypted$"]}, as a jsonb constant.
+func encryptedPairSQL(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			// Escapes as encoding/json writes them.
+			return jsonConstSQL(map[string][2]string{name: {Encrypted, Encrypted}})
+		}
+	}
+	// Printable ASCII but " and \ is its own JSON string.
+	return sqlq.Literal(`{"`+name+`":["`+Encrypted+`","`+Encrypted+`"]}`) + "::jsonb"
 }
 
 // jsonConstSQL renders v as a jsonb constant.
