@@ -364,16 +364,7 @@ func nodeMessage(n *pg_query.Node) any {
 	if n == nil {
 		return nil
 	}
-	m := n.ProtoReflect()
-	od := m.Descriptor().Oneofs().ByName("node")
-	if od == nil {
-		return nil
-	}
-	fd := m.WhichOneof(od)
-	if fd == nil {
-		return nil
-	}
-	return m.Get(fd).Message().Interface()
+	return nodeValue(n)
 }
 
 // Fingerprint returns pg_query's fingerprint of sql: equal for statements

@@ -284,3 +284,18 @@ func FuzzDecodeTree(f *testing.F) {
 		checkDecode(t, "fuzz", buf)
 	})
 }
+
+// TestNodeValue: nodeValue returns what reflection finds in a Node.
+func TestNodeValue(t *testing.T) {
+	for _, tree := range randomTrees() {
+		n := tree.Stmts[0].Stmt
+		m := n.ProtoReflect()
+		want := m.Get(m.WhichOneof(m.Descriptor().Oneofs().ByName("node"))).Message().Interface()
+		if got := nodeValue(n); got != want {
+			t.Fatalf("nodeValue gives %T, reflection %T", got, want)
+		}
+	}
+	if got := nodeValue(&pg_query.Node{}); got != nil {
+		t.Fatalf("nodeValue of an empty Node gives %T", got)
+	}
+}

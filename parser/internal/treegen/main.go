@@ -228,6 +228,13 @@ func plainField(sf reflect.StructField) (field, error) {
 }
 
 func writeWalk(b *bytes.Buffer, m *message) {
+	if m.name == "Node" {
+		b.WriteString("\n// nodeValue returns the message a Node holds, or nil.\nfunc nodeValue(x *pg_query.Node) proto.Message {\n\tswitch v := x.Node.(type) {\n")
+		for _, f := range m.fields {
+			fmt.Fprintf(b, "\tcase *pg_query.%s:\n\t\treturn v.%s\n", f.wrapper, f.goName)
+		}
+		b.WriteString("\t}\n\treturn nil\n}\n")
+	}
 	fmt.Fprintf(b, "\nfunc walk%s(x *pg_query.%s, fn func(proto.Message)) {\n\tif x == nil {\n\t\treturn\n\t}\n\tfn(x)\n", m.name, m.name)
 	for i := 0; i < len(m.fields); i++ {
 		f := m.fields[i]
