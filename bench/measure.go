@@ -93,9 +93,9 @@ type Report struct {
 }
 
 // Run runs the selected workloads on every variant, interleaving the
-// variants (see round) so that drift in the
-// machine's speed spreads evenly over them. Each PerOp and Throughput
-// workload starts with a warm-up round that is not recorded.
+// variants (see round) so that drift in the machine's speed spreads evenly
+// over them. Each PerOp and Throughput workload starts with a warm-up
+// round that is not recorded.
 func (s *Suite) Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
