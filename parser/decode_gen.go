@@ -17,12 +17,10 @@ func (d *decoder) decA_ArrayExpr(x *pg_query.A_ArrayExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Elements = append(x.Elements, d.node(sub))
 				d.close(sub)
 			}
-			x.Elements = append(x.Elements, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -127,20 +125,17 @@ func (d *decoder) decA_Expr(x *pg_query.A_Expr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Name = append(x.Name, d.node(sub))
 				d.close(sub)
 			}
-			x.Name = append(x.Name, v)
 		case 3:
 			if wt != 2 || x.Lexpr != nil {
 				d.bad = true
 				return
 			}
-			x.Lexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Lexpr, sub)
+				x.Lexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -148,9 +143,8 @@ func (d *decoder) decA_Expr(x *pg_query.A_Expr, end int) {
 				d.bad = true
 				return
 			}
-			x.Rexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Rexpr, sub)
+				x.Rexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -180,9 +174,8 @@ func (d *decoder) decA_Indices(x *pg_query.A_Indices, end int) {
 				d.bad = true
 				return
 			}
-			x.Lidx = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Lidx, sub)
+				x.Lidx = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -190,9 +183,8 @@ func (d *decoder) decA_Indices(x *pg_query.A_Indices, end int) {
 				d.bad = true
 				return
 			}
-			x.Uidx = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Uidx, sub)
+				x.Uidx = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -210,9 +202,8 @@ func (d *decoder) decA_Indirection(x *pg_query.A_Indirection, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -220,12 +211,10 @@ func (d *decoder) decA_Indirection(x *pg_query.A_Indirection, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Indirection = append(x.Indirection, d.node(sub))
 				d.close(sub)
 			}
-			x.Indirection = append(x.Indirection, v)
 		default:
 			d.bad = true
 		}
@@ -253,12 +242,10 @@ func (d *decoder) decAccessPriv(x *pg_query.AccessPriv, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Cols = append(x.Cols, d.node(sub))
 				d.close(sub)
 			}
-			x.Cols = append(x.Cols, v)
 		default:
 			d.bad = true
 		}
@@ -274,9 +261,8 @@ func (d *decoder) decAggref(x *pg_query.Aggref, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -308,64 +294,53 @@ func (d *decoder) decAggref(x *pg_query.Aggref, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Aggargtypes = append(x.Aggargtypes, d.node(sub))
 				d.close(sub)
 			}
-			x.Aggargtypes = append(x.Aggargtypes, v)
 		case 7:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Aggdirectargs = append(x.Aggdirectargs, d.node(sub))
 				d.close(sub)
 			}
-			x.Aggdirectargs = append(x.Aggdirectargs, v)
 		case 8:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 9:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Aggorder = append(x.Aggorder, d.node(sub))
 				d.close(sub)
 			}
-			x.Aggorder = append(x.Aggorder, v)
 		case 10:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Aggdistinct = append(x.Aggdistinct, d.node(sub))
 				d.close(sub)
 			}
-			x.Aggdistinct = append(x.Aggdistinct, v)
 		case 11:
 			if wt != 2 || x.Aggfilter != nil {
 				d.bad = true
 				return
 			}
-			x.Aggfilter = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Aggfilter, sub)
+				x.Aggfilter = d.node(sub)
 				d.close(sub)
 			}
 		case 12:
@@ -437,12 +412,10 @@ func (d *decoder) decAlias(x *pg_query.Alias, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Colnames = append(x.Colnames, d.node(sub))
 				d.close(sub)
 			}
-			x.Colnames = append(x.Colnames, v)
 		default:
 			d.bad = true
 		}
@@ -458,12 +431,10 @@ func (d *decoder) decAlterCollationStmt(x *pg_query.AlterCollationStmt, end int)
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Collname = append(x.Collname, d.node(sub))
 				d.close(sub)
 			}
-			x.Collname = append(x.Collname, v)
 		default:
 			d.bad = true
 		}
@@ -527,12 +498,10 @@ func (d *decoder) decAlterDatabaseStmt(x *pg_query.AlterDatabaseStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -548,12 +517,10 @@ func (d *decoder) decAlterDefaultPrivilegesStmt(x *pg_query.AlterDefaultPrivileg
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 2:
 			if wt != 2 || x.Action != nil {
 				d.bad = true
@@ -585,12 +552,10 @@ func (d *decoder) decAlterDomainStmt(x *pg_query.AlterDomainStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TypeName = append(x.TypeName, d.node(sub))
 				d.close(sub)
 			}
-			x.TypeName = append(x.TypeName, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
@@ -602,9 +567,8 @@ func (d *decoder) decAlterDomainStmt(x *pg_query.AlterDomainStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Def = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Def, sub)
+				x.Def = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -634,12 +598,10 @@ func (d *decoder) decAlterEnumStmt(x *pg_query.AlterEnumStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TypeName = append(x.TypeName, d.node(sub))
 				d.close(sub)
 			}
-			x.TypeName = append(x.TypeName, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
@@ -725,9 +687,8 @@ func (d *decoder) decAlterExtensionContentsStmt(x *pg_query.AlterExtensionConten
 				d.bad = true
 				return
 			}
-			x.Object = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Object, sub)
+				x.Object = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -751,12 +712,10 @@ func (d *decoder) decAlterExtensionStmt(x *pg_query.AlterExtensionStmt, end int)
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -778,23 +737,19 @@ func (d *decoder) decAlterFdwStmt(x *pg_query.AlterFdwStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.FuncOptions = append(x.FuncOptions, d.node(sub))
 				d.close(sub)
 			}
-			x.FuncOptions = append(x.FuncOptions, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -822,12 +777,10 @@ func (d *decoder) decAlterForeignServerStmt(x *pg_query.AlterForeignServerStmt, 
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 4:
 			if wt != 0 {
 				d.bad = true
@@ -865,12 +818,10 @@ func (d *decoder) decAlterFunctionStmt(x *pg_query.AlterFunctionStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Actions = append(x.Actions, d.node(sub))
 				d.close(sub)
 			}
-			x.Actions = append(x.Actions, v)
 		default:
 			d.bad = true
 		}
@@ -902,9 +853,8 @@ func (d *decoder) decAlterObjectDependsStmt(x *pg_query.AlterObjectDependsStmt, 
 				d.bad = true
 				return
 			}
-			x.Object = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Object, sub)
+				x.Object = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -954,9 +904,8 @@ func (d *decoder) decAlterObjectSchemaStmt(x *pg_query.AlterObjectSchemaStmt, en
 				d.bad = true
 				return
 			}
-			x.Object = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Object, sub)
+				x.Object = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -986,12 +935,10 @@ func (d *decoder) decAlterOpFamilyStmt(x *pg_query.AlterOpFamilyStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opfamilyname = append(x.Opfamilyname, d.node(sub))
 				d.close(sub)
 			}
-			x.Opfamilyname = append(x.Opfamilyname, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
@@ -1009,12 +956,10 @@ func (d *decoder) decAlterOpFamilyStmt(x *pg_query.AlterOpFamilyStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Items = append(x.Items, d.node(sub))
 				d.close(sub)
 			}
-			x.Items = append(x.Items, v)
 		default:
 			d.bad = true
 		}
@@ -1040,12 +985,10 @@ func (d *decoder) decAlterOperatorStmt(x *pg_query.AlterOperatorStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -1077,9 +1020,8 @@ func (d *decoder) decAlterOwnerStmt(x *pg_query.AlterOwnerStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Object = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Object, sub)
+				x.Object = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -1123,20 +1065,17 @@ func (d *decoder) decAlterPolicyStmt(x *pg_query.AlterPolicyStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Roles = append(x.Roles, d.node(sub))
 				d.close(sub)
 			}
-			x.Roles = append(x.Roles, v)
 		case 4:
 			if wt != 2 || x.Qual != nil {
 				d.bad = true
 				return
 			}
-			x.Qual = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Qual, sub)
+				x.Qual = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -1144,9 +1083,8 @@ func (d *decoder) decAlterPolicyStmt(x *pg_query.AlterPolicyStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.WithCheck = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WithCheck, sub)
+				x.WithCheck = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -1170,23 +1108,19 @@ func (d *decoder) decAlterPublicationStmt(x *pg_query.AlterPublicationStmt, end 
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Pubobjects = append(x.Pubobjects, d.node(sub))
 				d.close(sub)
 			}
-			x.Pubobjects = append(x.Pubobjects, v)
 		case 4:
 			if wt != 0 {
 				d.bad = true
@@ -1260,12 +1194,10 @@ func (d *decoder) decAlterRoleStmt(x *pg_query.AlterRoleStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -1297,12 +1229,10 @@ func (d *decoder) decAlterSeqStmt(x *pg_query.AlterSeqStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -1330,20 +1260,17 @@ func (d *decoder) decAlterStatsStmt(x *pg_query.AlterStatsStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Defnames = append(x.Defnames, d.node(sub))
 				d.close(sub)
 			}
-			x.Defnames = append(x.Defnames, v)
 		case 2:
 			if wt != 2 || x.Stxstattarget != nil {
 				d.bad = true
 				return
 			}
-			x.Stxstattarget = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Stxstattarget, sub)
+				x.Stxstattarget = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -1385,23 +1312,19 @@ func (d *decoder) decAlterSubscriptionStmt(x *pg_query.AlterSubscriptionStmt, en
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Publication = append(x.Publication, d.node(sub))
 				d.close(sub)
 			}
-			x.Publication = append(x.Publication, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 6:
 			if wt != 0 {
 				d.bad = true
@@ -1449,34 +1372,28 @@ func (d *decoder) decAlterTSConfigurationStmt(x *pg_query.AlterTSConfigurationSt
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Cfgname = append(x.Cfgname, d.node(sub))
 				d.close(sub)
 			}
-			x.Cfgname = append(x.Cfgname, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Tokentype = append(x.Tokentype, d.node(sub))
 				d.close(sub)
 			}
-			x.Tokentype = append(x.Tokentype, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Dicts = append(x.Dicts, d.node(sub))
 				d.close(sub)
 			}
-			x.Dicts = append(x.Dicts, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -1510,23 +1427,19 @@ func (d *decoder) decAlterTSDictionaryStmt(x *pg_query.AlterTSDictionaryStmt, en
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Dictname = append(x.Dictname, d.node(sub))
 				d.close(sub)
 			}
-			x.Dictname = append(x.Dictname, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -1570,9 +1483,8 @@ func (d *decoder) decAlterTableCmd(x *pg_query.AlterTableCmd, end int) {
 				d.bad = true
 				return
 			}
-			x.Def = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Def, sub)
+				x.Def = d.node(sub)
 				d.close(sub)
 			}
 		case 6:
@@ -1620,12 +1532,10 @@ func (d *decoder) decAlterTableMoveAllStmt(x *pg_query.AlterTableMoveAllStmt, en
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Roles = append(x.Roles, d.node(sub))
 				d.close(sub)
 			}
-			x.Roles = append(x.Roles, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
@@ -1659,12 +1569,10 @@ func (d *decoder) decAlterTableSpaceOptionsStmt(x *pg_query.AlterTableSpaceOptio
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -1696,12 +1604,10 @@ func (d *decoder) decAlterTableStmt(x *pg_query.AlterTableStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Cmds = append(x.Cmds, d.node(sub))
 				d.close(sub)
 			}
-			x.Cmds = append(x.Cmds, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -1729,23 +1635,19 @@ func (d *decoder) decAlterTypeStmt(x *pg_query.AlterTypeStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TypeName = append(x.TypeName, d.node(sub))
 				d.close(sub)
 			}
-			x.TypeName = append(x.TypeName, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -1777,12 +1679,10 @@ func (d *decoder) decAlterUserMappingStmt(x *pg_query.AlterUserMappingStmt, end 
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -1798,9 +1698,8 @@ func (d *decoder) decAlternativeSubPlan(x *pg_query.AlternativeSubPlan, end int)
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -1808,12 +1707,10 @@ func (d *decoder) decAlternativeSubPlan(x *pg_query.AlternativeSubPlan, end int)
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Subplans = append(x.Subplans, d.node(sub))
 				d.close(sub)
 			}
-			x.Subplans = append(x.Subplans, v)
 		default:
 			d.bad = true
 		}
@@ -1829,9 +1726,8 @@ func (d *decoder) decArrayCoerceExpr(x *pg_query.ArrayCoerceExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -1839,9 +1735,8 @@ func (d *decoder) decArrayCoerceExpr(x *pg_query.ArrayCoerceExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -1849,9 +1744,8 @@ func (d *decoder) decArrayCoerceExpr(x *pg_query.ArrayCoerceExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Elemexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Elemexpr, sub)
+				x.Elemexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -1899,9 +1793,8 @@ func (d *decoder) decArrayExpr(x *pg_query.ArrayExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -1927,12 +1820,10 @@ func (d *decoder) decArrayExpr(x *pg_query.ArrayExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Elements = append(x.Elements, d.node(sub))
 				d.close(sub)
 			}
-			x.Elements = append(x.Elements, v)
 		case 6:
 			if wt != 0 {
 				d.bad = true
@@ -1976,9 +1867,8 @@ func (d *decoder) decBoolExpr(x *pg_query.BoolExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -1992,12 +1882,10 @@ func (d *decoder) decBoolExpr(x *pg_query.BoolExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 4:
 			if wt != 0 {
 				d.bad = true
@@ -2035,9 +1923,8 @@ func (d *decoder) decBooleanTest(x *pg_query.BooleanTest, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2045,9 +1932,8 @@ func (d *decoder) decBooleanTest(x *pg_query.BooleanTest, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -2077,12 +1963,10 @@ func (d *decoder) decCTECycleClause(x *pg_query.CTECycleClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.CycleColList = append(x.CycleColList, d.node(sub))
 				d.close(sub)
 			}
-			x.CycleColList = append(x.CycleColList, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
@@ -2094,9 +1978,8 @@ func (d *decoder) decCTECycleClause(x *pg_query.CTECycleClause, end int) {
 				d.bad = true
 				return
 			}
-			x.CycleMarkValue = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.CycleMarkValue, sub)
+				x.CycleMarkValue = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -2104,9 +1987,8 @@ func (d *decoder) decCTECycleClause(x *pg_query.CTECycleClause, end int) {
 				d.bad = true
 				return
 			}
-			x.CycleMarkDefault = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.CycleMarkDefault, sub)
+				x.CycleMarkDefault = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -2160,12 +2042,10 @@ func (d *decoder) decCTESearchClause(x *pg_query.CTESearchClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.SearchColList = append(x.SearchColList, d.node(sub))
 				d.close(sub)
 			}
-			x.SearchColList = append(x.SearchColList, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -2235,12 +2115,10 @@ func (d *decoder) decCallStmt(x *pg_query.CallStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Outargs = append(x.Outargs, d.node(sub))
 				d.close(sub)
 			}
-			x.Outargs = append(x.Outargs, v)
 		default:
 			d.bad = true
 		}
@@ -2256,9 +2134,8 @@ func (d *decoder) decCaseExpr(x *pg_query.CaseExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2278,9 +2155,8 @@ func (d *decoder) decCaseExpr(x *pg_query.CaseExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -2288,20 +2164,17 @@ func (d *decoder) decCaseExpr(x *pg_query.CaseExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 6:
 			if wt != 2 || x.Defresult != nil {
 				d.bad = true
 				return
 			}
-			x.Defresult = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Defresult, sub)
+				x.Defresult = d.node(sub)
 				d.close(sub)
 			}
 		case 7:
@@ -2325,9 +2198,8 @@ func (d *decoder) decCaseTestExpr(x *pg_query.CaseTestExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2363,9 +2235,8 @@ func (d *decoder) decCaseWhen(x *pg_query.CaseWhen, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2373,9 +2244,8 @@ func (d *decoder) decCaseWhen(x *pg_query.CaseWhen, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -2383,9 +2253,8 @@ func (d *decoder) decCaseWhen(x *pg_query.CaseWhen, end int) {
 				d.bad = true
 				return
 			}
-			x.Result = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Result, sub)
+				x.Result = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -2447,12 +2316,10 @@ func (d *decoder) decClusterStmt(x *pg_query.ClusterStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Params = append(x.Params, d.node(sub))
 				d.close(sub)
 			}
-			x.Params = append(x.Params, v)
 		default:
 			d.bad = true
 		}
@@ -2468,9 +2335,8 @@ func (d *decoder) decCoalesceExpr(x *pg_query.CoalesceExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2490,12 +2356,10 @@ func (d *decoder) decCoalesceExpr(x *pg_query.CoalesceExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -2517,9 +2381,8 @@ func (d *decoder) decCoerceToDomain(x *pg_query.CoerceToDomain, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2527,9 +2390,8 @@ func (d *decoder) decCoerceToDomain(x *pg_query.CoerceToDomain, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -2577,9 +2439,8 @@ func (d *decoder) decCoerceToDomainValue(x *pg_query.CoerceToDomainValue, end in
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2621,9 +2482,8 @@ func (d *decoder) decCoerceViaIO(x *pg_query.CoerceViaIO, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2631,9 +2491,8 @@ func (d *decoder) decCoerceViaIO(x *pg_query.CoerceViaIO, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -2675,9 +2534,8 @@ func (d *decoder) decCollateClause(x *pg_query.CollateClause, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2685,12 +2543,10 @@ func (d *decoder) decCollateClause(x *pg_query.CollateClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Collname = append(x.Collname, d.node(sub))
 				d.close(sub)
 			}
-			x.Collname = append(x.Collname, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -2712,9 +2568,8 @@ func (d *decoder) decCollateExpr(x *pg_query.CollateExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -2722,9 +2577,8 @@ func (d *decoder) decCollateExpr(x *pg_query.CollateExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -2812,9 +2666,8 @@ func (d *decoder) decColumnDef(x *pg_query.ColumnDef, end int) {
 				d.bad = true
 				return
 			}
-			x.RawDefault = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.RawDefault, sub)
+				x.RawDefault = d.node(sub)
 				d.close(sub)
 			}
 		case 11:
@@ -2822,9 +2675,8 @@ func (d *decoder) decColumnDef(x *pg_query.ColumnDef, end int) {
 				d.bad = true
 				return
 			}
-			x.CookedDefault = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.CookedDefault, sub)
+				x.CookedDefault = d.node(sub)
 				d.close(sub)
 			}
 		case 12:
@@ -2870,23 +2722,19 @@ func (d *decoder) decColumnDef(x *pg_query.ColumnDef, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Constraints = append(x.Constraints, d.node(sub))
 				d.close(sub)
 			}
-			x.Constraints = append(x.Constraints, v)
 		case 18:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Fdwoptions = append(x.Fdwoptions, d.node(sub))
 				d.close(sub)
 			}
-			x.Fdwoptions = append(x.Fdwoptions, v)
 		case 19:
 			if wt != 0 {
 				d.bad = true
@@ -2908,12 +2756,10 @@ func (d *decoder) decColumnRef(x *pg_query.ColumnRef, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Fields = append(x.Fields, d.node(sub))
 				d.close(sub)
 			}
-			x.Fields = append(x.Fields, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -2941,9 +2787,8 @@ func (d *decoder) decCommentStmt(x *pg_query.CommentStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Object = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Object, sub)
+				x.Object = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -2973,12 +2818,10 @@ func (d *decoder) decCommonTableExpr(x *pg_query.CommonTableExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Aliascolnames = append(x.Aliascolnames, d.node(sub))
 				d.close(sub)
 			}
-			x.Aliascolnames = append(x.Aliascolnames, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -2990,9 +2833,8 @@ func (d *decoder) decCommonTableExpr(x *pg_query.CommonTableExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Ctequery = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Ctequery, sub)
+				x.Ctequery = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -3038,45 +2880,37 @@ func (d *decoder) decCommonTableExpr(x *pg_query.CommonTableExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Ctecolnames = append(x.Ctecolnames, d.node(sub))
 				d.close(sub)
 			}
-			x.Ctecolnames = append(x.Ctecolnames, v)
 		case 11:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Ctecoltypes = append(x.Ctecoltypes, d.node(sub))
 				d.close(sub)
 			}
-			x.Ctecoltypes = append(x.Ctecoltypes, v)
 		case 12:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Ctecoltypmods = append(x.Ctecoltypmods, d.node(sub))
 				d.close(sub)
 			}
-			x.Ctecoltypmods = append(x.Ctecoltypmods, v)
 		case 13:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Ctecolcollations = append(x.Ctecolcollations, d.node(sub))
 				d.close(sub)
 			}
-			x.Ctecolcollations = append(x.Ctecolcollations, v)
 		default:
 			d.bad = true
 		}
@@ -3102,12 +2936,10 @@ func (d *decoder) decCompositeTypeStmt(x *pg_query.CompositeTypeStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Coldeflist = append(x.Coldeflist, d.node(sub))
 				d.close(sub)
 			}
-			x.Coldeflist = append(x.Coldeflist, v)
 		default:
 			d.bad = true
 		}
@@ -3165,9 +2997,8 @@ func (d *decoder) decConstraint(x *pg_query.Constraint, end int) {
 				d.bad = true
 				return
 			}
-			x.RawExpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.RawExpr, sub)
+				x.RawExpr = d.node(sub)
 				d.close(sub)
 			}
 		case 9:
@@ -3199,45 +3030,37 @@ func (d *decoder) decConstraint(x *pg_query.Constraint, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Keys = append(x.Keys, d.node(sub))
 				d.close(sub)
 			}
-			x.Keys = append(x.Keys, v)
 		case 14:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Including = append(x.Including, d.node(sub))
 				d.close(sub)
 			}
-			x.Including = append(x.Including, v)
 		case 15:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Exclusions = append(x.Exclusions, d.node(sub))
 				d.close(sub)
 			}
-			x.Exclusions = append(x.Exclusions, v)
 		case 16:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 17:
 			if wt != 2 {
 				d.bad = true
@@ -3267,9 +3090,8 @@ func (d *decoder) decConstraint(x *pg_query.Constraint, end int) {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		case 22:
@@ -3287,23 +3109,19 @@ func (d *decoder) decConstraint(x *pg_query.Constraint, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.FkAttrs = append(x.FkAttrs, d.node(sub))
 				d.close(sub)
 			}
-			x.FkAttrs = append(x.FkAttrs, v)
 		case 24:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.PkAttrs = append(x.PkAttrs, d.node(sub))
 				d.close(sub)
 			}
-			x.PkAttrs = append(x.PkAttrs, v)
 		case 25:
 			if wt != 2 {
 				d.bad = true
@@ -3327,23 +3145,19 @@ func (d *decoder) decConstraint(x *pg_query.Constraint, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.FkDelSetCols = append(x.FkDelSetCols, d.node(sub))
 				d.close(sub)
 			}
-			x.FkDelSetCols = append(x.FkDelSetCols, v)
 		case 29:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.OldConpfeqop = append(x.OldConpfeqop, d.node(sub))
 				d.close(sub)
 			}
-			x.OldConpfeqop = append(x.OldConpfeqop, v)
 		case 30:
 			if wt != 0 {
 				d.bad = true
@@ -3371,12 +3185,10 @@ func (d *decoder) decConstraintsSetStmt(x *pg_query.ConstraintsSetStmt, end int)
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Constraints = append(x.Constraints, d.node(sub))
 				d.close(sub)
 			}
-			x.Constraints = append(x.Constraints, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -3398,9 +3210,8 @@ func (d *decoder) decConvertRowtypeExpr(x *pg_query.ConvertRowtypeExpr, end int)
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -3408,9 +3219,8 @@ func (d *decoder) decConvertRowtypeExpr(x *pg_query.ConvertRowtypeExpr, end int)
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -3456,9 +3266,8 @@ func (d *decoder) decCopyStmt(x *pg_query.CopyStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Query = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Query, sub)
+				x.Query = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -3466,12 +3275,10 @@ func (d *decoder) decCopyStmt(x *pg_query.CopyStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Attlist = append(x.Attlist, d.node(sub))
 				d.close(sub)
 			}
-			x.Attlist = append(x.Attlist, v)
 		case 4:
 			if wt != 0 {
 				d.bad = true
@@ -3495,20 +3302,17 @@ func (d *decoder) decCopyStmt(x *pg_query.CopyStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 8:
 			if wt != 2 || x.WhereClause != nil {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -3532,12 +3336,10 @@ func (d *decoder) decCreateAmStmt(x *pg_query.CreateAmStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.HandlerName = append(x.HandlerName, d.node(sub))
 				d.close(sub)
 			}
-			x.HandlerName = append(x.HandlerName, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
@@ -3611,12 +3413,10 @@ func (d *decoder) decCreateConversionStmt(x *pg_query.CreateConversionStmt, end 
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ConversionName = append(x.ConversionName, d.node(sub))
 				d.close(sub)
 			}
-			x.ConversionName = append(x.ConversionName, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
@@ -3634,12 +3434,10 @@ func (d *decoder) decCreateConversionStmt(x *pg_query.CreateConversionStmt, end 
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.FuncName = append(x.FuncName, d.node(sub))
 				d.close(sub)
 			}
-			x.FuncName = append(x.FuncName, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -3661,12 +3459,10 @@ func (d *decoder) decCreateDomainStmt(x *pg_query.CreateDomainStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Domainname = append(x.Domainname, d.node(sub))
 				d.close(sub)
 			}
-			x.Domainname = append(x.Domainname, v)
 		case 2:
 			if wt != 2 || x.TypeName != nil {
 				d.bad = true
@@ -3692,12 +3488,10 @@ func (d *decoder) decCreateDomainStmt(x *pg_query.CreateDomainStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Constraints = append(x.Constraints, d.node(sub))
 				d.close(sub)
 			}
-			x.Constraints = append(x.Constraints, v)
 		default:
 			d.bad = true
 		}
@@ -3713,23 +3507,19 @@ func (d *decoder) decCreateEnumStmt(x *pg_query.CreateEnumStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TypeName = append(x.TypeName, d.node(sub))
 				d.close(sub)
 			}
-			x.TypeName = append(x.TypeName, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Vals = append(x.Vals, d.node(sub))
 				d.close(sub)
 			}
-			x.Vals = append(x.Vals, v)
 		default:
 			d.bad = true
 		}
@@ -3757,23 +3547,19 @@ func (d *decoder) decCreateEventTrigStmt(x *pg_query.CreateEventTrigStmt, end in
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Whenclause = append(x.Whenclause, d.node(sub))
 				d.close(sub)
 			}
-			x.Whenclause = append(x.Whenclause, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Funcname = append(x.Funcname, d.node(sub))
 				d.close(sub)
 			}
-			x.Funcname = append(x.Funcname, v)
 		default:
 			d.bad = true
 		}
@@ -3801,12 +3587,10 @@ func (d *decoder) decCreateExtensionStmt(x *pg_query.CreateExtensionStmt, end in
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -3828,23 +3612,19 @@ func (d *decoder) decCreateFdwStmt(x *pg_query.CreateFdwStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.FuncOptions = append(x.FuncOptions, d.node(sub))
 				d.close(sub)
 			}
-			x.FuncOptions = append(x.FuncOptions, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -3890,12 +3670,10 @@ func (d *decoder) decCreateForeignServerStmt(x *pg_query.CreateForeignServerStmt
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -3927,12 +3705,10 @@ func (d *decoder) decCreateForeignTableStmt(x *pg_query.CreateForeignTableStmt, 
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -3960,23 +3736,19 @@ func (d *decoder) decCreateFunctionStmt(x *pg_query.CreateFunctionStmt, end int)
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Funcname = append(x.Funcname, d.node(sub))
 				d.close(sub)
 			}
-			x.Funcname = append(x.Funcname, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Parameters = append(x.Parameters, d.node(sub))
 				d.close(sub)
 			}
-			x.Parameters = append(x.Parameters, v)
 		case 5:
 			if wt != 2 || x.ReturnType != nil {
 				d.bad = true
@@ -3992,20 +3764,17 @@ func (d *decoder) decCreateFunctionStmt(x *pg_query.CreateFunctionStmt, end int)
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 7:
 			if wt != 2 || x.SqlBody != nil {
 				d.bad = true
 				return
 			}
-			x.SqlBody = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.SqlBody, sub)
+				x.SqlBody = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -4045,23 +3814,19 @@ func (d *decoder) decCreateOpClassItem(x *pg_query.CreateOpClassItem, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.OrderFamily = append(x.OrderFamily, d.node(sub))
 				d.close(sub)
 			}
-			x.OrderFamily = append(x.OrderFamily, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ClassArgs = append(x.ClassArgs, d.node(sub))
 				d.close(sub)
 			}
-			x.ClassArgs = append(x.ClassArgs, v)
 		case 6:
 			if wt != 2 || x.Storedtype != nil {
 				d.bad = true
@@ -4087,23 +3852,19 @@ func (d *decoder) decCreateOpClassStmt(x *pg_query.CreateOpClassStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opclassname = append(x.Opclassname, d.node(sub))
 				d.close(sub)
 			}
-			x.Opclassname = append(x.Opclassname, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opfamilyname = append(x.Opfamilyname, d.node(sub))
 				d.close(sub)
 			}
-			x.Opfamilyname = append(x.Opfamilyname, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
@@ -4125,12 +3886,10 @@ func (d *decoder) decCreateOpClassStmt(x *pg_query.CreateOpClassStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Items = append(x.Items, d.node(sub))
 				d.close(sub)
 			}
-			x.Items = append(x.Items, v)
 		case 6:
 			if wt != 0 {
 				d.bad = true
@@ -4152,12 +3911,10 @@ func (d *decoder) decCreateOpFamilyStmt(x *pg_query.CreateOpFamilyStmt, end int)
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opfamilyname = append(x.Opfamilyname, d.node(sub))
 				d.close(sub)
 			}
-			x.Opfamilyname = append(x.Opfamilyname, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
@@ -4191,34 +3948,28 @@ func (d *decoder) decCreatePLangStmt(x *pg_query.CreatePLangStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Plhandler = append(x.Plhandler, d.node(sub))
 				d.close(sub)
 			}
-			x.Plhandler = append(x.Plhandler, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Plinline = append(x.Plinline, d.node(sub))
 				d.close(sub)
 			}
-			x.Plinline = append(x.Plinline, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Plvalidator = append(x.Plvalidator, d.node(sub))
 				d.close(sub)
 			}
-			x.Plvalidator = append(x.Plvalidator, v)
 		case 6:
 			if wt != 0 {
 				d.bad = true
@@ -4268,20 +4019,17 @@ func (d *decoder) decCreatePolicyStmt(x *pg_query.CreatePolicyStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Roles = append(x.Roles, d.node(sub))
 				d.close(sub)
 			}
-			x.Roles = append(x.Roles, v)
 		case 6:
 			if wt != 2 || x.Qual != nil {
 				d.bad = true
 				return
 			}
-			x.Qual = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Qual, sub)
+				x.Qual = d.node(sub)
 				d.close(sub)
 			}
 		case 7:
@@ -4289,9 +4037,8 @@ func (d *decoder) decCreatePolicyStmt(x *pg_query.CreatePolicyStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.WithCheck = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WithCheck, sub)
+				x.WithCheck = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -4315,23 +4062,19 @@ func (d *decoder) decCreatePublicationStmt(x *pg_query.CreatePublicationStmt, en
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Pubobjects = append(x.Pubobjects, d.node(sub))
 				d.close(sub)
 			}
-			x.Pubobjects = append(x.Pubobjects, v)
 		case 4:
 			if wt != 0 {
 				d.bad = true
@@ -4353,23 +4096,19 @@ func (d *decoder) decCreateRangeStmt(x *pg_query.CreateRangeStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TypeName = append(x.TypeName, d.node(sub))
 				d.close(sub)
 			}
-			x.TypeName = append(x.TypeName, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Params = append(x.Params, d.node(sub))
 				d.close(sub)
 			}
-			x.Params = append(x.Params, v)
 		default:
 			d.bad = true
 		}
@@ -4397,12 +4136,10 @@ func (d *decoder) decCreateRoleStmt(x *pg_query.CreateRoleStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -4434,12 +4171,10 @@ func (d *decoder) decCreateSchemaStmt(x *pg_query.CreateSchemaStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.SchemaElts = append(x.SchemaElts, d.node(sub))
 				d.close(sub)
 			}
-			x.SchemaElts = append(x.SchemaElts, v)
 		case 4:
 			if wt != 0 {
 				d.bad = true
@@ -4471,12 +4206,10 @@ func (d *decoder) decCreateSeqStmt(x *pg_query.CreateSeqStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -4510,45 +4243,37 @@ func (d *decoder) decCreateStatsStmt(x *pg_query.CreateStatsStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Defnames = append(x.Defnames, d.node(sub))
 				d.close(sub)
 			}
-			x.Defnames = append(x.Defnames, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.StatTypes = append(x.StatTypes, d.node(sub))
 				d.close(sub)
 			}
-			x.StatTypes = append(x.StatTypes, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Exprs = append(x.Exprs, d.node(sub))
 				d.close(sub)
 			}
-			x.Exprs = append(x.Exprs, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Relations = append(x.Relations, d.node(sub))
 				d.close(sub)
 			}
-			x.Relations = append(x.Relations, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
@@ -4592,23 +4317,19 @@ func (d *decoder) decCreateStmt(x *pg_query.CreateStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TableElts = append(x.TableElts, d.node(sub))
 				d.close(sub)
 			}
-			x.TableElts = append(x.TableElts, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.InhRelations = append(x.InhRelations, d.node(sub))
 				d.close(sub)
 			}
-			x.InhRelations = append(x.InhRelations, v)
 		case 4:
 			if wt != 2 || x.Partbound != nil {
 				d.bad = true
@@ -4644,23 +4365,19 @@ func (d *decoder) decCreateStmt(x *pg_query.CreateStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Constraints = append(x.Constraints, d.node(sub))
 				d.close(sub)
 			}
-			x.Constraints = append(x.Constraints, v)
 		case 8:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 9:
 			if wt != 0 {
 				d.bad = true
@@ -4712,23 +4429,19 @@ func (d *decoder) decCreateSubscriptionStmt(x *pg_query.CreateSubscriptionStmt, 
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Publication = append(x.Publication, d.node(sub))
 				d.close(sub)
 			}
-			x.Publication = append(x.Publication, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -4750,9 +4463,8 @@ func (d *decoder) decCreateTableAsStmt(x *pg_query.CreateTableAsStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Query = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Query, sub)
+				x.Query = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -4820,12 +4532,10 @@ func (d *decoder) decCreateTableSpaceStmt(x *pg_query.CreateTableSpaceStmt, end 
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -4921,23 +4631,19 @@ func (d *decoder) decCreateTrigStmt(x *pg_query.CreateTrigStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Funcname = append(x.Funcname, d.node(sub))
 				d.close(sub)
 			}
-			x.Funcname = append(x.Funcname, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 7:
 			if wt != 0 {
 				d.bad = true
@@ -4961,20 +4667,17 @@ func (d *decoder) decCreateTrigStmt(x *pg_query.CreateTrigStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Columns = append(x.Columns, d.node(sub))
 				d.close(sub)
 			}
-			x.Columns = append(x.Columns, v)
 		case 11:
 			if wt != 2 || x.WhenClause != nil {
 				d.bad = true
 				return
 			}
-			x.WhenClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhenClause, sub)
+				x.WhenClause = d.node(sub)
 				d.close(sub)
 			}
 		case 12:
@@ -4982,12 +4685,10 @@ func (d *decoder) decCreateTrigStmt(x *pg_query.CreateTrigStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TransitionRels = append(x.TransitionRels, d.node(sub))
 				d.close(sub)
 			}
-			x.TransitionRels = append(x.TransitionRels, v)
 		case 13:
 			if wt != 0 {
 				d.bad = true
@@ -5047,12 +4748,10 @@ func (d *decoder) decCreateUserMappingStmt(x *pg_query.CreateUserMappingStmt, en
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -5074,12 +4773,10 @@ func (d *decoder) decCreatedbStmt(x *pg_query.CreatedbStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -5095,9 +4792,8 @@ func (d *decoder) decCurrentOfExpr(x *pg_query.CurrentOfExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -5173,9 +4869,8 @@ func (d *decoder) decDeclareCursorStmt(x *pg_query.DeclareCursorStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Query = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Query, sub)
+				x.Query = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -5205,9 +4900,8 @@ func (d *decoder) decDefElem(x *pg_query.DefElem, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -5255,34 +4949,28 @@ func (d *decoder) decDefineStmt(x *pg_query.DefineStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Defnames = append(x.Defnames, d.node(sub))
 				d.close(sub)
 			}
-			x.Defnames = append(x.Defnames, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Definition = append(x.Definition, d.node(sub))
 				d.close(sub)
 			}
-			x.Definition = append(x.Definition, v)
 		case 6:
 			if wt != 0 {
 				d.bad = true
@@ -5320,20 +5008,17 @@ func (d *decoder) decDeleteStmt(x *pg_query.DeleteStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.UsingClause = append(x.UsingClause, d.node(sub))
 				d.close(sub)
 			}
-			x.UsingClause = append(x.UsingClause, v)
 		case 3:
 			if wt != 2 || x.WhereClause != nil {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -5341,12 +5026,10 @@ func (d *decoder) decDeleteStmt(x *pg_query.DeleteStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ReturningList = append(x.ReturningList, d.node(sub))
 				d.close(sub)
 			}
-			x.ReturningList = append(x.ReturningList, v)
 		case 5:
 			if wt != 2 || x.WithClause != nil {
 				d.bad = true
@@ -5388,9 +5071,8 @@ func (d *decoder) decDistinctExpr(x *pg_query.DistinctExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -5428,12 +5110,10 @@ func (d *decoder) decDistinctExpr(x *pg_query.DistinctExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 8:
 			if wt != 0 {
 				d.bad = true
@@ -5455,12 +5135,10 @@ func (d *decoder) decDoStmt(x *pg_query.DoStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		default:
 			d.bad = true
 		}
@@ -5476,12 +5154,10 @@ func (d *decoder) decDropOwnedStmt(x *pg_query.DropOwnedStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Roles = append(x.Roles, d.node(sub))
 				d.close(sub)
 			}
-			x.Roles = append(x.Roles, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -5503,12 +5179,10 @@ func (d *decoder) decDropRoleStmt(x *pg_query.DropRoleStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Roles = append(x.Roles, d.node(sub))
 				d.close(sub)
 			}
-			x.Roles = append(x.Roles, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -5530,12 +5204,10 @@ func (d *decoder) decDropStmt(x *pg_query.DropStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Objects = append(x.Objects, d.node(sub))
 				d.close(sub)
 			}
-			x.Objects = append(x.Objects, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -5669,12 +5341,10 @@ func (d *decoder) decDropdbStmt(x *pg_query.DropdbStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -5696,12 +5366,10 @@ func (d *decoder) decExecuteStmt(x *pg_query.ExecuteStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Params = append(x.Params, d.node(sub))
 				d.close(sub)
 			}
-			x.Params = append(x.Params, v)
 		default:
 			d.bad = true
 		}
@@ -5717,9 +5385,8 @@ func (d *decoder) decExplainStmt(x *pg_query.ExplainStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Query = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Query, sub)
+				x.Query = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -5727,12 +5394,10 @@ func (d *decoder) decExplainStmt(x *pg_query.ExplainStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -5782,9 +5447,8 @@ func (d *decoder) decFieldSelect(x *pg_query.FieldSelect, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -5792,9 +5456,8 @@ func (d *decoder) decFieldSelect(x *pg_query.FieldSelect, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -5836,9 +5499,8 @@ func (d *decoder) decFieldStore(x *pg_query.FieldStore, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -5846,9 +5508,8 @@ func (d *decoder) decFieldStore(x *pg_query.FieldStore, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -5856,23 +5517,19 @@ func (d *decoder) decFieldStore(x *pg_query.FieldStore, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Newvals = append(x.Newvals, d.node(sub))
 				d.close(sub)
 			}
-			x.Newvals = append(x.Newvals, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Fieldnums = append(x.Fieldnums, d.node(sub))
 				d.close(sub)
 			}
-			x.Fieldnums = append(x.Fieldnums, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -5910,20 +5567,17 @@ func (d *decoder) decFromExpr(x *pg_query.FromExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Fromlist = append(x.Fromlist, d.node(sub))
 				d.close(sub)
 			}
-			x.Fromlist = append(x.Fromlist, v)
 		case 2:
 			if wt != 2 || x.Quals != nil {
 				d.bad = true
 				return
 			}
-			x.Quals = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Quals, sub)
+				x.Quals = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -5941,42 +5595,35 @@ func (d *decoder) decFuncCall(x *pg_query.FuncCall, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Funcname = append(x.Funcname, d.node(sub))
 				d.close(sub)
 			}
-			x.Funcname = append(x.Funcname, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.AggOrder = append(x.AggOrder, d.node(sub))
 				d.close(sub)
 			}
-			x.AggOrder = append(x.AggOrder, v)
 		case 4:
 			if wt != 2 || x.AggFilter != nil {
 				d.bad = true
 				return
 			}
-			x.AggFilter = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.AggFilter, sub)
+				x.AggFilter = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -6040,9 +5687,8 @@ func (d *decoder) decFuncExpr(x *pg_query.FuncExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -6092,12 +5738,10 @@ func (d *decoder) decFuncExpr(x *pg_query.FuncExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 10:
 			if wt != 0 {
 				d.bad = true
@@ -6141,9 +5785,8 @@ func (d *decoder) decFunctionParameter(x *pg_query.FunctionParameter, end int) {
 				d.bad = true
 				return
 			}
-			x.Defexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Defexpr, sub)
+				x.Defexpr = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -6161,23 +5804,19 @@ func (d *decoder) decGrantRoleStmt(x *pg_query.GrantRoleStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.GrantedRoles = append(x.GrantedRoles, d.node(sub))
 				d.close(sub)
 			}
-			x.GrantedRoles = append(x.GrantedRoles, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.GranteeRoles = append(x.GranteeRoles, d.node(sub))
 				d.close(sub)
 			}
-			x.GranteeRoles = append(x.GranteeRoles, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -6189,12 +5828,10 @@ func (d *decoder) decGrantRoleStmt(x *pg_query.GrantRoleStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opt = append(x.Opt, d.node(sub))
 				d.close(sub)
 			}
-			x.Opt = append(x.Opt, v)
 		case 5:
 			if wt != 2 || x.Grantor != nil {
 				d.bad = true
@@ -6244,34 +5881,28 @@ func (d *decoder) decGrantStmt(x *pg_query.GrantStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Objects = append(x.Objects, d.node(sub))
 				d.close(sub)
 			}
-			x.Objects = append(x.Objects, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Privileges = append(x.Privileges, d.node(sub))
 				d.close(sub)
 			}
-			x.Privileges = append(x.Privileges, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Grantees = append(x.Grantees, d.node(sub))
 				d.close(sub)
 			}
-			x.Grantees = append(x.Grantees, v)
 		case 7:
 			if wt != 0 {
 				d.bad = true
@@ -6309,9 +5940,8 @@ func (d *decoder) decGroupingFunc(x *pg_query.GroupingFunc, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -6319,23 +5949,19 @@ func (d *decoder) decGroupingFunc(x *pg_query.GroupingFunc, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Refs = append(x.Refs, d.node(sub))
 				d.close(sub)
 			}
-			x.Refs = append(x.Refs, v)
 		case 4:
 			if wt != 0 {
 				d.bad = true
@@ -6369,12 +5995,10 @@ func (d *decoder) decGroupingSet(x *pg_query.GroupingSet, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Content = append(x.Content, d.node(sub))
 				d.close(sub)
 			}
-			x.Content = append(x.Content, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -6420,23 +6044,19 @@ func (d *decoder) decImportForeignSchemaStmt(x *pg_query.ImportForeignSchemaStmt
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TableList = append(x.TableList, d.node(sub))
 				d.close(sub)
 			}
-			x.TableList = append(x.TableList, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		default:
 			d.bad = true
 		}
@@ -6458,9 +6078,8 @@ func (d *decoder) decIndexElem(x *pg_query.IndexElem, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -6474,34 +6093,28 @@ func (d *decoder) decIndexElem(x *pg_query.IndexElem, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Collation = append(x.Collation, d.node(sub))
 				d.close(sub)
 			}
-			x.Collation = append(x.Collation, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opclass = append(x.Opclass, d.node(sub))
 				d.close(sub)
 			}
-			x.Opclass = append(x.Opclass, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opclassopts = append(x.Opclassopts, d.node(sub))
 				d.close(sub)
 			}
-			x.Opclassopts = append(x.Opclassopts, v)
 		case 7:
 			if wt != 0 {
 				d.bad = true
@@ -6557,42 +6170,35 @@ func (d *decoder) decIndexStmt(x *pg_query.IndexStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.IndexParams = append(x.IndexParams, d.node(sub))
 				d.close(sub)
 			}
-			x.IndexParams = append(x.IndexParams, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.IndexIncludingParams = append(x.IndexIncludingParams, d.node(sub))
 				d.close(sub)
 			}
-			x.IndexIncludingParams = append(x.IndexIncludingParams, v)
 		case 7:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 8:
 			if wt != 2 || x.WhereClause != nil {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		case 9:
@@ -6600,12 +6206,10 @@ func (d *decoder) decIndexStmt(x *pg_query.IndexStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ExcludeOpNames = append(x.ExcludeOpNames, d.node(sub))
 				d.close(sub)
 			}
-			x.ExcludeOpNames = append(x.ExcludeOpNames, v)
 		case 10:
 			if wt != 2 {
 				d.bad = true
@@ -6711,20 +6315,17 @@ func (d *decoder) decInferClause(x *pg_query.InferClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.IndexElems = append(x.IndexElems, d.node(sub))
 				d.close(sub)
 			}
-			x.IndexElems = append(x.IndexElems, v)
 		case 2:
 			if wt != 2 || x.WhereClause != nil {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -6754,9 +6355,8 @@ func (d *decoder) decInferenceElem(x *pg_query.InferenceElem, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -6764,9 +6364,8 @@ func (d *decoder) decInferenceElem(x *pg_query.InferenceElem, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -6840,20 +6439,17 @@ func (d *decoder) decInsertStmt(x *pg_query.InsertStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Cols = append(x.Cols, d.node(sub))
 				d.close(sub)
 			}
-			x.Cols = append(x.Cols, v)
 		case 3:
 			if wt != 2 || x.SelectStmt != nil {
 				d.bad = true
 				return
 			}
-			x.SelectStmt = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.SelectStmt, sub)
+				x.SelectStmt = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -6871,12 +6467,10 @@ func (d *decoder) decInsertStmt(x *pg_query.InsertStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ReturningList = append(x.ReturningList, d.node(sub))
 				d.close(sub)
 			}
-			x.ReturningList = append(x.ReturningList, v)
 		case 6:
 			if wt != 2 || x.WithClause != nil {
 				d.bad = true
@@ -6908,12 +6502,10 @@ func (d *decoder) decIntList(x *pg_query.IntList, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Items = append(x.Items, d.node(sub))
 				d.close(sub)
 			}
-			x.Items = append(x.Items, v)
 		default:
 			d.bad = true
 		}
@@ -6955,12 +6547,10 @@ func (d *decoder) decIntoClause(x *pg_query.IntoClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ColNames = append(x.ColNames, d.node(sub))
 				d.close(sub)
 			}
-			x.ColNames = append(x.ColNames, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
@@ -6972,12 +6562,10 @@ func (d *decoder) decIntoClause(x *pg_query.IntoClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -6995,9 +6583,8 @@ func (d *decoder) decIntoClause(x *pg_query.IntoClause, end int) {
 				d.bad = true
 				return
 			}
-			x.ViewQuery = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.ViewQuery, sub)
+				x.ViewQuery = d.node(sub)
 				d.close(sub)
 			}
 		case 8:
@@ -7033,9 +6620,8 @@ func (d *decoder) decJoinExpr(x *pg_query.JoinExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Larg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Larg, sub)
+				x.Larg = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -7043,9 +6629,8 @@ func (d *decoder) decJoinExpr(x *pg_query.JoinExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Rarg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Rarg, sub)
+				x.Rarg = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -7053,12 +6638,10 @@ func (d *decoder) decJoinExpr(x *pg_query.JoinExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.UsingClause = append(x.UsingClause, d.node(sub))
 				d.close(sub)
 			}
-			x.UsingClause = append(x.UsingClause, v)
 		case 6:
 			if wt != 2 || x.JoinUsingAlias != nil {
 				d.bad = true
@@ -7074,9 +6657,8 @@ func (d *decoder) decJoinExpr(x *pg_query.JoinExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Quals = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Quals, sub)
+				x.Quals = d.node(sub)
 				d.close(sub)
 			}
 		case 8:
@@ -7120,9 +6702,8 @@ func (d *decoder) decJsonAggConstructor(x *pg_query.JsonAggConstructor, end int)
 				d.bad = true
 				return
 			}
-			x.AggFilter = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.AggFilter, sub)
+				x.AggFilter = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -7130,12 +6711,10 @@ func (d *decoder) decJsonAggConstructor(x *pg_query.JsonAggConstructor, end int)
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.AggOrder = append(x.AggOrder, d.node(sub))
 				d.close(sub)
 			}
-			x.AggOrder = append(x.AggOrder, v)
 		case 4:
 			if wt != 2 || x.Over != nil {
 				d.bad = true
@@ -7229,12 +6808,10 @@ func (d *decoder) decJsonArrayConstructor(x *pg_query.JsonArrayConstructor, end 
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Exprs = append(x.Exprs, d.node(sub))
 				d.close(sub)
 			}
-			x.Exprs = append(x.Exprs, v)
 		case 2:
 			if wt != 2 || x.Output != nil {
 				d.bad = true
@@ -7272,9 +6849,8 @@ func (d *decoder) decJsonArrayQueryConstructor(x *pg_query.JsonArrayQueryConstru
 				d.bad = true
 				return
 			}
-			x.Query = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Query, sub)
+				x.Query = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -7330,9 +6906,8 @@ func (d *decoder) decJsonBehavior(x *pg_query.JsonBehavior, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -7362,9 +6937,8 @@ func (d *decoder) decJsonConstructorExpr(x *pg_query.JsonConstructorExpr, end in
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -7378,20 +6952,17 @@ func (d *decoder) decJsonConstructorExpr(x *pg_query.JsonConstructorExpr, end in
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 4:
 			if wt != 2 || x.Func != nil {
 				d.bad = true
 				return
 			}
-			x.Func = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Func, sub)
+				x.Func = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -7399,9 +6970,8 @@ func (d *decoder) decJsonConstructorExpr(x *pg_query.JsonConstructorExpr, end in
 				d.bad = true
 				return
 			}
-			x.Coercion = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Coercion, sub)
+				x.Coercion = d.node(sub)
 				d.close(sub)
 			}
 		case 6:
@@ -7447,9 +7017,8 @@ func (d *decoder) decJsonExpr(x *pg_query.JsonExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -7469,9 +7038,8 @@ func (d *decoder) decJsonExpr(x *pg_query.JsonExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.FormattedExpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.FormattedExpr, sub)
+				x.FormattedExpr = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -7489,9 +7057,8 @@ func (d *decoder) decJsonExpr(x *pg_query.JsonExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.PathSpec = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.PathSpec, sub)
+				x.PathSpec = d.node(sub)
 				d.close(sub)
 			}
 		case 7:
@@ -7509,23 +7076,19 @@ func (d *decoder) decJsonExpr(x *pg_query.JsonExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.PassingNames = append(x.PassingNames, d.node(sub))
 				d.close(sub)
 			}
-			x.PassingNames = append(x.PassingNames, v)
 		case 9:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.PassingValues = append(x.PassingValues, d.node(sub))
 				d.close(sub)
 			}
-			x.PassingValues = append(x.PassingValues, v)
 		case 10:
 			if wt != 2 || x.OnEmpty != nil {
 				d.bad = true
@@ -7647,9 +7210,8 @@ func (d *decoder) decJsonFuncExpr(x *pg_query.JsonFuncExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Pathspec = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Pathspec, sub)
+				x.Pathspec = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -7657,12 +7219,10 @@ func (d *decoder) decJsonFuncExpr(x *pg_query.JsonFuncExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Passing = append(x.Passing, d.node(sub))
 				d.close(sub)
 			}
-			x.Passing = append(x.Passing, v)
 		case 6:
 			if wt != 2 || x.Output != nil {
 				d.bad = true
@@ -7726,9 +7286,8 @@ func (d *decoder) decJsonIsPredicate(x *pg_query.JsonIsPredicate, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -7774,9 +7333,8 @@ func (d *decoder) decJsonKeyValue(x *pg_query.JsonKeyValue, end int) {
 				d.bad = true
 				return
 			}
-			x.Key = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Key, sub)
+				x.Key = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -7846,12 +7404,10 @@ func (d *decoder) decJsonObjectConstructor(x *pg_query.JsonObjectConstructor, en
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Exprs = append(x.Exprs, d.node(sub))
 				d.close(sub)
 			}
-			x.Exprs = append(x.Exprs, v)
 		case 2:
 			if wt != 2 || x.Output != nil {
 				d.bad = true
@@ -7999,9 +7555,8 @@ func (d *decoder) decJsonScalarExpr(x *pg_query.JsonScalarExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8091,23 +7646,19 @@ func (d *decoder) decJsonTable(x *pg_query.JsonTable, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Passing = append(x.Passing, d.node(sub))
 				d.close(sub)
 			}
-			x.Passing = append(x.Passing, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Columns = append(x.Columns, d.node(sub))
 				d.close(sub)
 			}
-			x.Columns = append(x.Columns, v)
 		case 5:
 			if wt != 2 || x.OnError != nil {
 				d.bad = true
@@ -8209,12 +7760,10 @@ func (d *decoder) decJsonTableColumn(x *pg_query.JsonTableColumn, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Columns = append(x.Columns, d.node(sub))
 				d.close(sub)
 			}
-			x.Columns = append(x.Columns, v)
 		case 9:
 			if wt != 2 || x.OnEmpty != nil {
 				d.bad = true
@@ -8272,9 +7821,8 @@ func (d *decoder) decJsonTablePathScan(x *pg_query.JsonTablePathScan, end int) {
 				d.bad = true
 				return
 			}
-			x.Plan = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Plan, sub)
+				x.Plan = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8298,9 +7846,8 @@ func (d *decoder) decJsonTablePathScan(x *pg_query.JsonTablePathScan, end int) {
 				d.bad = true
 				return
 			}
-			x.Child = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Child, sub)
+				x.Child = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -8330,9 +7877,8 @@ func (d *decoder) decJsonTablePathSpec(x *pg_query.JsonTablePathSpec, end int) {
 				d.bad = true
 				return
 			}
-			x.String_ = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.String_, sub)
+				x.String_ = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8368,9 +7914,8 @@ func (d *decoder) decJsonTableSiblingJoin(x *pg_query.JsonTableSiblingJoin, end 
 				d.bad = true
 				return
 			}
-			x.Plan = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Plan, sub)
+				x.Plan = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8378,9 +7923,8 @@ func (d *decoder) decJsonTableSiblingJoin(x *pg_query.JsonTableSiblingJoin, end 
 				d.bad = true
 				return
 			}
-			x.Lplan = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Lplan, sub)
+				x.Lplan = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -8388,9 +7932,8 @@ func (d *decoder) decJsonTableSiblingJoin(x *pg_query.JsonTableSiblingJoin, end 
 				d.bad = true
 				return
 			}
-			x.Rplan = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Rplan, sub)
+				x.Rplan = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -8408,9 +7951,8 @@ func (d *decoder) decJsonValueExpr(x *pg_query.JsonValueExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.RawExpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.RawExpr, sub)
+				x.RawExpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8418,9 +7960,8 @@ func (d *decoder) decJsonValueExpr(x *pg_query.JsonValueExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.FormattedExpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.FormattedExpr, sub)
+				x.FormattedExpr = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -8448,12 +7989,10 @@ func (d *decoder) decList(x *pg_query.List, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Items = append(x.Items, d.node(sub))
 				d.close(sub)
 			}
-			x.Items = append(x.Items, v)
 		default:
 			d.bad = true
 		}
@@ -8501,12 +8040,10 @@ func (d *decoder) decLockStmt(x *pg_query.LockStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Relations = append(x.Relations, d.node(sub))
 				d.close(sub)
 			}
-			x.Relations = append(x.Relations, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -8534,12 +8071,10 @@ func (d *decoder) decLockingClause(x *pg_query.LockingClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.LockedRels = append(x.LockedRels, d.node(sub))
 				d.close(sub)
 			}
-			x.LockedRels = append(x.LockedRels, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -8585,9 +8120,8 @@ func (d *decoder) decMergeAction(x *pg_query.MergeAction, end int) {
 				d.bad = true
 				return
 			}
-			x.Qual = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Qual, sub)
+				x.Qual = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -8595,23 +8129,19 @@ func (d *decoder) decMergeAction(x *pg_query.MergeAction, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TargetList = append(x.TargetList, d.node(sub))
 				d.close(sub)
 			}
-			x.TargetList = append(x.TargetList, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.UpdateColnos = append(x.UpdateColnos, d.node(sub))
 				d.close(sub)
 			}
-			x.UpdateColnos = append(x.UpdateColnos, v)
 		default:
 			d.bad = true
 		}
@@ -8637,9 +8167,8 @@ func (d *decoder) decMergeStmt(x *pg_query.MergeStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.SourceRelation = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.SourceRelation, sub)
+				x.SourceRelation = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -8647,9 +8176,8 @@ func (d *decoder) decMergeStmt(x *pg_query.MergeStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.JoinCondition = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.JoinCondition, sub)
+				x.JoinCondition = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -8657,23 +8185,19 @@ func (d *decoder) decMergeStmt(x *pg_query.MergeStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.MergeWhenClauses = append(x.MergeWhenClauses, d.node(sub))
 				d.close(sub)
 			}
-			x.MergeWhenClauses = append(x.MergeWhenClauses, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ReturningList = append(x.ReturningList, d.node(sub))
 				d.close(sub)
 			}
-			x.ReturningList = append(x.ReturningList, v)
 		case 6:
 			if wt != 2 || x.WithClause != nil {
 				d.bad = true
@@ -8699,9 +8223,8 @@ func (d *decoder) decMergeSupportFunc(x *pg_query.MergeSupportFunc, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8755,9 +8278,8 @@ func (d *decoder) decMergeWhenClause(x *pg_query.MergeWhenClause, end int) {
 				d.bad = true
 				return
 			}
-			x.Condition = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Condition, sub)
+				x.Condition = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -8765,23 +8287,19 @@ func (d *decoder) decMergeWhenClause(x *pg_query.MergeWhenClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TargetList = append(x.TargetList, d.node(sub))
 				d.close(sub)
 			}
-			x.TargetList = append(x.TargetList, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Values = append(x.Values, d.node(sub))
 				d.close(sub)
 			}
-			x.Values = append(x.Values, v)
 		default:
 			d.bad = true
 		}
@@ -8797,9 +8315,8 @@ func (d *decoder) decMinMaxExpr(x *pg_query.MinMaxExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8831,12 +8348,10 @@ func (d *decoder) decMinMaxExpr(x *pg_query.MinMaxExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 7:
 			if wt != 0 {
 				d.bad = true
@@ -8858,9 +8373,8 @@ func (d *decoder) decMultiAssignRef(x *pg_query.MultiAssignRef, end int) {
 				d.bad = true
 				return
 			}
-			x.Source = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Source, sub)
+				x.Source = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8890,9 +8404,8 @@ func (d *decoder) decNamedArgExpr(x *pg_query.NamedArgExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8900,9 +8413,8 @@ func (d *decoder) decNamedArgExpr(x *pg_query.NamedArgExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -8938,9 +8450,8 @@ func (d *decoder) decNextValueExpr(x *pg_query.NextValueExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -8959,6 +8470,2977 @@ func (d *decoder) decNextValueExpr(x *pg_query.NextValueExpr, end int) {
 			d.bad = true
 		}
 	}
+}
+
+// node decodes a Node that ends at end, allocating it with its wrapper and
+// its value at once.
+func (d *decoder) node(end int) *pg_query.Node {
+	if d.i == end {
+		return new(pg_query.Node)
+	}
+	var n *pg_query.Node
+	num, wt := d.tag(end)
+	if wt != 2 {
+		d.bad = true
+		return nil
+	}
+	switch num {
+	case 1:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_Alias
+			v pg_query.Alias
+		})
+		c.w.Alias, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlias(&c.v, sub)
+			d.close(sub)
+		}
+	case 2:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RangeVar
+			v pg_query.RangeVar
+		})
+		c.w.RangeVar, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRangeVar(&c.v, sub)
+			d.close(sub)
+		}
+	case 3:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_TableFunc
+			v pg_query.TableFunc
+		})
+		c.w.TableFunc, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decTableFunc(&c.v, sub)
+			d.close(sub)
+		}
+	case 4:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_IntoClause
+			v pg_query.IntoClause
+		})
+		c.w.IntoClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decIntoClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 5:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_Var
+			v pg_query.Var
+		})
+		c.w.Var, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decVar(&c.v, sub)
+			d.close(sub)
+		}
+	case 6:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_Param
+			v pg_query.Param
+		})
+		c.w.Param, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decParam(&c.v, sub)
+			d.close(sub)
+		}
+	case 7:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_Aggref
+			v pg_query.Aggref
+		})
+		c.w.Aggref, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAggref(&c.v, sub)
+			d.close(sub)
+		}
+	case 8:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_GroupingFunc
+			v pg_query.GroupingFunc
+		})
+		c.w.GroupingFunc, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decGroupingFunc(&c.v, sub)
+			d.close(sub)
+		}
+	case 9:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_WindowFunc
+			v pg_query.WindowFunc
+		})
+		c.w.WindowFunc, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decWindowFunc(&c.v, sub)
+			d.close(sub)
+		}
+	case 10:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_WindowFuncRunCondition
+			v pg_query.WindowFuncRunCondition
+		})
+		c.w.WindowFuncRunCondition, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decWindowFuncRunCondition(&c.v, sub)
+			d.close(sub)
+		}
+	case 11:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_MergeSupportFunc
+			v pg_query.MergeSupportFunc
+		})
+		c.w.MergeSupportFunc, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decMergeSupportFunc(&c.v, sub)
+			d.close(sub)
+		}
+	case 12:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SubscriptingRef
+			v pg_query.SubscriptingRef
+		})
+		c.w.SubscriptingRef, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSubscriptingRef(&c.v, sub)
+			d.close(sub)
+		}
+	case 13:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_FuncExpr
+			v pg_query.FuncExpr
+		})
+		c.w.FuncExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decFuncExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 14:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_NamedArgExpr
+			v pg_query.NamedArgExpr
+		})
+		c.w.NamedArgExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decNamedArgExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 15:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_OpExpr
+			v pg_query.OpExpr
+		})
+		c.w.OpExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decOpExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 16:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DistinctExpr
+			v pg_query.DistinctExpr
+		})
+		c.w.DistinctExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDistinctExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 17:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_NullIfExpr
+			v pg_query.NullIfExpr
+		})
+		c.w.NullIfExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decNullIfExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 18:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ScalarArrayOpExpr
+			v pg_query.ScalarArrayOpExpr
+		})
+		c.w.ScalarArrayOpExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decScalarArrayOpExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 19:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_BoolExpr
+			v pg_query.BoolExpr
+		})
+		c.w.BoolExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decBoolExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 20:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SubLink
+			v pg_query.SubLink
+		})
+		c.w.SubLink, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSubLink(&c.v, sub)
+			d.close(sub)
+		}
+	case 21:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SubPlan
+			v pg_query.SubPlan
+		})
+		c.w.SubPlan, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSubPlan(&c.v, sub)
+			d.close(sub)
+		}
+	case 22:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlternativeSubPlan
+			v pg_query.AlternativeSubPlan
+		})
+		c.w.AlternativeSubPlan, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlternativeSubPlan(&c.v, sub)
+			d.close(sub)
+		}
+	case 23:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_FieldSelect
+			v pg_query.FieldSelect
+		})
+		c.w.FieldSelect, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decFieldSelect(&c.v, sub)
+			d.close(sub)
+		}
+	case 24:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_FieldStore
+			v pg_query.FieldStore
+		})
+		c.w.FieldStore, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decFieldStore(&c.v, sub)
+			d.close(sub)
+		}
+	case 25:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RelabelType
+			v pg_query.RelabelType
+		})
+		c.w.RelabelType, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRelabelType(&c.v, sub)
+			d.close(sub)
+		}
+	case 26:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CoerceViaIo
+			v pg_query.CoerceViaIO
+		})
+		c.w.CoerceViaIo, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCoerceViaIO(&c.v, sub)
+			d.close(sub)
+		}
+	case 27:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ArrayCoerceExpr
+			v pg_query.ArrayCoerceExpr
+		})
+		c.w.ArrayCoerceExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decArrayCoerceExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 28:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ConvertRowtypeExpr
+			v pg_query.ConvertRowtypeExpr
+		})
+		c.w.ConvertRowtypeExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decConvertRowtypeExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 29:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CollateExpr
+			v pg_query.CollateExpr
+		})
+		c.w.CollateExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCollateExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 30:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CaseExpr
+			v pg_query.CaseExpr
+		})
+		c.w.CaseExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCaseExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 31:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CaseWhen
+			v pg_query.CaseWhen
+		})
+		c.w.CaseWhen, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCaseWhen(&c.v, sub)
+			d.close(sub)
+		}
+	case 32:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CaseTestExpr
+			v pg_query.CaseTestExpr
+		})
+		c.w.CaseTestExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCaseTestExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 33:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ArrayExpr
+			v pg_query.ArrayExpr
+		})
+		c.w.ArrayExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decArrayExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 34:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RowExpr
+			v pg_query.RowExpr
+		})
+		c.w.RowExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRowExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 35:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RowCompareExpr
+			v pg_query.RowCompareExpr
+		})
+		c.w.RowCompareExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRowCompareExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 36:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CoalesceExpr
+			v pg_query.CoalesceExpr
+		})
+		c.w.CoalesceExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCoalesceExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 37:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_MinMaxExpr
+			v pg_query.MinMaxExpr
+		})
+		c.w.MinMaxExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decMinMaxExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 38:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SqlvalueFunction
+			v pg_query.SQLValueFunction
+		})
+		c.w.SqlvalueFunction, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSQLValueFunction(&c.v, sub)
+			d.close(sub)
+		}
+	case 39:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_XmlExpr
+			v pg_query.XmlExpr
+		})
+		c.w.XmlExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decXmlExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 40:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonFormat
+			v pg_query.JsonFormat
+		})
+		c.w.JsonFormat, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonFormat(&c.v, sub)
+			d.close(sub)
+		}
+	case 41:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonReturning
+			v pg_query.JsonReturning
+		})
+		c.w.JsonReturning, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonReturning(&c.v, sub)
+			d.close(sub)
+		}
+	case 42:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonValueExpr
+			v pg_query.JsonValueExpr
+		})
+		c.w.JsonValueExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonValueExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 43:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonConstructorExpr
+			v pg_query.JsonConstructorExpr
+		})
+		c.w.JsonConstructorExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonConstructorExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 44:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonIsPredicate
+			v pg_query.JsonIsPredicate
+		})
+		c.w.JsonIsPredicate, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonIsPredicate(&c.v, sub)
+			d.close(sub)
+		}
+	case 45:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonBehavior
+			v pg_query.JsonBehavior
+		})
+		c.w.JsonBehavior, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonBehavior(&c.v, sub)
+			d.close(sub)
+		}
+	case 46:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonExpr
+			v pg_query.JsonExpr
+		})
+		c.w.JsonExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 47:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonTablePath
+			v pg_query.JsonTablePath
+		})
+		c.w.JsonTablePath, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonTablePath(&c.v, sub)
+			d.close(sub)
+		}
+	case 48:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonTablePathScan
+			v pg_query.JsonTablePathScan
+		})
+		c.w.JsonTablePathScan, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonTablePathScan(&c.v, sub)
+			d.close(sub)
+		}
+	case 49:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonTableSiblingJoin
+			v pg_query.JsonTableSiblingJoin
+		})
+		c.w.JsonTableSiblingJoin, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonTableSiblingJoin(&c.v, sub)
+			d.close(sub)
+		}
+	case 50:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_NullTest
+			v pg_query.NullTest
+		})
+		c.w.NullTest, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decNullTest(&c.v, sub)
+			d.close(sub)
+		}
+	case 51:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_BooleanTest
+			v pg_query.BooleanTest
+		})
+		c.w.BooleanTest, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decBooleanTest(&c.v, sub)
+			d.close(sub)
+		}
+	case 52:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_MergeAction
+			v pg_query.MergeAction
+		})
+		c.w.MergeAction, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decMergeAction(&c.v, sub)
+			d.close(sub)
+		}
+	case 53:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CoerceToDomain
+			v pg_query.CoerceToDomain
+		})
+		c.w.CoerceToDomain, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCoerceToDomain(&c.v, sub)
+			d.close(sub)
+		}
+	case 54:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CoerceToDomainValue
+			v pg_query.CoerceToDomainValue
+		})
+		c.w.CoerceToDomainValue, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCoerceToDomainValue(&c.v, sub)
+			d.close(sub)
+		}
+	case 55:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SetToDefault
+			v pg_query.SetToDefault
+		})
+		c.w.SetToDefault, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSetToDefault(&c.v, sub)
+			d.close(sub)
+		}
+	case 56:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CurrentOfExpr
+			v pg_query.CurrentOfExpr
+		})
+		c.w.CurrentOfExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCurrentOfExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 57:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_NextValueExpr
+			v pg_query.NextValueExpr
+		})
+		c.w.NextValueExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decNextValueExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 58:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_InferenceElem
+			v pg_query.InferenceElem
+		})
+		c.w.InferenceElem, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decInferenceElem(&c.v, sub)
+			d.close(sub)
+		}
+	case 59:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_TargetEntry
+			v pg_query.TargetEntry
+		})
+		c.w.TargetEntry, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decTargetEntry(&c.v, sub)
+			d.close(sub)
+		}
+	case 60:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RangeTblRef
+			v pg_query.RangeTblRef
+		})
+		c.w.RangeTblRef, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRangeTblRef(&c.v, sub)
+			d.close(sub)
+		}
+	case 61:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JoinExpr
+			v pg_query.JoinExpr
+		})
+		c.w.JoinExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJoinExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 62:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_FromExpr
+			v pg_query.FromExpr
+		})
+		c.w.FromExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decFromExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 63:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_OnConflictExpr
+			v pg_query.OnConflictExpr
+		})
+		c.w.OnConflictExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decOnConflictExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 64:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_Query
+			v pg_query.Query
+		})
+		c.w.Query, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decQuery(&c.v, sub)
+			d.close(sub)
+		}
+	case 65:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_TypeName
+			v pg_query.TypeName
+		})
+		c.w.TypeName, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decTypeName(&c.v, sub)
+			d.close(sub)
+		}
+	case 66:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ColumnRef
+			v pg_query.ColumnRef
+		})
+		c.w.ColumnRef, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decColumnRef(&c.v, sub)
+			d.close(sub)
+		}
+	case 67:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ParamRef
+			v pg_query.ParamRef
+		})
+		c.w.ParamRef, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decParamRef(&c.v, sub)
+			d.close(sub)
+		}
+	case 68:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AExpr
+			v pg_query.A_Expr
+		})
+		c.w.AExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decA_Expr(&c.v, sub)
+			d.close(sub)
+		}
+	case 69:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_TypeCast
+			v pg_query.TypeCast
+		})
+		c.w.TypeCast, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decTypeCast(&c.v, sub)
+			d.close(sub)
+		}
+	case 70:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CollateClause
+			v pg_query.CollateClause
+		})
+		c.w.CollateClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCollateClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 71:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RoleSpec
+			v pg_query.RoleSpec
+		})
+		c.w.RoleSpec, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRoleSpec(&c.v, sub)
+			d.close(sub)
+		}
+	case 72:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_FuncCall
+			v pg_query.FuncCall
+		})
+		c.w.FuncCall, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decFuncCall(&c.v, sub)
+			d.close(sub)
+		}
+	case 73:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AStar
+			v pg_query.A_Star
+		})
+		c.w.AStar, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decA_Star(&c.v, sub)
+			d.close(sub)
+		}
+	case 74:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AIndices
+			v pg_query.A_Indices
+		})
+		c.w.AIndices, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decA_Indices(&c.v, sub)
+			d.close(sub)
+		}
+	case 75:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AIndirection
+			v pg_query.A_Indirection
+		})
+		c.w.AIndirection, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decA_Indirection(&c.v, sub)
+			d.close(sub)
+		}
+	case 76:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AArrayExpr
+			v pg_query.A_ArrayExpr
+		})
+		c.w.AArrayExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decA_ArrayExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 77:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ResTarget
+			v pg_query.ResTarget
+		})
+		c.w.ResTarget, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decResTarget(&c.v, sub)
+			d.close(sub)
+		}
+	case 78:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_MultiAssignRef
+			v pg_query.MultiAssignRef
+		})
+		c.w.MultiAssignRef, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decMultiAssignRef(&c.v, sub)
+			d.close(sub)
+		}
+	case 79:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SortBy
+			v pg_query.SortBy
+		})
+		c.w.SortBy, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSortBy(&c.v, sub)
+			d.close(sub)
+		}
+	case 80:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_WindowDef
+			v pg_query.WindowDef
+		})
+		c.w.WindowDef, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decWindowDef(&c.v, sub)
+			d.close(sub)
+		}
+	case 81:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RangeSubselect
+			v pg_query.RangeSubselect
+		})
+		c.w.RangeSubselect, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRangeSubselect(&c.v, sub)
+			d.close(sub)
+		}
+	case 82:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RangeFunction
+			v pg_query.RangeFunction
+		})
+		c.w.RangeFunction, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRangeFunction(&c.v, sub)
+			d.close(sub)
+		}
+	case 83:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RangeTableFunc
+			v pg_query.RangeTableFunc
+		})
+		c.w.RangeTableFunc, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRangeTableFunc(&c.v, sub)
+			d.close(sub)
+		}
+	case 84:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RangeTableFuncCol
+			v pg_query.RangeTableFuncCol
+		})
+		c.w.RangeTableFuncCol, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRangeTableFuncCol(&c.v, sub)
+			d.close(sub)
+		}
+	case 85:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RangeTableSample
+			v pg_query.RangeTableSample
+		})
+		c.w.RangeTableSample, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRangeTableSample(&c.v, sub)
+			d.close(sub)
+		}
+	case 86:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ColumnDef
+			v pg_query.ColumnDef
+		})
+		c.w.ColumnDef, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decColumnDef(&c.v, sub)
+			d.close(sub)
+		}
+	case 87:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_TableLikeClause
+			v pg_query.TableLikeClause
+		})
+		c.w.TableLikeClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decTableLikeClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 88:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_IndexElem
+			v pg_query.IndexElem
+		})
+		c.w.IndexElem, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decIndexElem(&c.v, sub)
+			d.close(sub)
+		}
+	case 89:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DefElem
+			v pg_query.DefElem
+		})
+		c.w.DefElem, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDefElem(&c.v, sub)
+			d.close(sub)
+		}
+	case 90:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_LockingClause
+			v pg_query.LockingClause
+		})
+		c.w.LockingClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decLockingClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 91:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_XmlSerialize
+			v pg_query.XmlSerialize
+		})
+		c.w.XmlSerialize, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decXmlSerialize(&c.v, sub)
+			d.close(sub)
+		}
+	case 92:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_PartitionElem
+			v pg_query.PartitionElem
+		})
+		c.w.PartitionElem, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decPartitionElem(&c.v, sub)
+			d.close(sub)
+		}
+	case 93:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_PartitionSpec
+			v pg_query.PartitionSpec
+		})
+		c.w.PartitionSpec, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decPartitionSpec(&c.v, sub)
+			d.close(sub)
+		}
+	case 94:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_PartitionBoundSpec
+			v pg_query.PartitionBoundSpec
+		})
+		c.w.PartitionBoundSpec, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decPartitionBoundSpec(&c.v, sub)
+			d.close(sub)
+		}
+	case 95:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_PartitionRangeDatum
+			v pg_query.PartitionRangeDatum
+		})
+		c.w.PartitionRangeDatum, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decPartitionRangeDatum(&c.v, sub)
+			d.close(sub)
+		}
+	case 96:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SinglePartitionSpec
+			v pg_query.SinglePartitionSpec
+		})
+		c.w.SinglePartitionSpec, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSinglePartitionSpec(&c.v, sub)
+			d.close(sub)
+		}
+	case 97:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_PartitionCmd
+			v pg_query.PartitionCmd
+		})
+		c.w.PartitionCmd, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decPartitionCmd(&c.v, sub)
+			d.close(sub)
+		}
+	case 98:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RangeTblEntry
+			v pg_query.RangeTblEntry
+		})
+		c.w.RangeTblEntry, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRangeTblEntry(&c.v, sub)
+			d.close(sub)
+		}
+	case 99:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RtepermissionInfo
+			v pg_query.RTEPermissionInfo
+		})
+		c.w.RtepermissionInfo, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRTEPermissionInfo(&c.v, sub)
+			d.close(sub)
+		}
+	case 100:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RangeTblFunction
+			v pg_query.RangeTblFunction
+		})
+		c.w.RangeTblFunction, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRangeTblFunction(&c.v, sub)
+			d.close(sub)
+		}
+	case 101:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_TableSampleClause
+			v pg_query.TableSampleClause
+		})
+		c.w.TableSampleClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decTableSampleClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 102:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_WithCheckOption
+			v pg_query.WithCheckOption
+		})
+		c.w.WithCheckOption, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decWithCheckOption(&c.v, sub)
+			d.close(sub)
+		}
+	case 103:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SortGroupClause
+			v pg_query.SortGroupClause
+		})
+		c.w.SortGroupClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSortGroupClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 104:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_GroupingSet
+			v pg_query.GroupingSet
+		})
+		c.w.GroupingSet, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decGroupingSet(&c.v, sub)
+			d.close(sub)
+		}
+	case 105:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_WindowClause
+			v pg_query.WindowClause
+		})
+		c.w.WindowClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decWindowClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 106:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RowMarkClause
+			v pg_query.RowMarkClause
+		})
+		c.w.RowMarkClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRowMarkClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 107:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_WithClause
+			v pg_query.WithClause
+		})
+		c.w.WithClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decWithClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 108:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_InferClause
+			v pg_query.InferClause
+		})
+		c.w.InferClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decInferClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 109:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_OnConflictClause
+			v pg_query.OnConflictClause
+		})
+		c.w.OnConflictClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decOnConflictClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 110:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CtesearchClause
+			v pg_query.CTESearchClause
+		})
+		c.w.CtesearchClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCTESearchClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 111:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CtecycleClause
+			v pg_query.CTECycleClause
+		})
+		c.w.CtecycleClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCTECycleClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 112:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CommonTableExpr
+			v pg_query.CommonTableExpr
+		})
+		c.w.CommonTableExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCommonTableExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 113:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_MergeWhenClause
+			v pg_query.MergeWhenClause
+		})
+		c.w.MergeWhenClause, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decMergeWhenClause(&c.v, sub)
+			d.close(sub)
+		}
+	case 114:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_TriggerTransition
+			v pg_query.TriggerTransition
+		})
+		c.w.TriggerTransition, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decTriggerTransition(&c.v, sub)
+			d.close(sub)
+		}
+	case 115:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonOutput
+			v pg_query.JsonOutput
+		})
+		c.w.JsonOutput, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonOutput(&c.v, sub)
+			d.close(sub)
+		}
+	case 116:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonArgument
+			v pg_query.JsonArgument
+		})
+		c.w.JsonArgument, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonArgument(&c.v, sub)
+			d.close(sub)
+		}
+	case 117:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonFuncExpr
+			v pg_query.JsonFuncExpr
+		})
+		c.w.JsonFuncExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonFuncExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 118:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonTablePathSpec
+			v pg_query.JsonTablePathSpec
+		})
+		c.w.JsonTablePathSpec, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonTablePathSpec(&c.v, sub)
+			d.close(sub)
+		}
+	case 119:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonTable
+			v pg_query.JsonTable
+		})
+		c.w.JsonTable, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonTable(&c.v, sub)
+			d.close(sub)
+		}
+	case 120:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonTableColumn
+			v pg_query.JsonTableColumn
+		})
+		c.w.JsonTableColumn, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonTableColumn(&c.v, sub)
+			d.close(sub)
+		}
+	case 121:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonKeyValue
+			v pg_query.JsonKeyValue
+		})
+		c.w.JsonKeyValue, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonKeyValue(&c.v, sub)
+			d.close(sub)
+		}
+	case 122:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonParseExpr
+			v pg_query.JsonParseExpr
+		})
+		c.w.JsonParseExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonParseExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 123:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonScalarExpr
+			v pg_query.JsonScalarExpr
+		})
+		c.w.JsonScalarExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonScalarExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 124:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonSerializeExpr
+			v pg_query.JsonSerializeExpr
+		})
+		c.w.JsonSerializeExpr, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonSerializeExpr(&c.v, sub)
+			d.close(sub)
+		}
+	case 125:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonObjectConstructor
+			v pg_query.JsonObjectConstructor
+		})
+		c.w.JsonObjectConstructor, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonObjectConstructor(&c.v, sub)
+			d.close(sub)
+		}
+	case 126:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonArrayConstructor
+			v pg_query.JsonArrayConstructor
+		})
+		c.w.JsonArrayConstructor, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonArrayConstructor(&c.v, sub)
+			d.close(sub)
+		}
+	case 127:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonArrayQueryConstructor
+			v pg_query.JsonArrayQueryConstructor
+		})
+		c.w.JsonArrayQueryConstructor, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonArrayQueryConstructor(&c.v, sub)
+			d.close(sub)
+		}
+	case 128:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonAggConstructor
+			v pg_query.JsonAggConstructor
+		})
+		c.w.JsonAggConstructor, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonAggConstructor(&c.v, sub)
+			d.close(sub)
+		}
+	case 129:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonObjectAgg
+			v pg_query.JsonObjectAgg
+		})
+		c.w.JsonObjectAgg, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonObjectAgg(&c.v, sub)
+			d.close(sub)
+		}
+	case 130:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_JsonArrayAgg
+			v pg_query.JsonArrayAgg
+		})
+		c.w.JsonArrayAgg, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decJsonArrayAgg(&c.v, sub)
+			d.close(sub)
+		}
+	case 131:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RawStmt
+			v pg_query.RawStmt
+		})
+		c.w.RawStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRawStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 132:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_InsertStmt
+			v pg_query.InsertStmt
+		})
+		c.w.InsertStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decInsertStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 133:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DeleteStmt
+			v pg_query.DeleteStmt
+		})
+		c.w.DeleteStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDeleteStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 134:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_UpdateStmt
+			v pg_query.UpdateStmt
+		})
+		c.w.UpdateStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decUpdateStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 135:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_MergeStmt
+			v pg_query.MergeStmt
+		})
+		c.w.MergeStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decMergeStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 136:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SelectStmt
+			v pg_query.SelectStmt
+		})
+		c.w.SelectStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSelectStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 137:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SetOperationStmt
+			v pg_query.SetOperationStmt
+		})
+		c.w.SetOperationStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSetOperationStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 138:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ReturnStmt
+			v pg_query.ReturnStmt
+		})
+		c.w.ReturnStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decReturnStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 139:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_PlassignStmt
+			v pg_query.PLAssignStmt
+		})
+		c.w.PlassignStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decPLAssignStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 140:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateSchemaStmt
+			v pg_query.CreateSchemaStmt
+		})
+		c.w.CreateSchemaStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateSchemaStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 141:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterTableStmt
+			v pg_query.AlterTableStmt
+		})
+		c.w.AlterTableStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterTableStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 142:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ReplicaIdentityStmt
+			v pg_query.ReplicaIdentityStmt
+		})
+		c.w.ReplicaIdentityStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decReplicaIdentityStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 143:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterTableCmd
+			v pg_query.AlterTableCmd
+		})
+		c.w.AlterTableCmd, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterTableCmd(&c.v, sub)
+			d.close(sub)
+		}
+	case 144:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterCollationStmt
+			v pg_query.AlterCollationStmt
+		})
+		c.w.AlterCollationStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterCollationStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 145:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterDomainStmt
+			v pg_query.AlterDomainStmt
+		})
+		c.w.AlterDomainStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterDomainStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 146:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_GrantStmt
+			v pg_query.GrantStmt
+		})
+		c.w.GrantStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decGrantStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 147:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ObjectWithArgs
+			v pg_query.ObjectWithArgs
+		})
+		c.w.ObjectWithArgs, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decObjectWithArgs(&c.v, sub)
+			d.close(sub)
+		}
+	case 148:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AccessPriv
+			v pg_query.AccessPriv
+		})
+		c.w.AccessPriv, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAccessPriv(&c.v, sub)
+			d.close(sub)
+		}
+	case 149:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_GrantRoleStmt
+			v pg_query.GrantRoleStmt
+		})
+		c.w.GrantRoleStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decGrantRoleStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 150:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterDefaultPrivilegesStmt
+			v pg_query.AlterDefaultPrivilegesStmt
+		})
+		c.w.AlterDefaultPrivilegesStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterDefaultPrivilegesStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 151:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CopyStmt
+			v pg_query.CopyStmt
+		})
+		c.w.CopyStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCopyStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 152:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_VariableSetStmt
+			v pg_query.VariableSetStmt
+		})
+		c.w.VariableSetStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decVariableSetStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 153:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_VariableShowStmt
+			v pg_query.VariableShowStmt
+		})
+		c.w.VariableShowStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decVariableShowStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 154:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateStmt
+			v pg_query.CreateStmt
+		})
+		c.w.CreateStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 155:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_Constraint
+			v pg_query.Constraint
+		})
+		c.w.Constraint, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decConstraint(&c.v, sub)
+			d.close(sub)
+		}
+	case 156:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateTableSpaceStmt
+			v pg_query.CreateTableSpaceStmt
+		})
+		c.w.CreateTableSpaceStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateTableSpaceStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 157:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DropTableSpaceStmt
+			v pg_query.DropTableSpaceStmt
+		})
+		c.w.DropTableSpaceStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDropTableSpaceStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 158:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterTableSpaceOptionsStmt
+			v pg_query.AlterTableSpaceOptionsStmt
+		})
+		c.w.AlterTableSpaceOptionsStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterTableSpaceOptionsStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 159:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterTableMoveAllStmt
+			v pg_query.AlterTableMoveAllStmt
+		})
+		c.w.AlterTableMoveAllStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterTableMoveAllStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 160:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateExtensionStmt
+			v pg_query.CreateExtensionStmt
+		})
+		c.w.CreateExtensionStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateExtensionStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 161:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterExtensionStmt
+			v pg_query.AlterExtensionStmt
+		})
+		c.w.AlterExtensionStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterExtensionStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 162:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterExtensionContentsStmt
+			v pg_query.AlterExtensionContentsStmt
+		})
+		c.w.AlterExtensionContentsStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterExtensionContentsStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 163:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateFdwStmt
+			v pg_query.CreateFdwStmt
+		})
+		c.w.CreateFdwStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateFdwStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 164:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterFdwStmt
+			v pg_query.AlterFdwStmt
+		})
+		c.w.AlterFdwStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterFdwStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 165:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateForeignServerStmt
+			v pg_query.CreateForeignServerStmt
+		})
+		c.w.CreateForeignServerStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateForeignServerStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 166:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterForeignServerStmt
+			v pg_query.AlterForeignServerStmt
+		})
+		c.w.AlterForeignServerStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterForeignServerStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 167:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateForeignTableStmt
+			v pg_query.CreateForeignTableStmt
+		})
+		c.w.CreateForeignTableStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateForeignTableStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 168:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateUserMappingStmt
+			v pg_query.CreateUserMappingStmt
+		})
+		c.w.CreateUserMappingStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateUserMappingStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 169:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterUserMappingStmt
+			v pg_query.AlterUserMappingStmt
+		})
+		c.w.AlterUserMappingStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterUserMappingStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 170:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DropUserMappingStmt
+			v pg_query.DropUserMappingStmt
+		})
+		c.w.DropUserMappingStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDropUserMappingStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 171:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ImportForeignSchemaStmt
+			v pg_query.ImportForeignSchemaStmt
+		})
+		c.w.ImportForeignSchemaStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decImportForeignSchemaStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 172:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreatePolicyStmt
+			v pg_query.CreatePolicyStmt
+		})
+		c.w.CreatePolicyStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreatePolicyStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 173:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterPolicyStmt
+			v pg_query.AlterPolicyStmt
+		})
+		c.w.AlterPolicyStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterPolicyStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 174:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateAmStmt
+			v pg_query.CreateAmStmt
+		})
+		c.w.CreateAmStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateAmStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 175:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateTrigStmt
+			v pg_query.CreateTrigStmt
+		})
+		c.w.CreateTrigStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateTrigStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 176:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateEventTrigStmt
+			v pg_query.CreateEventTrigStmt
+		})
+		c.w.CreateEventTrigStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateEventTrigStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 177:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterEventTrigStmt
+			v pg_query.AlterEventTrigStmt
+		})
+		c.w.AlterEventTrigStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterEventTrigStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 178:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreatePlangStmt
+			v pg_query.CreatePLangStmt
+		})
+		c.w.CreatePlangStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreatePLangStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 179:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateRoleStmt
+			v pg_query.CreateRoleStmt
+		})
+		c.w.CreateRoleStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateRoleStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 180:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterRoleStmt
+			v pg_query.AlterRoleStmt
+		})
+		c.w.AlterRoleStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterRoleStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 181:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterRoleSetStmt
+			v pg_query.AlterRoleSetStmt
+		})
+		c.w.AlterRoleSetStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterRoleSetStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 182:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DropRoleStmt
+			v pg_query.DropRoleStmt
+		})
+		c.w.DropRoleStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDropRoleStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 183:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateSeqStmt
+			v pg_query.CreateSeqStmt
+		})
+		c.w.CreateSeqStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateSeqStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 184:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterSeqStmt
+			v pg_query.AlterSeqStmt
+		})
+		c.w.AlterSeqStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterSeqStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 185:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DefineStmt
+			v pg_query.DefineStmt
+		})
+		c.w.DefineStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDefineStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 186:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateDomainStmt
+			v pg_query.CreateDomainStmt
+		})
+		c.w.CreateDomainStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateDomainStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 187:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateOpClassStmt
+			v pg_query.CreateOpClassStmt
+		})
+		c.w.CreateOpClassStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateOpClassStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 188:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateOpClassItem
+			v pg_query.CreateOpClassItem
+		})
+		c.w.CreateOpClassItem, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateOpClassItem(&c.v, sub)
+			d.close(sub)
+		}
+	case 189:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateOpFamilyStmt
+			v pg_query.CreateOpFamilyStmt
+		})
+		c.w.CreateOpFamilyStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateOpFamilyStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 190:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterOpFamilyStmt
+			v pg_query.AlterOpFamilyStmt
+		})
+		c.w.AlterOpFamilyStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterOpFamilyStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 191:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DropStmt
+			v pg_query.DropStmt
+		})
+		c.w.DropStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDropStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 192:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_TruncateStmt
+			v pg_query.TruncateStmt
+		})
+		c.w.TruncateStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decTruncateStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 193:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CommentStmt
+			v pg_query.CommentStmt
+		})
+		c.w.CommentStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCommentStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 194:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_SecLabelStmt
+			v pg_query.SecLabelStmt
+		})
+		c.w.SecLabelStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decSecLabelStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 195:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DeclareCursorStmt
+			v pg_query.DeclareCursorStmt
+		})
+		c.w.DeclareCursorStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDeclareCursorStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 196:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ClosePortalStmt
+			v pg_query.ClosePortalStmt
+		})
+		c.w.ClosePortalStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decClosePortalStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 197:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_FetchStmt
+			v pg_query.FetchStmt
+		})
+		c.w.FetchStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decFetchStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 198:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_IndexStmt
+			v pg_query.IndexStmt
+		})
+		c.w.IndexStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decIndexStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 199:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateStatsStmt
+			v pg_query.CreateStatsStmt
+		})
+		c.w.CreateStatsStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateStatsStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 200:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_StatsElem
+			v pg_query.StatsElem
+		})
+		c.w.StatsElem, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decStatsElem(&c.v, sub)
+			d.close(sub)
+		}
+	case 201:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterStatsStmt
+			v pg_query.AlterStatsStmt
+		})
+		c.w.AlterStatsStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterStatsStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 202:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateFunctionStmt
+			v pg_query.CreateFunctionStmt
+		})
+		c.w.CreateFunctionStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateFunctionStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 203:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_FunctionParameter
+			v pg_query.FunctionParameter
+		})
+		c.w.FunctionParameter, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decFunctionParameter(&c.v, sub)
+			d.close(sub)
+		}
+	case 204:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterFunctionStmt
+			v pg_query.AlterFunctionStmt
+		})
+		c.w.AlterFunctionStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterFunctionStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 205:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DoStmt
+			v pg_query.DoStmt
+		})
+		c.w.DoStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDoStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 206:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_InlineCodeBlock
+			v pg_query.InlineCodeBlock
+		})
+		c.w.InlineCodeBlock, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decInlineCodeBlock(&c.v, sub)
+			d.close(sub)
+		}
+	case 207:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CallStmt
+			v pg_query.CallStmt
+		})
+		c.w.CallStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCallStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 208:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CallContext
+			v pg_query.CallContext
+		})
+		c.w.CallContext, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCallContext(&c.v, sub)
+			d.close(sub)
+		}
+	case 209:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RenameStmt
+			v pg_query.RenameStmt
+		})
+		c.w.RenameStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRenameStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 210:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterObjectDependsStmt
+			v pg_query.AlterObjectDependsStmt
+		})
+		c.w.AlterObjectDependsStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterObjectDependsStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 211:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterObjectSchemaStmt
+			v pg_query.AlterObjectSchemaStmt
+		})
+		c.w.AlterObjectSchemaStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterObjectSchemaStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 212:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterOwnerStmt
+			v pg_query.AlterOwnerStmt
+		})
+		c.w.AlterOwnerStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterOwnerStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 213:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterOperatorStmt
+			v pg_query.AlterOperatorStmt
+		})
+		c.w.AlterOperatorStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterOperatorStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 214:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterTypeStmt
+			v pg_query.AlterTypeStmt
+		})
+		c.w.AlterTypeStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterTypeStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 215:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RuleStmt
+			v pg_query.RuleStmt
+		})
+		c.w.RuleStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRuleStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 216:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_NotifyStmt
+			v pg_query.NotifyStmt
+		})
+		c.w.NotifyStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decNotifyStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 217:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ListenStmt
+			v pg_query.ListenStmt
+		})
+		c.w.ListenStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decListenStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 218:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_UnlistenStmt
+			v pg_query.UnlistenStmt
+		})
+		c.w.UnlistenStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decUnlistenStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 219:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_TransactionStmt
+			v pg_query.TransactionStmt
+		})
+		c.w.TransactionStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decTransactionStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 220:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CompositeTypeStmt
+			v pg_query.CompositeTypeStmt
+		})
+		c.w.CompositeTypeStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCompositeTypeStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 221:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateEnumStmt
+			v pg_query.CreateEnumStmt
+		})
+		c.w.CreateEnumStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateEnumStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 222:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateRangeStmt
+			v pg_query.CreateRangeStmt
+		})
+		c.w.CreateRangeStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateRangeStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 223:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterEnumStmt
+			v pg_query.AlterEnumStmt
+		})
+		c.w.AlterEnumStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterEnumStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 224:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ViewStmt
+			v pg_query.ViewStmt
+		})
+		c.w.ViewStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decViewStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 225:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_LoadStmt
+			v pg_query.LoadStmt
+		})
+		c.w.LoadStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decLoadStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 226:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreatedbStmt
+			v pg_query.CreatedbStmt
+		})
+		c.w.CreatedbStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreatedbStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 227:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterDatabaseStmt
+			v pg_query.AlterDatabaseStmt
+		})
+		c.w.AlterDatabaseStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterDatabaseStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 228:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterDatabaseRefreshCollStmt
+			v pg_query.AlterDatabaseRefreshCollStmt
+		})
+		c.w.AlterDatabaseRefreshCollStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterDatabaseRefreshCollStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 229:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterDatabaseSetStmt
+			v pg_query.AlterDatabaseSetStmt
+		})
+		c.w.AlterDatabaseSetStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterDatabaseSetStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 230:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DropdbStmt
+			v pg_query.DropdbStmt
+		})
+		c.w.DropdbStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDropdbStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 231:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterSystemStmt
+			v pg_query.AlterSystemStmt
+		})
+		c.w.AlterSystemStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterSystemStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 232:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ClusterStmt
+			v pg_query.ClusterStmt
+		})
+		c.w.ClusterStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decClusterStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 233:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_VacuumStmt
+			v pg_query.VacuumStmt
+		})
+		c.w.VacuumStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decVacuumStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 234:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_VacuumRelation
+			v pg_query.VacuumRelation
+		})
+		c.w.VacuumRelation, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decVacuumRelation(&c.v, sub)
+			d.close(sub)
+		}
+	case 235:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ExplainStmt
+			v pg_query.ExplainStmt
+		})
+		c.w.ExplainStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decExplainStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 236:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateTableAsStmt
+			v pg_query.CreateTableAsStmt
+		})
+		c.w.CreateTableAsStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateTableAsStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 237:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_RefreshMatViewStmt
+			v pg_query.RefreshMatViewStmt
+		})
+		c.w.RefreshMatViewStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decRefreshMatViewStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 238:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CheckPointStmt
+			v pg_query.CheckPointStmt
+		})
+		c.w.CheckPointStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCheckPointStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 239:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DiscardStmt
+			v pg_query.DiscardStmt
+		})
+		c.w.DiscardStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDiscardStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 240:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_LockStmt
+			v pg_query.LockStmt
+		})
+		c.w.LockStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decLockStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 241:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ConstraintsSetStmt
+			v pg_query.ConstraintsSetStmt
+		})
+		c.w.ConstraintsSetStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decConstraintsSetStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 242:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ReindexStmt
+			v pg_query.ReindexStmt
+		})
+		c.w.ReindexStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decReindexStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 243:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateConversionStmt
+			v pg_query.CreateConversionStmt
+		})
+		c.w.CreateConversionStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateConversionStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 244:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateCastStmt
+			v pg_query.CreateCastStmt
+		})
+		c.w.CreateCastStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateCastStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 245:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateTransformStmt
+			v pg_query.CreateTransformStmt
+		})
+		c.w.CreateTransformStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateTransformStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 246:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_PrepareStmt
+			v pg_query.PrepareStmt
+		})
+		c.w.PrepareStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decPrepareStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 247:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ExecuteStmt
+			v pg_query.ExecuteStmt
+		})
+		c.w.ExecuteStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decExecuteStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 248:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DeallocateStmt
+			v pg_query.DeallocateStmt
+		})
+		c.w.DeallocateStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDeallocateStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 249:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DropOwnedStmt
+			v pg_query.DropOwnedStmt
+		})
+		c.w.DropOwnedStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDropOwnedStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 250:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_ReassignOwnedStmt
+			v pg_query.ReassignOwnedStmt
+		})
+		c.w.ReassignOwnedStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decReassignOwnedStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 251:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterTsdictionaryStmt
+			v pg_query.AlterTSDictionaryStmt
+		})
+		c.w.AlterTsdictionaryStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterTSDictionaryStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 252:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterTsconfigurationStmt
+			v pg_query.AlterTSConfigurationStmt
+		})
+		c.w.AlterTsconfigurationStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterTSConfigurationStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 253:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_PublicationTable
+			v pg_query.PublicationTable
+		})
+		c.w.PublicationTable, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decPublicationTable(&c.v, sub)
+			d.close(sub)
+		}
+	case 254:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_PublicationObjSpec
+			v pg_query.PublicationObjSpec
+		})
+		c.w.PublicationObjSpec, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decPublicationObjSpec(&c.v, sub)
+			d.close(sub)
+		}
+	case 255:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreatePublicationStmt
+			v pg_query.CreatePublicationStmt
+		})
+		c.w.CreatePublicationStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreatePublicationStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 256:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterPublicationStmt
+			v pg_query.AlterPublicationStmt
+		})
+		c.w.AlterPublicationStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterPublicationStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 257:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_CreateSubscriptionStmt
+			v pg_query.CreateSubscriptionStmt
+		})
+		c.w.CreateSubscriptionStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decCreateSubscriptionStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 258:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AlterSubscriptionStmt
+			v pg_query.AlterSubscriptionStmt
+		})
+		c.w.AlterSubscriptionStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decAlterSubscriptionStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 259:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_DropSubscriptionStmt
+			v pg_query.DropSubscriptionStmt
+		})
+		c.w.DropSubscriptionStmt, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decDropSubscriptionStmt(&c.v, sub)
+			d.close(sub)
+		}
+	case 260:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_Integer
+			v pg_query.Integer
+		})
+		c.w.Integer, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decInteger(&c.v, sub)
+			d.close(sub)
+		}
+	case 261:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_Float
+			v pg_query.Float
+		})
+		c.w.Float, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decFloat(&c.v, sub)
+			d.close(sub)
+		}
+	case 262:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_Boolean
+			v pg_query.Boolean
+		})
+		c.w.Boolean, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decBoolean(&c.v, sub)
+			d.close(sub)
+		}
+	case 263:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_String_
+			v pg_query.String
+		})
+		c.w.String_, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decString(&c.v, sub)
+			d.close(sub)
+		}
+	case 264:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_BitString
+			v pg_query.BitString
+		})
+		c.w.BitString, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decBitString(&c.v, sub)
+			d.close(sub)
+		}
+	case 265:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_List
+			v pg_query.List
+		})
+		c.w.List, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decList(&c.v, sub)
+			d.close(sub)
+		}
+	case 266:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_IntList
+			v pg_query.IntList
+		})
+		c.w.IntList, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decIntList(&c.v, sub)
+			d.close(sub)
+		}
+	case 267:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_OidList
+			v pg_query.OidList
+		})
+		c.w.OidList, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decOidList(&c.v, sub)
+			d.close(sub)
+		}
+	case 268:
+		c := new(struct {
+			n pg_query.Node
+			w pg_query.Node_AConst
+			v pg_query.A_Const
+		})
+		c.w.AConst, c.n.Node, n = &c.v, &c.w, &c.n
+		if sub := d.open(end); sub >= 0 {
+			d.decA_Const(&c.v, sub)
+			d.close(sub)
+		}
+	default:
+		d.bad = true
+	}
+	if d.i != end {
+		// A second value: proto.Unmarshal keeps the last, or merges.
+		d.bad = true
+	}
+	return n
 }
 
 func (d *decoder) decNode(x *pg_query.Node, end int) {
@@ -11956,9 +14438,8 @@ func (d *decoder) decNullIfExpr(x *pg_query.NullIfExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -11996,12 +14477,10 @@ func (d *decoder) decNullIfExpr(x *pg_query.NullIfExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 8:
 			if wt != 0 {
 				d.bad = true
@@ -12023,9 +14502,8 @@ func (d *decoder) decNullTest(x *pg_query.NullTest, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -12033,9 +14511,8 @@ func (d *decoder) decNullTest(x *pg_query.NullTest, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -12071,34 +14548,28 @@ func (d *decoder) decObjectWithArgs(x *pg_query.ObjectWithArgs, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Objname = append(x.Objname, d.node(sub))
 				d.close(sub)
 			}
-			x.Objname = append(x.Objname, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Objargs = append(x.Objargs, d.node(sub))
 				d.close(sub)
 			}
-			x.Objargs = append(x.Objargs, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Objfuncargs = append(x.Objfuncargs, d.node(sub))
 				d.close(sub)
 			}
-			x.Objfuncargs = append(x.Objfuncargs, v)
 		case 4:
 			if wt != 0 {
 				d.bad = true
@@ -12120,12 +14591,10 @@ func (d *decoder) decOidList(x *pg_query.OidList, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Items = append(x.Items, d.node(sub))
 				d.close(sub)
 			}
-			x.Items = append(x.Items, v)
 		default:
 			d.bad = true
 		}
@@ -12157,20 +14626,17 @@ func (d *decoder) decOnConflictClause(x *pg_query.OnConflictClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TargetList = append(x.TargetList, d.node(sub))
 				d.close(sub)
 			}
-			x.TargetList = append(x.TargetList, v)
 		case 4:
 			if wt != 2 || x.WhereClause != nil {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -12200,20 +14666,17 @@ func (d *decoder) decOnConflictExpr(x *pg_query.OnConflictExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ArbiterElems = append(x.ArbiterElems, d.node(sub))
 				d.close(sub)
 			}
-			x.ArbiterElems = append(x.ArbiterElems, v)
 		case 3:
 			if wt != 2 || x.ArbiterWhere != nil {
 				d.bad = true
 				return
 			}
-			x.ArbiterWhere = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.ArbiterWhere, sub)
+				x.ArbiterWhere = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -12227,20 +14690,17 @@ func (d *decoder) decOnConflictExpr(x *pg_query.OnConflictExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.OnConflictSet = append(x.OnConflictSet, d.node(sub))
 				d.close(sub)
 			}
-			x.OnConflictSet = append(x.OnConflictSet, v)
 		case 6:
 			if wt != 2 || x.OnConflictWhere != nil {
 				d.bad = true
 				return
 			}
-			x.OnConflictWhere = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.OnConflictWhere, sub)
+				x.OnConflictWhere = d.node(sub)
 				d.close(sub)
 			}
 		case 7:
@@ -12254,12 +14714,10 @@ func (d *decoder) decOnConflictExpr(x *pg_query.OnConflictExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ExclRelTlist = append(x.ExclRelTlist, d.node(sub))
 				d.close(sub)
 			}
-			x.ExclRelTlist = append(x.ExclRelTlist, v)
 		default:
 			d.bad = true
 		}
@@ -12275,9 +14733,8 @@ func (d *decoder) decOpExpr(x *pg_query.OpExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -12315,12 +14772,10 @@ func (d *decoder) decOpExpr(x *pg_query.OpExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 8:
 			if wt != 0 {
 				d.bad = true
@@ -12348,12 +14803,10 @@ func (d *decoder) decPLAssignStmt(x *pg_query.PLAssignStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Indirection = append(x.Indirection, d.node(sub))
 				d.close(sub)
 			}
-			x.Indirection = append(x.Indirection, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -12391,9 +14844,8 @@ func (d *decoder) decParam(x *pg_query.Param, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -12520,34 +14972,28 @@ func (d *decoder) decPartitionBoundSpec(x *pg_query.PartitionBoundSpec, end int)
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Listdatums = append(x.Listdatums, d.node(sub))
 				d.close(sub)
 			}
-			x.Listdatums = append(x.Listdatums, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Lowerdatums = append(x.Lowerdatums, d.node(sub))
 				d.close(sub)
 			}
-			x.Lowerdatums = append(x.Lowerdatums, v)
 		case 7:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Upperdatums = append(x.Upperdatums, d.node(sub))
 				d.close(sub)
 			}
-			x.Upperdatums = append(x.Upperdatums, v)
 		case 8:
 			if wt != 0 {
 				d.bad = true
@@ -12611,9 +15057,8 @@ func (d *decoder) decPartitionElem(x *pg_query.PartitionElem, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -12621,23 +15066,19 @@ func (d *decoder) decPartitionElem(x *pg_query.PartitionElem, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Collation = append(x.Collation, d.node(sub))
 				d.close(sub)
 			}
-			x.Collation = append(x.Collation, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opclass = append(x.Opclass, d.node(sub))
 				d.close(sub)
 			}
-			x.Opclass = append(x.Opclass, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -12665,9 +15106,8 @@ func (d *decoder) decPartitionRangeDatum(x *pg_query.PartitionRangeDatum, end in
 				d.bad = true
 				return
 			}
-			x.Value = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Value, sub)
+				x.Value = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -12697,12 +15137,10 @@ func (d *decoder) decPartitionSpec(x *pg_query.PartitionSpec, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.PartParams = append(x.PartParams, d.node(sub))
 				d.close(sub)
 			}
-			x.PartParams = append(x.PartParams, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -12730,20 +15168,17 @@ func (d *decoder) decPrepareStmt(x *pg_query.PrepareStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Argtypes = append(x.Argtypes, d.node(sub))
 				d.close(sub)
 			}
-			x.Argtypes = append(x.Argtypes, v)
 		case 3:
 			if wt != 2 || x.Query != nil {
 				d.bad = true
 				return
 			}
-			x.Query = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Query, sub)
+				x.Query = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -12809,9 +15244,8 @@ func (d *decoder) decPublicationTable(x *pg_query.PublicationTable, end int) {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -12819,12 +15253,10 @@ func (d *decoder) decPublicationTable(x *pg_query.PublicationTable, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Columns = append(x.Columns, d.node(sub))
 				d.close(sub)
 			}
-			x.Columns = append(x.Columns, v)
 		default:
 			d.bad = true
 		}
@@ -12858,9 +15290,8 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			x.UtilityStmt = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.UtilityStmt, sub)
+				x.UtilityStmt = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -12934,34 +15365,28 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.CteList = append(x.CteList, d.node(sub))
 				d.close(sub)
 			}
-			x.CteList = append(x.CteList, v)
 		case 17:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Rtable = append(x.Rtable, d.node(sub))
 				d.close(sub)
 			}
-			x.Rtable = append(x.Rtable, v)
 		case 18:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Rteperminfos = append(x.Rteperminfos, d.node(sub))
 				d.close(sub)
 			}
-			x.Rteperminfos = append(x.Rteperminfos, v)
 		case 19:
 			if wt != 2 || x.Jointree != nil {
 				d.bad = true
@@ -12977,12 +15402,10 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.MergeActionList = append(x.MergeActionList, d.node(sub))
 				d.close(sub)
 			}
-			x.MergeActionList = append(x.MergeActionList, v)
 		case 21:
 			if wt != 0 {
 				d.bad = true
@@ -12994,9 +15417,8 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			x.MergeJoinCondition = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.MergeJoinCondition, sub)
+				x.MergeJoinCondition = d.node(sub)
 				d.close(sub)
 			}
 		case 23:
@@ -13004,12 +15426,10 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TargetList = append(x.TargetList, d.node(sub))
 				d.close(sub)
 			}
-			x.TargetList = append(x.TargetList, v)
 		case 24:
 			if wt != 0 {
 				d.bad = true
@@ -13031,23 +15451,19 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ReturningList = append(x.ReturningList, d.node(sub))
 				d.close(sub)
 			}
-			x.ReturningList = append(x.ReturningList, v)
 		case 27:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.GroupClause = append(x.GroupClause, d.node(sub))
 				d.close(sub)
 			}
-			x.GroupClause = append(x.GroupClause, v)
 		case 28:
 			if wt != 0 {
 				d.bad = true
@@ -13059,20 +15475,17 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.GroupingSets = append(x.GroupingSets, d.node(sub))
 				d.close(sub)
 			}
-			x.GroupingSets = append(x.GroupingSets, v)
 		case 30:
 			if wt != 2 || x.HavingQual != nil {
 				d.bad = true
 				return
 			}
-			x.HavingQual = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.HavingQual, sub)
+				x.HavingQual = d.node(sub)
 				d.close(sub)
 			}
 		case 31:
@@ -13080,42 +15493,35 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.WindowClause = append(x.WindowClause, d.node(sub))
 				d.close(sub)
 			}
-			x.WindowClause = append(x.WindowClause, v)
 		case 32:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.DistinctClause = append(x.DistinctClause, d.node(sub))
 				d.close(sub)
 			}
-			x.DistinctClause = append(x.DistinctClause, v)
 		case 33:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.SortClause = append(x.SortClause, d.node(sub))
 				d.close(sub)
 			}
-			x.SortClause = append(x.SortClause, v)
 		case 34:
 			if wt != 2 || x.LimitOffset != nil {
 				d.bad = true
 				return
 			}
-			x.LimitOffset = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.LimitOffset, sub)
+				x.LimitOffset = d.node(sub)
 				d.close(sub)
 			}
 		case 35:
@@ -13123,9 +15529,8 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			x.LimitCount = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.LimitCount, sub)
+				x.LimitCount = d.node(sub)
 				d.close(sub)
 			}
 		case 36:
@@ -13139,20 +15544,17 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.RowMarks = append(x.RowMarks, d.node(sub))
 				d.close(sub)
 			}
-			x.RowMarks = append(x.RowMarks, v)
 		case 38:
 			if wt != 2 || x.SetOperations != nil {
 				d.bad = true
 				return
 			}
-			x.SetOperations = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.SetOperations, sub)
+				x.SetOperations = d.node(sub)
 				d.close(sub)
 			}
 		case 39:
@@ -13160,23 +15562,19 @@ func (d *decoder) decQuery(x *pg_query.Query, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ConstraintDeps = append(x.ConstraintDeps, d.node(sub))
 				d.close(sub)
 			}
-			x.ConstraintDeps = append(x.ConstraintDeps, v)
 		case 40:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.WithCheckOptions = append(x.WithCheckOptions, d.node(sub))
 				d.close(sub)
 			}
-			x.WithCheckOptions = append(x.WithCheckOptions, v)
 		case 41:
 			if wt != 0 {
 				d.bad = true
@@ -13262,12 +15660,10 @@ func (d *decoder) decRangeFunction(x *pg_query.RangeFunction, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Functions = append(x.Functions, d.node(sub))
 				d.close(sub)
 			}
-			x.Functions = append(x.Functions, v)
 		case 5:
 			if wt != 2 || x.Alias != nil {
 				d.bad = true
@@ -13283,12 +15679,10 @@ func (d *decoder) decRangeFunction(x *pg_query.RangeFunction, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Coldeflist = append(x.Coldeflist, d.node(sub))
 				d.close(sub)
 			}
-			x.Coldeflist = append(x.Coldeflist, v)
 		default:
 			d.bad = true
 		}
@@ -13310,9 +15704,8 @@ func (d *decoder) decRangeSubselect(x *pg_query.RangeSubselect, end int) {
 				d.bad = true
 				return
 			}
-			x.Subquery = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Subquery, sub)
+				x.Subquery = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -13346,9 +15739,8 @@ func (d *decoder) decRangeTableFunc(x *pg_query.RangeTableFunc, end int) {
 				d.bad = true
 				return
 			}
-			x.Docexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Docexpr, sub)
+				x.Docexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -13356,9 +15748,8 @@ func (d *decoder) decRangeTableFunc(x *pg_query.RangeTableFunc, end int) {
 				d.bad = true
 				return
 			}
-			x.Rowexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Rowexpr, sub)
+				x.Rowexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -13366,23 +15757,19 @@ func (d *decoder) decRangeTableFunc(x *pg_query.RangeTableFunc, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Namespaces = append(x.Namespaces, d.node(sub))
 				d.close(sub)
 			}
-			x.Namespaces = append(x.Namespaces, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Columns = append(x.Columns, d.node(sub))
 				d.close(sub)
 			}
-			x.Columns = append(x.Columns, v)
 		case 6:
 			if wt != 2 || x.Alias != nil {
 				d.bad = true
@@ -13442,9 +15829,8 @@ func (d *decoder) decRangeTableFuncCol(x *pg_query.RangeTableFuncCol, end int) {
 				d.bad = true
 				return
 			}
-			x.Colexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Colexpr, sub)
+				x.Colexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 6:
@@ -13452,9 +15838,8 @@ func (d *decoder) decRangeTableFuncCol(x *pg_query.RangeTableFuncCol, end int) {
 				d.bad = true
 				return
 			}
-			x.Coldefexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Coldefexpr, sub)
+				x.Coldefexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 7:
@@ -13478,9 +15863,8 @@ func (d *decoder) decRangeTableSample(x *pg_query.RangeTableSample, end int) {
 				d.bad = true
 				return
 			}
-			x.Relation = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Relation, sub)
+				x.Relation = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -13488,31 +15872,26 @@ func (d *decoder) decRangeTableSample(x *pg_query.RangeTableSample, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Method = append(x.Method, d.node(sub))
 				d.close(sub)
 			}
-			x.Method = append(x.Method, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 4:
 			if wt != 2 || x.Repeatable != nil {
 				d.bad = true
 				return
 			}
-			x.Repeatable = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Repeatable, sub)
+				x.Repeatable = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -13630,34 +16009,28 @@ func (d *decoder) decRangeTblEntry(x *pg_query.RangeTblEntry, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Joinaliasvars = append(x.Joinaliasvars, d.node(sub))
 				d.close(sub)
 			}
-			x.Joinaliasvars = append(x.Joinaliasvars, v)
 		case 15:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Joinleftcols = append(x.Joinleftcols, d.node(sub))
 				d.close(sub)
 			}
-			x.Joinleftcols = append(x.Joinleftcols, v)
 		case 16:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Joinrightcols = append(x.Joinrightcols, d.node(sub))
 				d.close(sub)
 			}
-			x.Joinrightcols = append(x.Joinrightcols, v)
 		case 17:
 			if wt != 2 || x.JoinUsingAlias != nil {
 				d.bad = true
@@ -13673,12 +16046,10 @@ func (d *decoder) decRangeTblEntry(x *pg_query.RangeTblEntry, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Functions = append(x.Functions, d.node(sub))
 				d.close(sub)
 			}
-			x.Functions = append(x.Functions, v)
 		case 19:
 			if wt != 0 {
 				d.bad = true
@@ -13700,12 +16071,10 @@ func (d *decoder) decRangeTblEntry(x *pg_query.RangeTblEntry, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ValuesLists = append(x.ValuesLists, d.node(sub))
 				d.close(sub)
 			}
-			x.ValuesLists = append(x.ValuesLists, v)
 		case 22:
 			if wt != 2 {
 				d.bad = true
@@ -13729,34 +16098,28 @@ func (d *decoder) decRangeTblEntry(x *pg_query.RangeTblEntry, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Coltypes = append(x.Coltypes, d.node(sub))
 				d.close(sub)
 			}
-			x.Coltypes = append(x.Coltypes, v)
 		case 26:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Coltypmods = append(x.Coltypmods, d.node(sub))
 				d.close(sub)
 			}
-			x.Coltypmods = append(x.Coltypmods, v)
 		case 27:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Colcollations = append(x.Colcollations, d.node(sub))
 				d.close(sub)
 			}
-			x.Colcollations = append(x.Colcollations, v)
 		case 28:
 			if wt != 2 {
 				d.bad = true
@@ -13786,12 +16149,10 @@ func (d *decoder) decRangeTblEntry(x *pg_query.RangeTblEntry, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.SecurityQuals = append(x.SecurityQuals, d.node(sub))
 				d.close(sub)
 			}
-			x.SecurityQuals = append(x.SecurityQuals, v)
 		default:
 			d.bad = true
 		}
@@ -13807,9 +16168,8 @@ func (d *decoder) decRangeTblFunction(x *pg_query.RangeTblFunction, end int) {
 				d.bad = true
 				return
 			}
-			x.Funcexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Funcexpr, sub)
+				x.Funcexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -13823,45 +16183,37 @@ func (d *decoder) decRangeTblFunction(x *pg_query.RangeTblFunction, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Funccolnames = append(x.Funccolnames, d.node(sub))
 				d.close(sub)
 			}
-			x.Funccolnames = append(x.Funccolnames, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Funccoltypes = append(x.Funccoltypes, d.node(sub))
 				d.close(sub)
 			}
-			x.Funccoltypes = append(x.Funccoltypes, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Funccoltypmods = append(x.Funccoltypmods, d.node(sub))
 				d.close(sub)
 			}
-			x.Funccoltypmods = append(x.Funccoltypmods, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Funccolcollations = append(x.Funccolcollations, d.node(sub))
 				d.close(sub)
 			}
-			x.Funccolcollations = append(x.Funccolcollations, v)
 		case 7:
 			x.Funcparams = d.uint64s(x.Funcparams, wt, end)
 		default:
@@ -13951,9 +16303,8 @@ func (d *decoder) decRawStmt(x *pg_query.RawStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Stmt = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Stmt, sub)
+				x.Stmt = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -13983,12 +16334,10 @@ func (d *decoder) decReassignOwnedStmt(x *pg_query.ReassignOwnedStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Roles = append(x.Roles, d.node(sub))
 				d.close(sub)
 			}
-			x.Roles = append(x.Roles, v)
 		case 2:
 			if wt != 2 || x.Newrole != nil {
 				d.bad = true
@@ -14068,12 +16417,10 @@ func (d *decoder) decReindexStmt(x *pg_query.ReindexStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Params = append(x.Params, d.node(sub))
 				d.close(sub)
 			}
-			x.Params = append(x.Params, v)
 		default:
 			d.bad = true
 		}
@@ -14089,9 +16436,8 @@ func (d *decoder) decRelabelType(x *pg_query.RelabelType, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -14099,9 +16445,8 @@ func (d *decoder) decRelabelType(x *pg_query.RelabelType, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -14171,9 +16516,8 @@ func (d *decoder) decRenameStmt(x *pg_query.RenameStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Object = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Object, sub)
+				x.Object = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -14243,20 +16587,17 @@ func (d *decoder) decResTarget(x *pg_query.ResTarget, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Indirection = append(x.Indirection, d.node(sub))
 				d.close(sub)
 			}
-			x.Indirection = append(x.Indirection, v)
 		case 3:
 			if wt != 2 || x.Val != nil {
 				d.bad = true
 				return
 			}
-			x.Val = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Val, sub)
+				x.Val = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -14280,9 +16621,8 @@ func (d *decoder) decReturnStmt(x *pg_query.ReturnStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Returnval = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Returnval, sub)
+				x.Returnval = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -14328,9 +16668,8 @@ func (d *decoder) decRowCompareExpr(x *pg_query.RowCompareExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -14344,56 +16683,46 @@ func (d *decoder) decRowCompareExpr(x *pg_query.RowCompareExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opnos = append(x.Opnos, d.node(sub))
 				d.close(sub)
 			}
-			x.Opnos = append(x.Opnos, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Opfamilies = append(x.Opfamilies, d.node(sub))
 				d.close(sub)
 			}
-			x.Opfamilies = append(x.Opfamilies, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Inputcollids = append(x.Inputcollids, d.node(sub))
 				d.close(sub)
 			}
-			x.Inputcollids = append(x.Inputcollids, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Largs = append(x.Largs, d.node(sub))
 				d.close(sub)
 			}
-			x.Largs = append(x.Largs, v)
 		case 7:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Rargs = append(x.Rargs, d.node(sub))
 				d.close(sub)
 			}
-			x.Rargs = append(x.Rargs, v)
 		default:
 			d.bad = true
 		}
@@ -14409,9 +16738,8 @@ func (d *decoder) decRowExpr(x *pg_query.RowExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -14419,12 +16747,10 @@ func (d *decoder) decRowExpr(x *pg_query.RowExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -14442,12 +16768,10 @@ func (d *decoder) decRowExpr(x *pg_query.RowExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Colnames = append(x.Colnames, d.node(sub))
 				d.close(sub)
 			}
-			x.Colnames = append(x.Colnames, v)
 		case 6:
 			if wt != 0 {
 				d.bad = true
@@ -14519,9 +16843,8 @@ func (d *decoder) decRuleStmt(x *pg_query.RuleStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -14541,12 +16864,10 @@ func (d *decoder) decRuleStmt(x *pg_query.RuleStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Actions = append(x.Actions, d.node(sub))
 				d.close(sub)
 			}
-			x.Actions = append(x.Actions, v)
 		case 7:
 			if wt != 0 {
 				d.bad = true
@@ -14568,9 +16889,8 @@ func (d *decoder) decSQLValueFunction(x *pg_query.SQLValueFunction, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -14612,9 +16932,8 @@ func (d *decoder) decScalarArrayOpExpr(x *pg_query.ScalarArrayOpExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -14640,12 +16959,10 @@ func (d *decoder) decScalarArrayOpExpr(x *pg_query.ScalarArrayOpExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 6:
 			if wt != 0 {
 				d.bad = true
@@ -14673,9 +16990,8 @@ func (d *decoder) decSecLabelStmt(x *pg_query.SecLabelStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Object = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Object, sub)
+				x.Object = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -14705,12 +17021,10 @@ func (d *decoder) decSelectStmt(x *pg_query.SelectStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.DistinctClause = append(x.DistinctClause, d.node(sub))
 				d.close(sub)
 			}
-			x.DistinctClause = append(x.DistinctClause, v)
 		case 2:
 			if wt != 2 || x.IntoClause != nil {
 				d.bad = true
@@ -14726,31 +17040,26 @@ func (d *decoder) decSelectStmt(x *pg_query.SelectStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TargetList = append(x.TargetList, d.node(sub))
 				d.close(sub)
 			}
-			x.TargetList = append(x.TargetList, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.FromClause = append(x.FromClause, d.node(sub))
 				d.close(sub)
 			}
-			x.FromClause = append(x.FromClause, v)
 		case 5:
 			if wt != 2 || x.WhereClause != nil {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		case 6:
@@ -14758,12 +17067,10 @@ func (d *decoder) decSelectStmt(x *pg_query.SelectStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.GroupClause = append(x.GroupClause, d.node(sub))
 				d.close(sub)
 			}
-			x.GroupClause = append(x.GroupClause, v)
 		case 7:
 			if wt != 0 {
 				d.bad = true
@@ -14775,9 +17082,8 @@ func (d *decoder) decSelectStmt(x *pg_query.SelectStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.HavingClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.HavingClause, sub)
+				x.HavingClause = d.node(sub)
 				d.close(sub)
 			}
 		case 9:
@@ -14785,42 +17091,35 @@ func (d *decoder) decSelectStmt(x *pg_query.SelectStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.WindowClause = append(x.WindowClause, d.node(sub))
 				d.close(sub)
 			}
-			x.WindowClause = append(x.WindowClause, v)
 		case 10:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ValuesLists = append(x.ValuesLists, d.node(sub))
 				d.close(sub)
 			}
-			x.ValuesLists = append(x.ValuesLists, v)
 		case 11:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.SortClause = append(x.SortClause, d.node(sub))
 				d.close(sub)
 			}
-			x.SortClause = append(x.SortClause, v)
 		case 12:
 			if wt != 2 || x.LimitOffset != nil {
 				d.bad = true
 				return
 			}
-			x.LimitOffset = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.LimitOffset, sub)
+				x.LimitOffset = d.node(sub)
 				d.close(sub)
 			}
 		case 13:
@@ -14828,9 +17127,8 @@ func (d *decoder) decSelectStmt(x *pg_query.SelectStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.LimitCount = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.LimitCount, sub)
+				x.LimitCount = d.node(sub)
 				d.close(sub)
 			}
 		case 14:
@@ -14844,12 +17142,10 @@ func (d *decoder) decSelectStmt(x *pg_query.SelectStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.LockingClause = append(x.LockingClause, d.node(sub))
 				d.close(sub)
 			}
-			x.LockingClause = append(x.LockingClause, v)
 		case 16:
 			if wt != 2 || x.WithClause != nil {
 				d.bad = true
@@ -14919,9 +17215,8 @@ func (d *decoder) decSetOperationStmt(x *pg_query.SetOperationStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Larg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Larg, sub)
+				x.Larg = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -14929,9 +17224,8 @@ func (d *decoder) decSetOperationStmt(x *pg_query.SetOperationStmt, end int) {
 				d.bad = true
 				return
 			}
-			x.Rarg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Rarg, sub)
+				x.Rarg = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -14939,45 +17233,37 @@ func (d *decoder) decSetOperationStmt(x *pg_query.SetOperationStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ColTypes = append(x.ColTypes, d.node(sub))
 				d.close(sub)
 			}
-			x.ColTypes = append(x.ColTypes, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ColTypmods = append(x.ColTypmods, d.node(sub))
 				d.close(sub)
 			}
-			x.ColTypmods = append(x.ColTypmods, v)
 		case 7:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ColCollations = append(x.ColCollations, d.node(sub))
 				d.close(sub)
 			}
-			x.ColCollations = append(x.ColCollations, v)
 		case 8:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.GroupClauses = append(x.GroupClauses, d.node(sub))
 				d.close(sub)
 			}
-			x.GroupClauses = append(x.GroupClauses, v)
 		default:
 			d.bad = true
 		}
@@ -14993,9 +17279,8 @@ func (d *decoder) decSetToDefault(x *pg_query.SetToDefault, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -15043,9 +17328,8 @@ func (d *decoder) decSortBy(x *pg_query.SortBy, end int) {
 				d.bad = true
 				return
 			}
-			x.Node = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Node, sub)
+				x.Node = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -15065,12 +17349,10 @@ func (d *decoder) decSortBy(x *pg_query.SortBy, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.UseOp = append(x.UseOp, d.node(sub))
 				d.close(sub)
 			}
-			x.UseOp = append(x.UseOp, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -15138,9 +17420,8 @@ func (d *decoder) decStatsElem(x *pg_query.StatsElem, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -15174,9 +17455,8 @@ func (d *decoder) decSubLink(x *pg_query.SubLink, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -15196,9 +17476,8 @@ func (d *decoder) decSubLink(x *pg_query.SubLink, end int) {
 				d.bad = true
 				return
 			}
-			x.Testexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Testexpr, sub)
+				x.Testexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -15206,20 +17485,17 @@ func (d *decoder) decSubLink(x *pg_query.SubLink, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.OperName = append(x.OperName, d.node(sub))
 				d.close(sub)
 			}
-			x.OperName = append(x.OperName, v)
 		case 6:
 			if wt != 2 || x.Subselect != nil {
 				d.bad = true
 				return
 			}
-			x.Subselect = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Subselect, sub)
+				x.Subselect = d.node(sub)
 				d.close(sub)
 			}
 		case 7:
@@ -15243,9 +17519,8 @@ func (d *decoder) decSubPlan(x *pg_query.SubPlan, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -15259,9 +17534,8 @@ func (d *decoder) decSubPlan(x *pg_query.SubPlan, end int) {
 				d.bad = true
 				return
 			}
-			x.Testexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Testexpr, sub)
+				x.Testexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -15269,12 +17543,10 @@ func (d *decoder) decSubPlan(x *pg_query.SubPlan, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ParamIds = append(x.ParamIds, d.node(sub))
 				d.close(sub)
 			}
-			x.ParamIds = append(x.ParamIds, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -15328,34 +17600,28 @@ func (d *decoder) decSubPlan(x *pg_query.SubPlan, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.SetParam = append(x.SetParam, d.node(sub))
 				d.close(sub)
 			}
-			x.SetParam = append(x.SetParam, v)
 		case 14:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ParParam = append(x.ParParam, d.node(sub))
 				d.close(sub)
 			}
-			x.ParParam = append(x.ParParam, v)
 		case 15:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 16:
 			if wt != 1 {
 				d.bad = true
@@ -15383,9 +17649,8 @@ func (d *decoder) decSubscriptingRef(x *pg_query.SubscriptingRef, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -15423,31 +17688,26 @@ func (d *decoder) decSubscriptingRef(x *pg_query.SubscriptingRef, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Refupperindexpr = append(x.Refupperindexpr, d.node(sub))
 				d.close(sub)
 			}
-			x.Refupperindexpr = append(x.Refupperindexpr, v)
 		case 8:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Reflowerindexpr = append(x.Reflowerindexpr, d.node(sub))
 				d.close(sub)
 			}
-			x.Reflowerindexpr = append(x.Reflowerindexpr, v)
 		case 9:
 			if wt != 2 || x.Refexpr != nil {
 				d.bad = true
 				return
 			}
-			x.Refexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Refexpr, sub)
+				x.Refexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 10:
@@ -15455,9 +17715,8 @@ func (d *decoder) decSubscriptingRef(x *pg_query.SubscriptingRef, end int) {
 				d.bad = true
 				return
 			}
-			x.Refassgnexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Refassgnexpr, sub)
+				x.Refassgnexpr = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -15481,31 +17740,26 @@ func (d *decoder) decTableFunc(x *pg_query.TableFunc, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.NsUris = append(x.NsUris, d.node(sub))
 				d.close(sub)
 			}
-			x.NsUris = append(x.NsUris, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.NsNames = append(x.NsNames, d.node(sub))
 				d.close(sub)
 			}
-			x.NsNames = append(x.NsNames, v)
 		case 4:
 			if wt != 2 || x.Docexpr != nil {
 				d.bad = true
 				return
 			}
-			x.Docexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Docexpr, sub)
+				x.Docexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -15513,9 +17767,8 @@ func (d *decoder) decTableFunc(x *pg_query.TableFunc, end int) {
 				d.bad = true
 				return
 			}
-			x.Rowexpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Rowexpr, sub)
+				x.Rowexpr = d.node(sub)
 				d.close(sub)
 			}
 		case 6:
@@ -15523,89 +17776,73 @@ func (d *decoder) decTableFunc(x *pg_query.TableFunc, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Colnames = append(x.Colnames, d.node(sub))
 				d.close(sub)
 			}
-			x.Colnames = append(x.Colnames, v)
 		case 7:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Coltypes = append(x.Coltypes, d.node(sub))
 				d.close(sub)
 			}
-			x.Coltypes = append(x.Coltypes, v)
 		case 8:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Coltypmods = append(x.Coltypmods, d.node(sub))
 				d.close(sub)
 			}
-			x.Coltypmods = append(x.Coltypmods, v)
 		case 9:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Colcollations = append(x.Colcollations, d.node(sub))
 				d.close(sub)
 			}
-			x.Colcollations = append(x.Colcollations, v)
 		case 10:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Colexprs = append(x.Colexprs, d.node(sub))
 				d.close(sub)
 			}
-			x.Colexprs = append(x.Colexprs, v)
 		case 11:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Coldefexprs = append(x.Coldefexprs, d.node(sub))
 				d.close(sub)
 			}
-			x.Coldefexprs = append(x.Coldefexprs, v)
 		case 12:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Colvalexprs = append(x.Colvalexprs, d.node(sub))
 				d.close(sub)
 			}
-			x.Colvalexprs = append(x.Colvalexprs, v)
 		case 13:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Passingvalexprs = append(x.Passingvalexprs, d.node(sub))
 				d.close(sub)
 			}
-			x.Passingvalexprs = append(x.Passingvalexprs, v)
 		case 14:
 			x.Notnulls = d.uint64s(x.Notnulls, wt, end)
 		case 15:
@@ -15613,9 +17850,8 @@ func (d *decoder) decTableFunc(x *pg_query.TableFunc, end int) {
 				d.bad = true
 				return
 			}
-			x.Plan = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Plan, sub)
+				x.Plan = d.node(sub)
 				d.close(sub)
 			}
 		case 16:
@@ -15683,20 +17919,17 @@ func (d *decoder) decTableSampleClause(x *pg_query.TableSampleClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 3:
 			if wt != 2 || x.Repeatable != nil {
 				d.bad = true
 				return
 			}
-			x.Repeatable = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Repeatable, sub)
+				x.Repeatable = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -15714,9 +17947,8 @@ func (d *decoder) decTargetEntry(x *pg_query.TargetEntry, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -15724,9 +17956,8 @@ func (d *decoder) decTargetEntry(x *pg_query.TargetEntry, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		case 3:
@@ -15786,12 +18017,10 @@ func (d *decoder) decTransactionStmt(x *pg_query.TransactionStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 3:
 			if wt != 2 {
 				d.bad = true
@@ -15859,12 +18088,10 @@ func (d *decoder) decTruncateStmt(x *pg_query.TruncateStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Relations = append(x.Relations, d.node(sub))
 				d.close(sub)
 			}
-			x.Relations = append(x.Relations, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -15892,9 +18119,8 @@ func (d *decoder) decTypeCast(x *pg_query.TypeCast, end int) {
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -15928,12 +18154,10 @@ func (d *decoder) decTypeName(x *pg_query.TypeName, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Names = append(x.Names, d.node(sub))
 				d.close(sub)
 			}
-			x.Names = append(x.Names, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -15957,12 +18181,10 @@ func (d *decoder) decTypeName(x *pg_query.TypeName, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Typmods = append(x.Typmods, d.node(sub))
 				d.close(sub)
 			}
-			x.Typmods = append(x.Typmods, v)
 		case 6:
 			if wt != 0 {
 				d.bad = true
@@ -15974,12 +18196,10 @@ func (d *decoder) decTypeName(x *pg_query.TypeName, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ArrayBounds = append(x.ArrayBounds, d.node(sub))
 				d.close(sub)
 			}
-			x.ArrayBounds = append(x.ArrayBounds, v)
 		case 8:
 			if wt != 0 {
 				d.bad = true
@@ -16027,20 +18247,17 @@ func (d *decoder) decUpdateStmt(x *pg_query.UpdateStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.TargetList = append(x.TargetList, d.node(sub))
 				d.close(sub)
 			}
-			x.TargetList = append(x.TargetList, v)
 		case 3:
 			if wt != 2 || x.WhereClause != nil {
 				d.bad = true
 				return
 			}
-			x.WhereClause = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.WhereClause, sub)
+				x.WhereClause = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -16048,23 +18265,19 @@ func (d *decoder) decUpdateStmt(x *pg_query.UpdateStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.FromClause = append(x.FromClause, d.node(sub))
 				d.close(sub)
 			}
-			x.FromClause = append(x.FromClause, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ReturningList = append(x.ReturningList, d.node(sub))
 				d.close(sub)
 			}
-			x.ReturningList = append(x.ReturningList, v)
 		case 6:
 			if wt != 2 || x.WithClause != nil {
 				d.bad = true
@@ -16106,12 +18319,10 @@ func (d *decoder) decVacuumRelation(x *pg_query.VacuumRelation, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.VaCols = append(x.VaCols, d.node(sub))
 				d.close(sub)
 			}
-			x.VaCols = append(x.VaCols, v)
 		default:
 			d.bad = true
 		}
@@ -16127,23 +18338,19 @@ func (d *decoder) decVacuumStmt(x *pg_query.VacuumStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 2:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Rels = append(x.Rels, d.node(sub))
 				d.close(sub)
 			}
-			x.Rels = append(x.Rels, v)
 		case 3:
 			if wt != 0 {
 				d.bad = true
@@ -16165,9 +18372,8 @@ func (d *decoder) decVar(x *pg_query.Var, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -16241,12 +18447,10 @@ func (d *decoder) decVariableSetStmt(x *pg_query.VariableSetStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 4:
 			if wt != 0 {
 				d.bad = true
@@ -16294,20 +18498,17 @@ func (d *decoder) decViewStmt(x *pg_query.ViewStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Aliases = append(x.Aliases, d.node(sub))
 				d.close(sub)
 			}
-			x.Aliases = append(x.Aliases, v)
 		case 3:
 			if wt != 2 || x.Query != nil {
 				d.bad = true
 				return
 			}
-			x.Query = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Query, sub)
+				x.Query = d.node(sub)
 				d.close(sub)
 			}
 		case 4:
@@ -16321,12 +18522,10 @@ func (d *decoder) decViewStmt(x *pg_query.ViewStmt, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Options = append(x.Options, d.node(sub))
 				d.close(sub)
 			}
-			x.Options = append(x.Options, v)
 		case 6:
 			if wt != 0 {
 				d.bad = true
@@ -16360,23 +18559,19 @@ func (d *decoder) decWindowClause(x *pg_query.WindowClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.PartitionClause = append(x.PartitionClause, d.node(sub))
 				d.close(sub)
 			}
-			x.PartitionClause = append(x.PartitionClause, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.OrderClause = append(x.OrderClause, d.node(sub))
 				d.close(sub)
 			}
-			x.OrderClause = append(x.OrderClause, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -16388,9 +18583,8 @@ func (d *decoder) decWindowClause(x *pg_query.WindowClause, end int) {
 				d.bad = true
 				return
 			}
-			x.StartOffset = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.StartOffset, sub)
+				x.StartOffset = d.node(sub)
 				d.close(sub)
 			}
 		case 7:
@@ -16398,9 +18592,8 @@ func (d *decoder) decWindowClause(x *pg_query.WindowClause, end int) {
 				d.bad = true
 				return
 			}
-			x.EndOffset = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.EndOffset, sub)
+				x.EndOffset = d.node(sub)
 				d.close(sub)
 			}
 		case 8:
@@ -16472,23 +18665,19 @@ func (d *decoder) decWindowDef(x *pg_query.WindowDef, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.PartitionClause = append(x.PartitionClause, d.node(sub))
 				d.close(sub)
 			}
-			x.PartitionClause = append(x.PartitionClause, v)
 		case 4:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.OrderClause = append(x.OrderClause, d.node(sub))
 				d.close(sub)
 			}
-			x.OrderClause = append(x.OrderClause, v)
 		case 5:
 			if wt != 0 {
 				d.bad = true
@@ -16500,9 +18689,8 @@ func (d *decoder) decWindowDef(x *pg_query.WindowDef, end int) {
 				d.bad = true
 				return
 			}
-			x.StartOffset = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.StartOffset, sub)
+				x.StartOffset = d.node(sub)
 				d.close(sub)
 			}
 		case 7:
@@ -16510,9 +18698,8 @@ func (d *decoder) decWindowDef(x *pg_query.WindowDef, end int) {
 				d.bad = true
 				return
 			}
-			x.EndOffset = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.EndOffset, sub)
+				x.EndOffset = d.node(sub)
 				d.close(sub)
 			}
 		case 8:
@@ -16536,9 +18723,8 @@ func (d *decoder) decWindowFunc(x *pg_query.WindowFunc, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -16570,20 +18756,17 @@ func (d *decoder) decWindowFunc(x *pg_query.WindowFunc, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 7:
 			if wt != 2 || x.Aggfilter != nil {
 				d.bad = true
 				return
 			}
-			x.Aggfilter = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Aggfilter, sub)
+				x.Aggfilter = d.node(sub)
 				d.close(sub)
 			}
 		case 8:
@@ -16591,12 +18774,10 @@ func (d *decoder) decWindowFunc(x *pg_query.WindowFunc, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.RunCondition = append(x.RunCondition, d.node(sub))
 				d.close(sub)
 			}
-			x.RunCondition = append(x.RunCondition, v)
 		case 9:
 			if wt != 0 {
 				d.bad = true
@@ -16636,9 +18817,8 @@ func (d *decoder) decWindowFuncRunCondition(x *pg_query.WindowFuncRunCondition, 
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -16664,9 +18844,8 @@ func (d *decoder) decWindowFuncRunCondition(x *pg_query.WindowFuncRunCondition, 
 				d.bad = true
 				return
 			}
-			x.Arg = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Arg, sub)
+				x.Arg = d.node(sub)
 				d.close(sub)
 			}
 		default:
@@ -16702,9 +18881,8 @@ func (d *decoder) decWithCheckOption(x *pg_query.WithCheckOption, end int) {
 				d.bad = true
 				return
 			}
-			x.Qual = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Qual, sub)
+				x.Qual = d.node(sub)
 				d.close(sub)
 			}
 		case 5:
@@ -16728,12 +18906,10 @@ func (d *decoder) decWithClause(x *pg_query.WithClause, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Ctes = append(x.Ctes, d.node(sub))
 				d.close(sub)
 			}
-			x.Ctes = append(x.Ctes, v)
 		case 2:
 			if wt != 0 {
 				d.bad = true
@@ -16761,9 +18937,8 @@ func (d *decoder) decXmlExpr(x *pg_query.XmlExpr, end int) {
 				d.bad = true
 				return
 			}
-			x.Xpr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Xpr, sub)
+				x.Xpr = d.node(sub)
 				d.close(sub)
 			}
 		case 2:
@@ -16783,34 +18958,28 @@ func (d *decoder) decXmlExpr(x *pg_query.XmlExpr, end int) {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.NamedArgs = append(x.NamedArgs, d.node(sub))
 				d.close(sub)
 			}
-			x.NamedArgs = append(x.NamedArgs, v)
 		case 5:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.ArgNames = append(x.ArgNames, d.node(sub))
 				d.close(sub)
 			}
-			x.ArgNames = append(x.ArgNames, v)
 		case 6:
 			if wt != 2 {
 				d.bad = true
 				return
 			}
-			v := new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(v, sub)
+				x.Args = append(x.Args, d.node(sub))
 				d.close(sub)
 			}
-			x.Args = append(x.Args, v)
 		case 7:
 			if wt != 0 {
 				d.bad = true
@@ -16862,9 +19031,8 @@ func (d *decoder) decXmlSerialize(x *pg_query.XmlSerialize, end int) {
 				d.bad = true
 				return
 			}
-			x.Expr = new(pg_query.Node)
 			if sub := d.open(end); sub >= 0 {
-				d.decNode(x.Expr, sub)
+				x.Expr = d.node(sub)
 				d.close(sub)
 			}
 		case 3:

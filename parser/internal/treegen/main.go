@@ -333,6 +333,9 @@ func tagBytes(n protowire.Number, t protowire.Type) string {
 // an unknown field or wire type, a repeated singular message or oneof, and
 // anything malformed.
 func writeDecode(b *bytes.Buffer, m *message) {
+	if m.name == "Node" {
+		writeDecodeNode(b, m)
+	}
 	if len(m.fields) == 0 {
 		fmt.Fprintf(b, "\nfunc (d *decoder) dec%s(_ *pg_query.%s, end int) {\n\tif d.i < end {\n\t\td.bad = true\n\t}\n}\n", m.name, m.name)
 		return
@@ -346,6 +349,12 @@ func writeDecode(b *bytes.Buffer, m *message) {
 			fmt.Fprintf(b, "\t\t\tif wt != 2 || x.%s != nil {\n\t\t\t\td.bad = true\n\t\t\t\treturn\n\t\t\t}\n", f.oneof)
 			fmt.Fprintf(b, "\t\t\tv := new(pg_query.%s)\n\t\t\tif sub := d.open(end); sub >= 0 {\n\t\t\t\td.dec%s(v, sub)\n\t\t\t\td.close(sub)\n\t\t\t}\n\t\t\tx.%s = &pg_query.%s{%s: v}\n",
 				f.elem.Elem().Name(), f.elem.Elem().Name(), f.oneof, f.wrapper, f.goName)
+		case f.kind == "message" && f.elem.Elem().Name() == "Node":
+			fmt.Fprintf(b, "\t\t\tif wt != 2 || %s != nil {\n\t\t\t\td.bad = true\n\t\t\t\treturn\n\t\t\t}\n", x)
+			fmt.Fprintf(b, "\t\t\tif sub := d.open(end); sub >= 0 {\n\t\t\t\t%s = d.node(sub)\n\t\t\t\td.close(sub)\n\t\t\t}\n", x)
+		case f.kind == "[]message" && f.elem.Elem().Name() == "Node":
+			fmt.Fprintf(b, "\t\t\tif wt != 2 {\n\t\t\t\td.bad = true\n\t\t\t\treturn\n\t\t\t}\n")
+			fmt.Fprintf(b, "\t\t\tif sub := d.open(end); sub >= 0 {\n\t\t\t\t%s = append(%s, d.node(sub))\n\t\t\t\td.close(sub)\n\t\t\t}\n", x, x)
 		case f.kind == "message":
 			fmt.Fprintf(b, "\t\t\tif wt != 2 || %s != nil {\n\t\t\t\td.bad = true\n\t\t\t\treturn\n\t\t\t}\n", x)
 			fmt.Fprintf(b, "\t\t\t%s = new(pg_query.%s)\n\t\t\tif sub := d.open(end); sub >= 0 {\n\t\t\t\td.dec%s(%s, sub)\n\t\t\t\td.close(sub)\n\t\t\t}\n",
@@ -375,4 +384,40 @@ func writeDecode(b *bytes.Buffer, m *message) {
 		}
 	}
 	b.WriteString("\t\tdefault:\n\t\t\td.bad = true\n\t\t}\n\t}\n}\n")
+}
+
+// writeDecodeNode writes node, which decodes a Node with its value in one
+// allocation: a Node is a oneof and nothing else, and most of the tree.
+func writeDecodeNode(b *bytes.Buffer, m *message) {
+	b.WriteString(`
+// node decodes a Node that ends at end, allocating it with its wrapper and
+// its value at once.
+func (d *decoder) node(end int) *pg_query.Node {
+	if d.i == end {
+		return new(pg_query.Node)
+	}
+	var n *pg_query.Node
+	num, wt := d.tag(end)
+	if wt != 2 {
+		d.bad = true
+		return nil
+	}
+	switch num {
+`)
+	for _, f := range m.fields {
+		elem := f.elem.Elem().Name()
+		fmt.Fprintf(b, "\tcase %d:\n\t\tc := new(struct {\n\t\t\tn pg_query.Node\n\t\t\tw pg_query.%s\n\t\t\tv pg_query.%s\n\t\t})\n", f.num, f.wrapper, elem)
+		fmt.Fprintf(b, "\t\tc.w.%s, c.n.Node, n = &c.v, &c.w, &c.n\n", f.goName)
+		fmt.Fprintf(b, "\t\tif sub := d.open(end); sub >= 0 {\n\t\t\td.dec%s(&c.v, sub)\n\t\t\td.close(sub)\n\t\t}\n", elem)
+	}
+	b.WriteString(`	default:
+		d.bad = true
+	}
+	if d.i != end {
+		// A second value: proto.Unmarshal keeps the last, or merges.
+		d.bad = true
+	}
+	return n
+}
+`)
 }
