@@ -2,13 +2,11 @@ package parser
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/auditpgx/auditpgx/diff"
-	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
 // Target describes an audited table as the catalog and the registration
@@ -280,113 +278,6 @@ type rewriter struct {
 	writes   []*write
 }
 
-// splice replaces each marker in the deparsed text by generated SQL, in
-// one pass over the text. It returns the WITH query that inserts the
-// entries, which it splices in too when inline is set.
-func (rw *rewriter) splice(sql string, inline bool) (out, insert string, err error) {
-	var sp splicer
-	entries := make([]string, 0, len(rw.writes))
-	for _, w := range rw.writes {
-		g := w.generated()
-		i := w.suffix()
-		sp.marker("", markReturning+i, "", g.returning)
-		if g.pre != "" {
-			sp.marker("", markPre+i, "", g.pre)
-		}
-		if g.join != "" {
-			sp.marker("", markJoin+i, "", g.join)
-		}
-		for n := 0; n < w.gates; n++ {
-			sp.marker("", w.gateMarker(n), "", g.gate)
-		}
-		if w.projected {
-			sp.marker("SELECT ", markProject+i, "", w.projectSQL())
-		}
-		entries = append(entries, g.entries)
-	}
-	// One INSERT for all entries, in the order of the writes.
-	insert = cteEntries + " AS (INSERT INTO " + sqlq.QualifiedIdent(rw.opt.Entries.Schema, rw.opt.Entries.Name) + " " +
-		entryColumns + " " + strings.Join(entries, " UNION ALL ") + ")"
-	if inline {
-		sp.marker(markEntries+" AS (SELECT ", markEntries, ")", insert)
-	}
-	out, err = sp.apply(sql)
-	return out, insert, err
-}
-
-// markPrefix begins every marker.
-const markPrefix = "__auditpgx_m_"
-
-// splicer replaces markers, each of which must occur exactly once.
-type splicer struct {
-	repl []replacement
-}
-
-type replacement struct {
-	key  string
-	with string
-	// anchor is the offset of markPrefix in key.
-	anchor int
-	// at is where key occurs in the text; n counts its occurrences.
-	at, n int
-}
-
-// marker adds the replacement of marker name, quoted as the deparser
-// quotes it, with the text around it.
-func (sp *splicer) marker(before, name, after, with string) {
-	anchor := strings.Index(before, markPrefix)
-	if anchor < 0 {
-		anchor = len(before) + 1
-	}
-	sp.add(before+"'"+name+"'"+after, anchor, with)
-}
-
-func (sp *splicer) add(key string, anchor int, with string) {
-	sp.repl = append(sp.repl, replacement{key: key, with: with, anchor: anchor})
-}
-
-// apply finds every occurrence of markPrefix in sql, counts the keys that
-// occur there, and, when each occurs exactly once, writes sql with each key
-// replaced.
-func (sp *splicer) apply(sql string) (string, error) {
-	for p := 0; ; p++ {
-		i := strings.Index(sql[p:], markPrefix)
-		if i < 0 {
-			break
-		}
-		p += i
-		for j := range sp.repl {
-			r := &sp.repl[j]
-			if start := p - r.anchor; start >= 0 && strings.HasPrefix(sql[start:], r.key) {
-				r.at = start
-				r.n++
-			}
-		}
-	}
-	size := len(sql)
-	for _, r := range sp.repl {
-		if r.n != 1 {
-			// A constant that spells a marker; refuse rather than guess.
-			return "", unsupported("the statement contains the text %s, which the rewrite uses", r.key)
-		}
-		size += len(r.with) - len(r.key)
-	}
-	slices.SortFunc(sp.repl, func(a, b replacement) int { return a.at - b.at })
-	var b strings.Builder
-	b.Grow(size)
-	last := 0
-	for _, r := range sp.repl {
-		if r.at < last {
-			return "", fmt.Errorf("auditpgx internal error: marker %s overlaps another", r.key)
-		}
-		b.WriteString(sql[last:r.at])
-		b.WriteString(r.with)
-		last = r.at + len(r.key)
-	}
-	b.WriteString(sql[last:])
-	return b.String(), nil
-}
-
 // auditedWrites counts the writes to audited tables anywhere in the
 // statement.
 func (st *Statement) auditedWrites(cat Catalog) int {
@@ -441,8 +332,9 @@ func withOf(n *pg_query.Node) **pg_query.WithClause {
 	return nil
 }
 
-// marker is a string constant, which the deparser prints as 'name': two
-// protobuf nodes fewer than a column reference, the C deparser's cost.
+// marker is a string constant, which the deparser prints as 'name': one
+// protobuf node fewer than a column reference, and the C deparser's cost
+// grows by the node.
 func marker(name string) *pg_query.Node {
 	return &pg_query.Node{Node: &pg_query.Node_AConst{AConst: &pg_query.A_Const{
 		Val: &pg_query.A_Const_Sval{Sval: &pg_query.String{Sval: name}}, Location: -1}}}

@@ -7,7 +7,7 @@
 // pg_query.ParseResult and fails on a field kind it does not know, so that
 // an upgrade of pg_query that brings one stops here rather than yielding a
 // walk that misses a subtree. Run it with go generate in package parser;
-// the parser's tests compare both against protobuf's own reflection.
+// the parser's tests compare all three with protobuf's own.
 package main
 
 import (
