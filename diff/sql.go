@@ -49,6 +49,39 @@ func ImageSQL(rowRef string, cols Columns) string {
 	return b.String()
 }
 
+// MaskedImageSQL is [ImageSQL] with the redacted columns of cols already
+// replaced by "$encrypted$": the added_fields of an insert or the
+// removed_fields of a delete, ready for [CreatedSQL] and [DeletedSQL]. A
+// redacted value then never leaves the row it is read from.
+func MaskedImageSQL(rowRef string, cols Columns) string {
+	var b strings.Builder
+	b.Grow(imageSize(rowRef, cols.Names))
+	writeObject(&b, cols.Names, func(b *strings.Builder, name string) {
+		if cols.Redacted[name] {
+			b.WriteString(encryptedTextSQL)
+			return
+		}
+		b.WriteString(rowRef)
+		b.WriteByte('.')
+		b.WriteString(sqlq.Ident(name))
+	})
+	return b.String()
+}
+
+// CreatedSQL returns the changes object of an insert whose added_fields
+// are the masked image masked (see [MaskedImageSQL]); the same object as
+// [CreateSQL] of the raw image.
+func CreatedSQL(masked string) string {
+	return "jsonb_build_object('added_fields', " + masked + ", 'removed_fields', " + emptyObjectSQL + ", 'changed_fields', " + emptyObjectSQL + ")"
+}
+
+// DeletedSQL returns the changes object of a delete whose removed_fields
+// are the masked image masked; the same object as [DeleteSQL] of the raw
+// image.
+func DeletedSQL(masked string) string {
+	return "jsonb_build_object('added_fields', " + emptyObjectSQL + ", 'removed_fields', " + masked + ", 'changed_fields', " + emptyObjectSQL + ")"
+}
+
 // CreateSQL returns the changes object of an insert whose new row image is
 // newImg: every column of cols.Names under added_fields, redacted ones as
 // "$encrypted$", and no other key of newImg.

@@ -335,11 +335,12 @@ func (w *write) tableGenerated(g generated, keyList string) generated {
 		u.join = g.join
 		g = u
 	case w.kind == Insert:
-		g.returning = keyList + ", " + diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colNew
-		g.entries = w.entrySelect("'create'", diff.CreateSQL("d."+colNew, w.t.Audit)) + " FROM " + w.name() + " d"
+		// The masked image is added_fields itself: built once, in RETURNING.
+		g.returning = keyList + ", " + diff.MaskedImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colNew
+		g.entries = w.entrySelect("'create'", diff.CreatedSQL("d."+colNew)) + " FROM " + w.name() + " d"
 	default:
-		g.returning = keyList + ", " + diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colOld
-		g.entries = w.entrySelect("'delete'", diff.DeleteSQL("d."+colOld, w.t.Audit)) + " FROM " + w.name() + " d"
+		g.returning = keyList + ", " + diff.MaskedImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colOld
+		g.entries = w.entrySelect("'delete'", diff.DeletedSQL("d."+colOld)) + " FROM " + w.name() + " d"
 	}
 	return g
 }
@@ -380,7 +381,19 @@ func (w *write) objectID() string {
 	for i := range keys {
 		keys[i] = "d." + colKey + strconv.Itoa(i+1)
 	}
+	typ, _, _ := strings.Cut(w.t.columnType(w.t.PrimaryKey[0]), "(")
+	if len(keys) == 1 && textIsJSONText[typ] {
+		// The same text as to_jsonb(k) #>> '{}', for less work a row.
+		return keys[0] + "::text"
+	}
 	return keyText(keys)
+}
+
+// textIsJSONText lists the types (as format_type names them) whose text
+// form is the text of their to_jsonb value. Not character(n): to_jsonb
+// keeps its padding and ::text strips it.
+var textIsJSONText = map[string]bool{
+	"smallint": true, "integer": true, "bigint": true, "text": true, "character varying": true, "uuid": true,
 }
 
 // entrySelect is the SELECT list of a write's table entries, in the column
