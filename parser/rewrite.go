@@ -139,12 +139,14 @@ const (
 	cteWrite   = "__auditpgx_w"
 	cteEntries = "__auditpgx_e"
 	colOld     = "__auditpgx_old"
-	colNew     = "__auditpgx_new"
-	colIns     = "__auditpgx_ins"
-	colChanges = "__auditpgx_ch"
-	colKey     = "__auditpgx_k"
-	colTable   = "__auditpgx_t"
-	colResult  = "__auditpgx_c"
+	// colOldValue numbers the columns of an UPDATE's old values in pre.
+	colOldValue = "__auditpgx_o"
+	colNew      = "__auditpgx_new"
+	colIns      = "__auditpgx_ins"
+	colChanges  = "__auditpgx_ch"
+	colKey      = "__auditpgx_k"
+	colTable    = "__auditpgx_t"
+	colResult   = "__auditpgx_c"
 )
 
 // StaleMarker appears in the error of a rewritten statement whose table

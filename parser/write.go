@@ -318,18 +318,31 @@ func (w *write) staleGuard() string {
 func (w *write) tableGenerated(g generated, keyList string) generated {
 	switch {
 	case w.kind == Update:
+		// The diff is computed in RETURNING, from the old values (pre's
+		// columns, or old.* on 18) and the new ones, column by column.
 		cols := w.updatedColumns()
-		image := diff.ImageSQL(sqlq.Ident(w.ref), cols)
-		changed := diff.ChangedSQL(colOld, colNew, cols)
-		if w.returningOld {
-			g.returning = keyList + ", " + diff.ImageSQL("old", cols) + " AS " + colOld + ", " + image + " AS " + colNew
-		} else {
-			g.pre = keyList + ", " + image + " AS " + colOld
-			g.returning = keyList + ", " + w.pre() + "." + colOld + " AS " + colOld + ", " + image + " AS " + colNew
+		ref := sqlq.Ident(w.ref)
+		olds := make([]string, len(cols.Names))
+		news := make([]string, len(cols.Names))
+		var pre strings.Builder
+		pre.WriteString(keyList)
+		for i, c := range cols.Names {
+			col := sqlq.Ident(c)
+			news[i] = ref + "." + col
+			if w.returningOld {
+				olds[i] = "old." + col
+				continue
+			}
+			name := colOldValue + strconv.Itoa(i+1)
+			olds[i] = w.pre() + "." + name
+			pre.WriteString(", " + ref + "." + col + " AS " + name)
 		}
+		if !w.returningOld {
+			g.pre = pre.String()
+		}
+		g.returning = keyList + ", " + diff.ChangedValuesSQL(olds, news, cols) + " AS " + colChanges
 		g.entries = w.entrySelect("'update'", diff.UpdateSQL("d."+colChanges)) +
-			" FROM (SELECT " + w.keyList("") + ", " + changed + " AS " + colChanges + " FROM " + w.name() + " OFFSET 0) d" +
-			" WHERE d." + colChanges + " <> '{}'::jsonb"
+			" FROM " + w.name() + " d WHERE d." + colChanges + " <> '{}'::jsonb"
 	case w.upsert != nil:
 		u := w.upsert.generated(w, keyList, diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit))
 		u.join = g.join
