@@ -150,7 +150,7 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 		if c.Plain || c.Floor {
 			r.db, err = sql.Open("pgx", u.String())
 		} else {
-			r.db, err = openAuditpgx(u.String())
+			r.db, _, err = openAuditpgx(u.String())
 		}
 		if err != nil {
 			return nil, err
@@ -240,19 +240,21 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 	return out, nil
 }
 
-func openAuditpgx(dsn string) (*sql.DB, error) {
+// openAuditpgx opens dsn through auditpgx with the benchmark table
+// registered, and returns the registry too.
+func openAuditpgx(dsn string) (*sql.DB, *auditpgx.Registry, error) {
 	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := reg.RegisterTable(Table, auditpgx.Exclude(excludedColumn), auditpgx.Redact(redactedColumn)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conn, err := auditpgx.NewConnector(dsn, auditpgx.WithRegistry(reg))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return sql.OpenDB(conn), nil
+	return sql.OpenDB(conn), reg, nil
 }
 
 // backendCPU reads a server process's CPU time from /proc/<pid>/schedstat.

@@ -210,18 +210,11 @@ func (s *Suite) setup(ctx context.Context, base *url.URL, name string) (*Variant
 	u.RawQuery = q.Encode()
 	dsn := u.String()
 	if name == Auditpgx {
-		reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
+		db, reg, err := openAuditpgx(dsn)
 		if err != nil {
 			return nil, err
 		}
-		if err := reg.RegisterTable(Table, auditpgx.Exclude(excludedColumn), auditpgx.Redact(redactedColumn)); err != nil {
-			return nil, err
-		}
-		conn, err := auditpgx.NewConnector(dsn, auditpgx.WithRegistry(reg))
-		if err != nil {
-			return nil, err
-		}
-		v.DB = sql.OpenDB(conn)
+		v.DB = db
 		if err := auditpgx.Check(ctx, v.DB, auditpgx.WithRegistry(reg)); err != nil {
 			v.DB.Close()
 			return nil, err
