@@ -2,6 +2,7 @@ package auditpgx_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
@@ -31,18 +32,7 @@ func TestConcurrentUpdateRecordsReplacedValue(t *testing.T) {
 	_, err = other.ExecContext(ctx, `INSERT INTO counters VALUES (4, 50)`)
 	require.NoError(t, err)
 
-	done := make(chan error, 1)
-	var affected int64
-	go func() {
-		res, err := e.db.ExecContext(ctx, `UPDATE counters SET n = n + 10 WHERE n >= 2`)
-		if err == nil {
-			affected, err = res.RowsAffected()
-		}
-		done <- err
-	}()
-	waitForLock(t, e, ctx, done, "counters")
-	require.NoError(t, other.Commit())
-	require.NoError(t, <-done)
+	affected := execBlocked(t, e, ctx, other, "counters", `UPDATE counters SET n = n + 10 WHERE n >= 2`)
 	require.EqualValues(t, 2, affected)
 
 	requireEntries(t, []entry{
@@ -54,6 +44,26 @@ func TestConcurrentUpdateRecordsReplacedValue(t *testing.T) {
 	require.NoError(t, e.plain.QueryRow(`SELECT (SELECT n FROM counters WHERE id = 2), (SELECT n FROM counters WHERE id = 4)`).Scan(&n2, &n4))
 	require.Equal(t, 110, n2)
 	require.Equal(t, 50, n4)
+}
+
+// execBlocked runs query through auditpgx while other holds locks it
+// needs, commits other once the statement waits, and returns the
+// statement's RowsAffected.
+func execBlocked(t *testing.T, e *env, ctx context.Context, other *sql.Tx, table, query string) int64 {
+	t.Helper()
+	done := make(chan error, 1)
+	var affected int64
+	go func() {
+		res, err := e.db.ExecContext(ctx, query)
+		if err == nil {
+			affected, err = res.RowsAffected()
+		}
+		done <- err
+	}()
+	waitForLock(t, e, ctx, done, table)
+	require.NoError(t, other.Commit())
+	require.NoError(t, <-done)
+	return affected
 }
 
 // waitForLock blocks until some backend of the test's database waits on
@@ -114,21 +124,10 @@ func TestConcurrentMergeRecordsReplacedValue(t *testing.T) {
 	_, err = other.ExecContext(ctx, `INSERT INTO counters VALUES (4, 50)`)
 	require.NoError(t, err)
 
-	done := make(chan error, 1)
-	var affected int64
-	go func() {
-		res, err := e.db.ExecContext(ctx, `MERGE INTO counters c USING (VALUES (1), (2), (3), (5)) s (id) ON c.id = s.id
+	affected := execBlocked(t, e, ctx, other, "counters", `MERGE INTO counters c USING (VALUES (1), (2), (3), (5)) s (id) ON c.id = s.id
 			WHEN MATCHED AND c.n >= 2 THEN UPDATE SET n = c.n + 10
 			WHEN MATCHED THEN DELETE
 			WHEN NOT MATCHED THEN INSERT VALUES (s.id, 1)`)
-		if err == nil {
-			affected, err = res.RowsAffected()
-		}
-		done <- err
-	}()
-	waitForLock(t, e, ctx, done, "counters")
-	require.NoError(t, other.Commit())
-	require.NoError(t, <-done)
 	require.EqualValues(t, 4, affected)
 
 	requireEntries(t, []entry{
