@@ -1,7 +1,7 @@
 // Package auditpgx is a database/sql driver for PostgreSQL that records an
-// activity-stream entry for every row an INSERT, UPDATE or DELETE changes in
-// a registered table, in the same statement as the change, so the entry
-// commits or rolls back with it.
+// activity-stream entry for every row an INSERT, UPDATE, DELETE or (from
+// PostgreSQL 17) MERGE changes in a registered table, in the same statement
+// as the change, so the entry commits or rolls back with it.
 //
 // It wraps pgx's stdlib driver and is a drop-in replacement for it:
 //
