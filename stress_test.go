@@ -209,8 +209,8 @@ func linkOp(op string) func([]string) []change {
 }
 
 // randomStatement draws one audited statement; pairA and pairB are the two
-// pairs rows the worker owns.
-func randomStatement(r *rand.Rand, pairA, pairB int) statement {
+// pairs rows the worker owns, and merge says the server audits MERGE (17+).
+func randomStatement(r *rand.Rand, pairA, pairB int, merge bool) statement {
 	acct := func() int64 { return int64(1 + r.IntN(stressAccounts)) }
 	owner := func() int64 { return int64(1 + r.IntN(20)) }
 	sku := func() string { return "s" + strconv.Itoa(r.IntN(10)) }
@@ -228,6 +228,17 @@ func randomStatement(r *rand.Rand, pairA, pairB int) statement {
 		return statement{kind: "create accounts (bulk)", sql: `INSERT INTO accounts (id, name, balance)
 			SELECT g, 'bulk', 10 FROM generate_series($1::bigint, $1::bigint + $2::bigint) g ON CONFLICT DO NOTHING RETURNING id, ` + xidCol,
 			args: []any{acct(), r.IntN(20)}, rows: one("create", "accounts")}
+	case n < 27 && n >= 23 && merge:
+		// Two accounts: each is deleted (low balance), updated or created.
+		return statement{kind: "merge accounts", sql: `MERGE INTO accounts a USING (VALUES ($1::bigint, $2::text), ($3::bigint, $2::text)) s (id, name) ON a.id = s.id
+			WHEN MATCHED AND a.balance < 5 THEN DELETE
+			WHEN MATCHED THEN UPDATE SET name = s.name, rev = a.rev + 1
+			WHEN NOT MATCHED THEN INSERT (id, name, balance) VALUES (s.id, s.name, 7)
+			RETURNING a.id, merge_action(), ` + xidCol,
+			args: []any{acct(), "m" + strconv.Itoa(r.IntN(50)), acct()}, rows: func(c []string) []change {
+				op := map[string]string{"INSERT": "create", "UPDATE": "update", "DELETE": "delete"}[c[1]]
+				return []change{{op, "accounts", c[0], ""}}
+			}}
 	case n < 27:
 		return statement{kind: "update account", sql: `UPDATE accounts SET name = $1, balance = balance + $2, rev = rev + 1 WHERE id = $3 RETURNING id, ` + xidCol,
 			args: []any{"u" + strconv.Itoa(r.IntN(50)), r.IntN(61) - 30, acct()}, rows: one("update", "accounts")}
@@ -318,6 +329,7 @@ type stressWorker struct {
 	ctx   context.Context
 	pairA int
 	pairB int
+	merge bool // the server audits MERGE
 }
 
 func (w *stressWorker) xid(tx *sql.Tx) (int64, error) {
@@ -329,7 +341,7 @@ func (w *stressWorker) xid(tx *sql.Tx) (int64, error) {
 func (w *stressWorker) step() {
 	switch n := w.r.IntN(100); {
 	case n < 55:
-		s := randomStatement(w.r, w.pairA, w.pairB)
+		s := randomStatement(w.r, w.pairA, w.pairB, w.merge)
 		w.l.count(s.kind)
 		res, err := s.run(w.ctx, w.db)
 		if err != nil {
@@ -388,7 +400,7 @@ func (w *stressWorker) transaction() {
 			}
 			savepoint = len(rec.results)
 		}
-		s := randomStatement(w.r, w.pairA, w.pairB)
+		s := randomStatement(w.r, w.pairA, w.pairB, w.merge)
 		w.l.count(s.kind + " (in a transaction)")
 		res, err := s.run(w.ctx, tx)
 		if err != nil {
@@ -535,7 +547,7 @@ func TestStress(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range stressWorkers {
 		w := &stressWorker{t: t, db: e.db, l: l, r: rand.New(rand.NewPCG(seed, uint64(i))),
-			actor: "worker-" + strconv.Itoa(i), pairA: 2*i + 1, pairB: 2*i + 2}
+			actor: "worker-" + strconv.Itoa(i), pairA: 2*i + 1, pairB: 2*i + 2, merge: e.serverVersion() >= 170000}
 		w.ctx = auditpgx.WithActor(ctx, w.actor)
 		share := ops / stressWorkers
 		if i < ops%stressWorkers {
