@@ -127,6 +127,16 @@ type Option func(*options)
 
 type options struct {
 	registry *Registry
+	migrate  []store.MigrateOption
+}
+
+// WithoutEntryIndexes makes Migrate leave these secondary indexes of the
+// entry table out: any of "object", "created", "tx", "actor", "related" and
+// "changes" (see store.WithoutIndexes). Each index costs every audited
+// write (docs/PERFORMANCE.md); the read queries it serves scan without it.
+// Other functions ignore it.
+func WithoutEntryIndexes(names ...string) Option {
+	return func(o *options) { o.migrate = append(o.migrate, store.WithoutIndexes(names...)) }
 }
 
 // WithRegistry uses r instead of the default registry.
@@ -171,7 +181,7 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	return store.Migrate(ctx, db, o.registry.EntryTable().String())
+	return store.Migrate(ctx, db, o.registry.EntryTable().String(), o.migrate...)
 }
 
 // Check reads the catalog for every registered table and returns the first

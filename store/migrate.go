@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -12,6 +14,34 @@ import (
 type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// MigrateOption changes what [Migrate] creates.
+type MigrateOption func(skip *map[string]bool) error
+
+// WithoutIndexes leaves secondary indexes of the entry table out: Migrate
+// neither creates them nor counts them when it decides whether there is
+// anything to do, so an index dropped on purpose stays dropped. Names are
+// "object", "created", "tx", "actor", "related" and "changes" (the
+// suffixes of the index names before _idx). Each index costs every write
+// that records entries (docs/PERFORMANCE.md lists how much); without one,
+// the queries of this package that it serves scan instead: "changes" serves
+// [ChangeFilter], "actor" the actor filter, "object" [History] and [AsOf].
+// An unknown name is an error.
+func WithoutIndexes(names ...string) MigrateOption {
+	return func(skip *map[string]bool) error {
+		for _, n := range names {
+			suffix := "_" + n + "_idx"
+			if !slices.Contains(indexSuffixes, suffix) {
+				return fmt.Errorf("auditpgx: WithoutIndexes: no index %q (the indexes are object, created, tx, actor, related and changes)", n)
+			}
+			if *skip == nil {
+				*skip = map[string]bool{}
+			}
+			(*skip)[suffix] = true
+		}
+		return nil
+	}
 }
 
 // migrateLockKey is the pg_advisory_xact_lock key Migrate holds while it runs.
@@ -36,12 +66,24 @@ type beginner interface {
 //
 // The schema of a qualified name must already exist. An invalid name returns
 // an error wrapping [ErrInvalidTableName] before anything is sent.
-func Migrate(ctx context.Context, db Querier, table string) error {
-	stmts, err := ddlStatements(table)
+func Migrate(ctx context.Context, db Querier, table string, opts ...MigrateOption) error {
+	var skip map[string]bool
+	for _, o := range opts {
+		if err := o(&skip); err != nil {
+			return err
+		}
+	}
+	all, err := ddlStatements(table)
 	if err != nil {
 		return err
 	}
-	if done, err := migrated(ctx, db, table); err != nil {
+	stmts := all[:1]
+	for i, suffix := range indexSuffixes {
+		if !skip[suffix] {
+			stmts = append(stmts, all[i+1])
+		}
+	}
+	if done, err := migrated(ctx, db, table, skip); err != nil {
 		return err
 	} else if done {
 		// Nothing to create: an application role that does not own the
@@ -81,14 +123,16 @@ func migrateIn(ctx context.Context, db Querier, table string, stmts []string) er
 }
 
 // migrated reports whether the table and every index of the schema exist.
-func migrated(ctx context.Context, db Querier, table string) (bool, error) {
+func migrated(ctx context.Context, db Querier, table string, skip map[string]bool) (bool, error) {
 	t, err := parseTableName(table)
 	if err != nil {
 		return false, fmt.Errorf("%w %q: %v", ErrInvalidTableName, table, err)
 	}
 	names := []string{t.quoted()}
-	for _, suffix := range []string{"_object_idx", "_created_idx", "_tx_idx", "_actor_idx", "_related_idx", "_changes_idx"} {
-		names = append(names, t.qualify(sqlq.Ident(t.indexName(suffix))))
+	for _, suffix := range indexSuffixes {
+		if !skip[suffix] {
+			names = append(names, t.qualify(sqlq.Ident(t.indexName(suffix))))
+		}
 	}
 	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NOT NULL`, names)
 	if err != nil {

@@ -363,3 +363,55 @@ func TestMigrateAddsIndexesToExistingTable(t *testing.T) {
 		t.Errorf("List = %v, %v", entries, err)
 	}
 }
+
+// WithoutIndexes leaves indexes out, and a later Migrate with the same
+// option does not create them; one without it does. An unknown name is an
+// error and creates nothing.
+func TestMigrateWithoutIndexes(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openSchema(t)
+	indexes := func() []string {
+		t.Helper()
+		rows, err := db.QueryContext(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'auditpgx_entry' ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, n)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	err := store.Migrate(ctx, db, "auditpgx_entry", store.WithoutIndexes("gin"))
+	if err == nil || !strings.Contains(err.Error(), `no index "gin"`) {
+		t.Fatalf("WithoutIndexes(\"gin\"): %v, want an error naming it", err)
+	}
+	if got := indexes(); len(got) != 0 {
+		t.Fatalf("a refused Migrate created %v", got)
+	}
+
+	without := store.WithoutIndexes("changes", "actor")
+	want := []string{"auditpgx_entry_created_idx", "auditpgx_entry_object_idx", "auditpgx_entry_pkey", "auditpgx_entry_related_idx", "auditpgx_entry_tx_idx"}
+	for range 2 {
+		if err := store.Migrate(ctx, db, "auditpgx_entry", without); err != nil {
+			t.Fatal(err)
+		}
+		if got := indexes(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("indexes %v, want %v", got, want)
+		}
+	}
+	if err := store.Migrate(ctx, db, "auditpgx_entry"); err != nil {
+		t.Fatal(err)
+	}
+	if got := indexes(); len(got) != 7 {
+		t.Fatalf("Migrate without the option: indexes %v, want all 7", got)
+	}
+}

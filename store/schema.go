@@ -40,6 +40,11 @@ func DDL(table string) (string, error) {
 	return strings.Join(stmts, ";\n") + ";\n", nil
 }
 
+// indexSuffixes names the entry table's secondary indexes, in the order
+// ddlStatements creates them after the table: the index of table t is
+// t.indexName(suffix).
+var indexSuffixes = []string{"_object_idx", "_created_idx", "_tx_idx", "_actor_idx", "_related_idx", "_changes_idx"}
+
 func ddlStatements(table string) ([]string, error) {
 	t, err := parseTableName(table)
 	if err != nil {
