@@ -348,3 +348,20 @@ func TestServeWithoutAuthWarns(t *testing.T) {
 	cancel()
 	require.Equal(t, exitOK, <-done)
 }
+
+// migrate --without-indexes leaves the named indexes out; an unknown one is
+// an error that names it.
+func TestMigrateWithoutIndexes(t *testing.T) {
+	dsn, _ := pgtest.NewSchema(t)
+	env := map[string]string{"DATABASE_URL": dsn}
+	code, _, stderr := call(env, "migrate", "--without-indexes", "changes,gin")
+	require.NotZero(t, code)
+	require.Contains(t, stderr, `"gin"`)
+	require.Equal(t, "entry table auditpgx_entry is ready\n", runOK(t, env, "migrate", "--without-indexes", "changes,actor"))
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'auditpgx_entry'`).Scan(&n))
+	require.Equal(t, 5, n, "the primary key and four secondary indexes")
+}
