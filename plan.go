@@ -159,7 +159,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 			audited = t
 		}
 	}
-	truncates := hasKind(st.Writes, parser.Truncate) && len(p.reg.Tables()) > 0
+	truncates := p.truncates(st)
 	if audited == nil && !truncates {
 		if len(invalidates) > 0 || st.SetsSearchPath || bySearchPath {
 			return &plan{action: passThrough, invalidates: invalidates, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath}, true, nil
@@ -238,9 +238,14 @@ type refusalError struct{ plan *plan }
 
 func (e *refusalError) Error() string { return e.plan.err.Error() }
 
-func hasKind(ws []parser.Write, k parser.Kind) bool {
-	for _, w := range ws {
-		if w.Kind == k {
+// truncates reports whether st holds a TRUNCATE that may empty a
+// registered table.
+func (p *planner) truncates(st *parser.Statement) bool {
+	if p.reg.Empty() {
+		return false
+	}
+	for _, w := range st.Writes {
+		if w.Kind == parser.Truncate {
 			return true
 		}
 	}
@@ -284,13 +289,11 @@ func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes
 			cascade = cascade || w.Cascade
 		}
 	}
-	for _, t := range p.reg.Tables() {
-		if t.Meta() == nil {
-			if _, err := p.resolve(ctx, q, t); err != nil {
-				// Its OID is unknown, so whether the TRUNCATE reaches it
-				// is too: refuse rather than guess.
-				return nil, &refusalError{refused(t.Registered, "TRUNCATE is refused while registered table %q fails its check: %v", t.Registered, err)}
-			}
+	for _, t := range p.reg.Unresolved() {
+		if _, err := p.resolve(ctx, q, t); err != nil {
+			// Its OID is unknown, so whether the TRUNCATE reaches it is
+			// too: refuse rather than guess.
+			return nil, &refusalError{refused(t.Registered, "TRUNCATE is refused while registered table %q fails its check: %v", t.Registered, err)}
 		}
 	}
 	oids, err := queryOIDs(ctx, q, "TRUNCATE reach query", truncateReachQuery, names, cascade)
@@ -453,7 +456,7 @@ func (p *planner) rewriteMulti(ctx context.Context, q driver.QueryerContext, st 
 	var execParts, queryParts []string
 	audits := false
 	for _, sub := range st.Split() {
-		if hasKind(sub.Writes, parser.Truncate) && len(p.reg.Tables()) > 0 {
+		if p.truncates(sub) {
 			rw, _, err := p.rewriteTruncate(ctx, q, sub, opt)
 			if err != nil {
 				return nil, err

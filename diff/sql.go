@@ -39,14 +39,7 @@ const emptyObjectSQL = `'{}'::jsonb`
 // Beyond 50 columns the calls are chunked and concatenated with ||. With no
 // columns it is '{}'::jsonb. Redaction does not apply here: the image is raw.
 func ImageSQL(rowRef string, cols Columns) string {
-	var b strings.Builder
-	b.Grow(imageSize(rowRef, cols.Names))
-	writeObject(&b, cols.Names, func(b *strings.Builder, name string) {
-		b.WriteString(rowRef)
-		b.WriteByte('.')
-		b.WriteString(sqlq.Ident(name))
-	})
-	return b.String()
+	return image(rowRef, cols.Names, nil)
 }
 
 // MaskedImageSQL is [ImageSQL] with the redacted columns of cols already
@@ -54,10 +47,16 @@ func ImageSQL(rowRef string, cols Columns) string {
 // removed_fields of a delete, ready for [CreatedSQL] and [DeletedSQL]. A
 // redacted value then never leaves the row it is read from.
 func MaskedImageSQL(rowRef string, cols Columns) string {
+	return image(rowRef, cols.Names, cols.Redacted)
+}
+
+// image is jsonb_build_object over names of the row rowRef, with the
+// columns in redacted as "$encrypted$".
+func image(rowRef string, names []string, redacted map[string]bool) string {
 	var b strings.Builder
-	b.Grow(imageSize(rowRef, cols.Names))
-	writeObject(&b, cols.Names, func(b *strings.Builder, name string) {
-		if cols.Redacted[name] {
+	b.Grow(imageSize(rowRef, names))
+	writeObject(&b, names, func(b *strings.Builder, name string) {
+		if redacted[name] {
 			b.WriteString(encryptedTextSQL)
 			return
 		}
@@ -86,23 +85,21 @@ func DeletedSQL(masked string) string {
 // newImg: every column of cols.Names under added_fields, redacted ones as
 // "$encrypted$", and no other key of newImg.
 func CreateSQL(newImg string, cols Columns) string {
-	var b strings.Builder
-	b.Grow(changesSize + imageSize(newImg, cols.Names))
-	b.WriteString("jsonb_build_object('added_fields', ")
-	writeMasked(&b, newImg, cols)
-	b.WriteString(", 'removed_fields', " + emptyObjectSQL + ", 'changed_fields', " + emptyObjectSQL + ")")
-	return b.String()
+	return CreatedSQL(maskedFrom(newImg, cols))
 }
 
 // DeleteSQL returns the changes object of a delete whose old row image is
 // oldImg: every column of cols.Names under removed_fields, redacted ones as
 // "$encrypted$", and no other key of oldImg.
 func DeleteSQL(oldImg string, cols Columns) string {
+	return DeletedSQL(maskedFrom(oldImg, cols))
+}
+
+// maskedFrom is the masked image built from the keys of the raw image img.
+func maskedFrom(img string, cols Columns) string {
 	var b strings.Builder
-	b.Grow(changesSize + imageSize(oldImg, cols.Names))
-	b.WriteString("jsonb_build_object('added_fields', " + emptyObjectSQL + ", 'removed_fields', ")
-	writeMasked(&b, oldImg, cols)
-	b.WriteString(", 'changed_fields', " + emptyObjectSQL + ")")
+	b.Grow(imageSize(img, cols.Names))
+	writeMasked(&b, img, cols)
 	return b.String()
 }
 
@@ -118,33 +115,18 @@ func DeleteSQL(oldImg string, cols Columns) string {
 // (to_jsonb of SQL NULL is NULL where an image holds JSON null; either way
 // two NULLs are not distinct, and jsonb_build_array records null.)
 func ChangedValuesSQL(olds, newVals []string, cols Columns) string {
-	var b strings.Builder
 	size := 0
 	for i, name := range cols.Names {
 		size += 120 + 3*len(name) + 2*(len(olds[i])+len(newVals[i]))
 	}
-	b.Grow(size)
-	writeConcat(&b, len(cols.Names), func(b *strings.Builder, i int) {
-		name := cols.Names[i]
-		b.WriteString("CASE WHEN to_jsonb(")
-		b.WriteString(olds[i])
-		b.WriteString(") IS DISTINCT FROM to_jsonb(")
-		b.WriteString(newVals[i])
-		b.WriteString(") THEN ")
-		if cols.Redacted[name] {
-			b.WriteString(encryptedPairSQL(name))
-		} else {
-			b.WriteString("jsonb_build_object(")
-			b.WriteString(sqlq.Literal(name))
-			b.WriteString(", jsonb_build_array(")
-			b.WriteString(olds[i])
-			b.WriteString(", ")
-			b.WriteString(newVals[i])
-			b.WriteString("))")
-		}
-		b.WriteString(" ELSE " + emptyObjectSQL + " END")
-	})
-	return b.String()
+	return changed(cols, size,
+		func(b *strings.Builder, i int) { b.WriteString(olds[i]) },
+		func(b *strings.Builder, i int) { b.WriteString(newVals[i]) },
+		func(b *strings.Builder, i int, value func(*strings.Builder, int)) {
+			b.WriteString("to_jsonb(")
+			value(b, i)
+			b.WriteByte(')')
+		})
 }
 
 // ChangedSQL returns the changed_fields object of an update from oldImg to
@@ -162,35 +144,44 @@ func ChangedValuesSQL(olds, newVals []string, cols Columns) string {
 // holding JSON null yields jsonb 'null', not SQL NULL, so a NULL column
 // records as null inside the pair.
 func ChangedSQL(oldImg, newImg string, cols Columns) string {
-	var b strings.Builder
 	size := 0
 	for _, name := range cols.Names {
 		size += 110 + 5*len(name) + 2*(len(oldImg)+len(newImg))
 	}
-	b.Grow(size)
-	writeConcat(&b, len(cols.Names), func(b *strings.Builder, i int) {
-		name := cols.Names[i]
-		lit := sqlq.Literal(name)
-		field := func(img string) {
+	field := func(img string) func(*strings.Builder, int) {
+		return func(b *strings.Builder, i int) {
 			b.WriteByte('(')
 			b.WriteString(img)
 			b.WriteString(")->")
-			b.WriteString(lit)
+			b.WriteString(sqlq.Literal(cols.Names[i]))
 		}
+	}
+	return changed(cols, size, field(oldImg), field(newImg),
+		func(b *strings.Builder, i int, value func(*strings.Builder, int)) { value(b, i) })
+}
+
+// changed writes the per-column CASE expressions of [ChangedSQL] and
+// [ChangedValuesSQL]: oldVal and newVal write column i's old and new values,
+// compared writes a value as it is compared.
+func changed(cols Columns, size int, oldVal, newVal func(*strings.Builder, int), compared func(*strings.Builder, int, func(*strings.Builder, int))) string {
+	var b strings.Builder
+	b.Grow(size)
+	writeConcat(&b, len(cols.Names), func(b *strings.Builder, i int) {
+		name := cols.Names[i]
 		b.WriteString("CASE WHEN ")
-		field(oldImg)
+		compared(b, i, oldVal)
 		b.WriteString(" IS DISTINCT FROM ")
-		field(newImg)
+		compared(b, i, newVal)
 		b.WriteString(" THEN ")
 		if cols.Redacted[name] {
 			b.WriteString(encryptedPairSQL(name))
 		} else {
 			b.WriteString("jsonb_build_object(")
-			b.WriteString(lit)
+			b.WriteString(sqlq.Literal(name))
 			b.WriteString(", jsonb_build_array(")
-			field(oldImg)
+			oldVal(b, i)
 			b.WriteString(", ")
-			field(newImg)
+			newVal(b, i)
 			b.WriteString("))")
 		}
 		b.WriteString(" ELSE " + emptyObjectSQL + " END")

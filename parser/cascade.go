@@ -44,7 +44,7 @@ func (w *write) cascadeGenerated(g *generated) {
 		}
 		if c.Audited {
 			entries = append(entries, "SELECT statement_timestamp(), "+w.opt.Actor+", 'delete', "+sqlq.Literal(c.Registered)+", "+
-				keyText(qualified("j.", c.PrimaryKey))+", "+diff.DeleteSQL(diff.ImageSQL("j", c.Audit), c.Audit)+
+				keyText(qualified("j.", c.PrimaryKey), nil)+", "+diff.DeleteSQL(diff.ImageSQL("j", c.Audit), c.Audit)+
 				", pg_current_xact_id()::text::bigint, "+sqlq.Literal(w.opt.Fingerprint)+", NULL, NULL, NULL"+from)
 		}
 	}
@@ -59,9 +59,16 @@ func (w *write) cascadeGenerated(g *generated) {
 }
 
 // keyText renders key expressions as object_id text: the value of a single
-// one, a JSON array such as [7,"eu"] for several.
-func keyText(exprs []string) string {
+// one, a JSON array such as [7,"eu"] for several. types are the keys'
+// types as format_type names them, or nil when unknown; a single key of a
+// type whose text is its JSON text is cast, for less work a row.
+func keyText(exprs, types []string) string {
 	if len(exprs) == 1 {
+		if types != nil {
+			if typ, _, _ := strings.Cut(types[0], "("); textIsJSONText[typ] {
+				return exprs[0] + "::text"
+			}
+		}
 		return "to_jsonb(" + exprs[0] + ") #>> '{}'"
 	}
 	parts := make([]string, len(exprs))
@@ -69,6 +76,13 @@ func keyText(exprs []string) string {
 		parts[i] = "to_jsonb(" + e + ")::text"
 	}
 	return "'[' || " + strings.Join(parts, " || ',' || ") + " || ']'"
+}
+
+// textIsJSONText lists the types (as format_type names them) whose text
+// form is the text of their to_jsonb value. Not character(n): to_jsonb
+// keeps its padding and ::text strips it.
+var textIsJSONText = map[string]bool{
+	"smallint": true, "integer": true, "bigint": true, "text": true, "character varying": true, "uuid": true,
 }
 
 // qualified quotes columns and prefixes them with a qualifier such as "j.".

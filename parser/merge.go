@@ -154,9 +154,3 @@ func (w *write) mergeGenerated(keyList string) generated {
 		" WHERE " + act + " <> 'UPDATE' OR d." + colOld + " IS NULL OR d." + colChanges + " <> '{}'::jsonb"
 	return g
 }
-
-func (m *merge) preCTE(w *write) *pg_query.Node {
-	n := cte(w.pre(), m.pre)
-	n.GetCommonTableExpr().Ctematerialized = pg_query.CTEMaterialize_CTEMaterializeAlways
-	return n
-}

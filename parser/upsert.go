@@ -202,12 +202,6 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-func (u *upsert) preCTE(w *write) *pg_query.Node {
-	n := cte(w.pre(), u.pre)
-	n.GetCommonTableExpr().Ctematerialized = pg_query.CTEMaterialize_CTEMaterializeAlways
-	return n
-}
-
 func (u *upsert) generated(w *write, keyList, image string) generated {
 	if u.pre == nil {
 		return u.generatedOld(w, keyList, image)

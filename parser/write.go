@@ -151,9 +151,9 @@ func (w *write) ctes() []*pg_query.Node {
 		pre.LockingClause = []*pg_query.Node{forUpdateOf(w.ref)}
 		out = append(out, cte(w.pre(), pre))
 	case w.upsert != nil && w.upsert.pre != nil:
-		out = append(out, w.upsert.preCTE(w))
+		out = append(out, materialized(w.pre(), w.upsert.pre))
 	case w.merge != nil && w.merge.pre != nil:
-		out = append(out, w.merge.preCTE(w))
+		out = append(out, materialized(w.pre(), w.merge.pre))
 	}
 	return append(out, cteNode(w.name(), w.node))
 }
@@ -210,6 +210,14 @@ func forUpdateOf(ref string) *pg_query.Node {
 		Strength:   pg_query.LockClauseStrength_LCS_FORUPDATE,
 		WaitPolicy: pg_query.LockWaitPolicy_LockWaitBlock,
 	}}}
+}
+
+// materialized is a MATERIALIZED WITH query: read once, before the write
+// it gates, whatever refers to it.
+func materialized(name string, query *pg_query.SelectStmt) *pg_query.Node {
+	n := cte(name, query)
+	n.GetCommonTableExpr().Ctematerialized = pg_query.CTEMaterialize_CTEMaterializeAlways
+	return n
 }
 
 func cteNode(name string, query *pg_query.Node) *pg_query.Node {
@@ -391,22 +399,12 @@ func (w *write) keyList(qualifier string) string {
 // array such as [7,"eu"] for a composite key.
 func (w *write) objectID() string {
 	keys := make([]string, len(w.t.PrimaryKey))
-	for i := range keys {
+	types := make([]string, len(keys))
+	for i, k := range w.t.PrimaryKey {
 		keys[i] = "d." + colKey + strconv.Itoa(i+1)
+		types[i] = w.t.columnType(k)
 	}
-	typ, _, _ := strings.Cut(w.t.columnType(w.t.PrimaryKey[0]), "(")
-	if len(keys) == 1 && textIsJSONText[typ] {
-		// The same text as to_jsonb(k) #>> '{}', for less work a row.
-		return keys[0] + "::text"
-	}
-	return keyText(keys)
-}
-
-// textIsJSONText lists the types (as format_type names them) whose text
-// form is the text of their to_jsonb value. Not character(n): to_jsonb
-// keeps its padding and ::text strips it.
-var textIsJSONText = map[string]bool{
-	"smallint": true, "integer": true, "bigint": true, "text": true, "character varying": true, "uuid": true,
+	return keyText(keys, types)
 }
 
 // entrySelect is the SELECT list of a write's table entries, in the column
