@@ -668,9 +668,10 @@ func explainGolden(t testing.TB, c *corpusCase, e *corpusEnv) {
 }
 
 var (
-	cteStart = regexp.MustCompile(`(,|WITH|WITH RECURSIVE) (__auditpgx_[a-z]+[0-9]* AS )`)
-	tail     = regexp.MustCompile(` (SELECT (count\(\*\) )?FROM __auditpgx_w[0-9]+)$`)
-	tableOID = regexp.MustCompile(`\bc\.oid = [0-9]+\b`)
+	cteStart    = regexp.MustCompile(`(,|WITH|WITH RECURSIVE) (__auditpgx_[a-z]+[0-9]* AS )`)
+	tail        = regexp.MustCompile(` (SELECT (count\(\*\) )?FROM __auditpgx_w[0-9]+)$`)
+	tableOID    = regexp.MustCompile(`\bc\.oid = [0-9]+\b`)
+	resolvedOID = regexp.MustCompile(`\) = [0-9]+::oid\b`)
 )
 
 // formatRewrite puts each WITH query of the rewrite on a line of its own;
@@ -681,6 +682,7 @@ var (
 func formatRewrite(sql string) string {
 	sql = strings.ReplaceAll(sql, "\x00", "<actor>")
 	sql = tableOID.ReplaceAllString(sql, "c.oid = <oid>")
+	sql = resolvedOID.ReplaceAllString(sql, ") = <oid>::oid")
 	// Statements of a string are joined by "\n; " (a statement may end in
 	// a line comment, which the newline ends).
 	parts := strings.Split(sql, "\n; ")

@@ -109,18 +109,27 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 		return ctx, nil, p.err
 	}
 	s, err := conn.PrepareContext(ctx, query)
+	if err == nil && (p.changesCatalog || p.endsTx || p.setsSearchPath) {
+		s = &effectStmt{Stmt: s, i: i, conn: conn, plan: p}
+	}
 	return ctx, s, err
 }
 
 // after notes what a statement that ran may have changed: the catalog
-// description of audited tables (DDL), re-read by the next write, and the
-// connection's search_path.
+// (DDL), after which every description is re-read and every plan made
+// anew, and how the connection resolves names (search_path, role, a
+// temporary table). A failed statement may have changed the catalog too,
+// inside a transaction that it aborted and that a ROLLBACK TO SAVEPOINT
+// may rescue, so it counts as well.
 func (i *interceptor) after(conn any, p *plan, err error) {
+	if p.changesCatalog {
+		i.ddlRan(conn)
+	}
+	if p.endsTx {
+		i.txEnded(conn)
+	}
 	if err != nil {
 		return
-	}
-	for _, t := range p.invalidates {
-		i.planner.reg.Invalidate(t)
 	}
 	if p.setsSearchPath {
 		i.planner.sessions.markChanged(conn)

@@ -159,9 +159,19 @@ func (c catalogConn) CheckNamedValue(nv *driver.NamedValue) error {
 
 func answerCatalog(query string, args []driver.NamedValue) (driver.Rows, bool, error) {
 	switch {
-	case query == registry.CatalogQuery:
-		quoted, _ := args[0].Value.(string)
-		c, ok := mockTables[unquoteLast(quoted)]
+	case query == registry.CatalogQuery || query == registry.CatalogByOIDQuery:
+		var c registry.Catalog
+		var ok bool
+		switch v := args[0].Value.(type) {
+		case string:
+			c, ok = mockTables[unquoteLast(v)]
+		case int64:
+			for _, mc := range mockTables {
+				if int64(mc.OID) == v {
+					c, ok = mc, true
+				}
+			}
+		}
 		if !ok {
 			return &staticRows{cols: []string{"json_build_object"}}, true, nil
 		}
@@ -169,28 +179,21 @@ func answerCatalog(query string, args []driver.NamedValue) (driver.Rows, bool, e
 		return &staticRows{cols: []string{"json_build_object"}, vals: [][]driver.Value{{string(text)}}}, true, err
 	case strings.Contains(query, "server_version_num"):
 		return &staticRows{cols: []string{"current_setting"}, vals: [][]driver.Value{{int64(170000)}}}, true, nil
-	case strings.Contains(query, "pg_inherits"):
-		// What a TRUNCATE reaches: the named tables (the mock knows no
-		// partitions, children or foreign keys).
+	case query == resolveQuery || query == truncateReachQuery:
+		// What each name means, or what a TRUNCATE reaches: the named
+		// tables (the mock knows no partitions, children or foreign keys);
+		// an unqualified name finds only tables in public.
 		names, ok := args[0].Value.([]string)
 		if !ok {
-			return nil, true, fmt.Errorf("TRUNCATE reach query with argument %T", args[0].Value)
+			return nil, true, fmt.Errorf("catalog resolution with argument %T", args[0].Value)
 		}
-		rows := &staticRows{cols: []string{"oid"}}
-		for _, n := range names {
-			if oid := mockTables[unquoteLast(n)].OID; oid != 0 {
-				rows.vals = append(rows.vals, []driver.Value{int64(oid)})
+		rows := &staticRows{cols: []string{"i", "depth", "oid", "nspname", "relname", "visible"}}
+		for i, n := range names {
+			c, ok := mockTables[unquoteLast(n)]
+			if schema, _, qualified := strings.Cut(n, `"."`); !ok || (!qualified && c.Schema != "public") || (qualified && strings.Trim(schema, `"`) != c.Schema) {
+				continue
 			}
-		}
-		return rows, true, nil
-	case strings.Contains(query, "to_regclass"):
-		names, ok := args[0].Value.([]string)
-		if !ok {
-			return nil, true, fmt.Errorf("to_regclass look-up with argument %T", args[0].Value)
-		}
-		rows := &staticRows{cols: []string{"coalesce"}}
-		for _, n := range names {
-			rows.vals = append(rows.vals, []driver.Value{int64(mockTables[unquoteLast(n)].OID)})
+			rows.vals = append(rows.vals, []driver.Value{int64(i + 1), int64(0), int64(c.OID), c.Schema, c.Rel, c.Schema == "public"})
 		}
 		return rows, true, nil
 	}

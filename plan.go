@@ -3,10 +3,8 @@ package auditpgx
 import (
 	"context"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,12 +39,14 @@ type plan struct {
 	// statements, run through the simple protocol, that return no rows.
 	truncate bool
 	err      error
-	// invalidates lists audited tables whose catalog description the
-	// statement (DDL) may change; they are re-read after it runs.
-	invalidates []*registry.Table
+	// changesCatalog marks DDL: once it has run, every description and
+	// cached plan is made anew, and again when its transaction ends;
+	// endsTx marks COMMIT, ROLLBACK and the like.
+	changesCatalog, endsTx bool
 	// setsSearchPath marks a statement that may change the session's
-	// search_path; bySearchPath a plan that depends on it (an unqualified
-	// name resolved to a registered table, or to none).
+	// search_path (or create a temporary table, which shadows others);
+	// bySearchPath a plan that depends on it (an unqualified name resolved
+	// to a registered table).
 	setsSearchPath, bySearchPath bool
 	// tables are the audited tables the rewrite describes, and versions
 	// their versions when it was made.
@@ -61,6 +61,8 @@ type planner struct {
 	reg      *registry.Registry
 	cache    *planCache
 	sessions sessions
+	// ddlConns are the connections whose open transaction ran DDL.
+	ddlConns sessions
 	version  atomic.Int64 // server_version_num, read once
 }
 
@@ -110,7 +112,8 @@ func refused(table, format string, args ...any) *plan {
 }
 
 // build parses and classifies a statement. cacheable is false for results
-// that depend on the catalog's current state.
+// that depend on the catalog's current state in a way no guard in the
+// rewrite checks when it runs.
 func (p *planner) build(ctx context.Context, q driver.QueryerContext, query string) (pl *plan, cacheable bool, err error) {
 	st, perr := parser.Parse(query)
 	if perr == nil && strings.IndexByte(query, 0) >= 0 {
@@ -122,25 +125,27 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		}
 		return passThroughPlan, true, nil
 	}
-	if st.Count > 1 && st.SetsSearchPath {
-		// Names after the SET resolve differently from what the connection
-		// says now; refuse rather than guess.
-		for _, w := range st.Writes {
-			if p.reg.MayMean(w.Table.Name) || p.reg.Lookup(w.Table.Schema, w.Table.Name) != nil {
-				return refused(w.Table.String(), "a string that changes search_path or the role and writes an audited table is not audited; send the SET on its own first"), true, nil
-			}
-		}
-	}
-	refs, bySearchPath, err := p.resolveRefs(ctx, q, st)
-	if err != nil {
-		return nil, false, err
-	}
-	var audited *registry.Table
-	var invalidates []*registry.Table
 	for _, w := range st.Writes {
 		if p.reg.IsEntryTable(w.Table.Schema, w.Table.Name) {
 			return &plan{action: refuse, err: fmt.Errorf("%w: %s on %q is refused", ErrAppendOnly, w.Kind, w.Table.String())}, true, nil
 		}
+	}
+	if pl := p.refuseUnplannable(st); pl != nil {
+		return pl, true, nil
+	}
+	refs, err := p.resolveRefs(ctx, q, st)
+	var regErr *registrationError
+	if errors.As(err, &regErr) {
+		// The table exists and the registration does not fit it: refuse
+		// (Check reports the same error), or run unaudited if allowed.
+		return &plan{action: refuse, err: regErr.err}, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	refs.dropLinkOnlyUpdates(st.Writes)
+	var audited *registry.Table
+	for _, w := range st.Writes {
 		t := refs.tables[w.Table]
 		if t == nil {
 			if deletes(w.Kind) && len(refs.cascades[w.Table]) > 0 {
@@ -149,22 +154,21 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 			continue
 		}
 		switch w.Kind {
-		case parser.Alter, parser.Drop:
-			invalidates = append(invalidates, t)
-		case parser.Truncate:
-			// What a TRUNCATE empties is decided below, from the catalog.
 		case parser.CopyFrom:
-			return refused(t.Registered, "COPY FROM cannot be audited; use INSERT (multi-row VALUES or INSERT ... SELECT)"), true, nil
+			return refused(t.table.Registered, "COPY FROM cannot be audited; use INSERT (multi-row VALUES or INSERT ... SELECT)"), !refs.temp, nil
 		default:
-			audited = t
+			audited = t.table
 		}
 	}
 	truncates := p.truncates(st)
+	sessionOnly := st.SetsSearchPath || st.CreatesTemp
 	if audited == nil && !truncates {
-		if len(invalidates) > 0 || st.SetsSearchPath || bySearchPath {
-			return &plan{action: passThrough, invalidates: invalidates, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath}, true, nil
+		// Nothing registered is written now; a name that may come to mean
+		// a registered table is resolved again at every execution.
+		if st.ChangesCatalog || sessionOnly || st.EndsTransaction {
+			return &plan{action: passThrough, changesCatalog: st.ChangesCatalog, endsTx: st.EndsTransaction, setsSearchPath: sessionOnly}, !refs.collides, nil
 		}
-		return passThroughPlan, true, nil
+		return passThroughPlan, !refs.collides, nil
 	}
 	if p.version.Load() == 0 {
 		v, err := serverVersion(ctx, q)
@@ -192,11 +196,12 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		rw, err = p.rewriteOne(st, cat, opt, "$"+strconv.Itoa(st.NumParams+1)+"::text")
 	}
 	// What a TRUNCATE empties depends on the catalog (partitions, children,
-	// foreign keys): such plans are made afresh every time.
-	cacheable = !truncates
+	// foreign keys): such plans are made afresh every time. So are plans
+	// for a session's temporary tables, which mean nothing in another.
+	cacheable = !truncates && !refs.temp
 	var re *refusalError
 	if errors.As(err, &re) {
-		return re.plan, cacheable, nil
+		return re.plan, cacheable && !errors.As(err, &regErr), nil
 	}
 	var ue *parser.UnsupportedError
 	if errors.As(err, &ue) {
@@ -206,19 +211,21 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		}
 		return refused(name, "%s", ue.Reason), cacheable, nil
 	}
-
+	if errors.As(err, &regErr) {
+		return &plan{action: refuse, err: regErr.err}, false, nil
+	}
 	if err != nil {
 		return nil, false, err
 	}
 	var tables []*registry.Table
 	for _, t := range refs.tables {
 		if t != nil {
-			tables = append(tables, t)
+			tables = append(tables, t.table)
 		}
 	}
 	for _, cs := range refs.cascades {
 		for _, c := range cs {
-			tables = append(tables, c.Table)
+			tables = append(tables, c.table)
 		}
 	}
 	versions := make([]uint64, len(tables))
@@ -227,10 +234,54 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	}
 	if rw == nil {
 		// A TRUNCATE that empties no registered table.
-		return &plan{action: passThrough, invalidates: invalidates, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath}, cacheable, nil
+		return &plan{action: passThrough, changesCatalog: st.ChangesCatalog, endsTx: st.EndsTransaction, setsSearchPath: sessionOnly}, cacheable, nil
 	}
 	return &plan{action: audit, rewrite: rw, inlineActor: st.Count > 1 || truncate || st.NumParams >= maxParams, multi: st.Count > 1,
-		truncate: truncate, setsSearchPath: st.SetsSearchPath, bySearchPath: bySearchPath, tables: tables, versions: versions}, cacheable, nil
+		truncate: truncate, changesCatalog: st.ChangesCatalog, endsTx: st.EndsTransaction, setsSearchPath: sessionOnly, bySearchPath: refs.unqualified,
+		tables: tables, versions: versions}, cacheable, nil
+}
+
+// refuseUnplannable refuses what cannot be planned before it runs: a string
+// that changes the search_path, or the catalog, and then writes a name that
+// may mean a registered table (the name means something else once the
+// string's first statements have run), and CREATE TABLE ... AS or SELECT
+// ... INTO a registered name, which fills a table without an INSERT.
+func (p *planner) refuseUnplannable(st *parser.Statement) *plan {
+	if p.reg.Empty() {
+		return nil
+	}
+	for _, n := range st.Fills {
+		if p.reg.Collides(n.Schema, n.Name) {
+			return refused(n.String(), "CREATE TABLE ... AS and SELECT ... INTO cannot be audited; create the table, then fill it with INSERT ... SELECT")
+		}
+	}
+	if st.Count < 2 || (!st.SetsSearchPath && !st.ChangesCatalog) {
+		return nil
+	}
+	collides := ""
+	for _, w := range st.Writes {
+		if p.reg.Collides(w.Table.Schema, w.Table.Name) {
+			collides = w.Table.String()
+			break
+		}
+	}
+	if collides == "" {
+		return nil
+	}
+	changed := false
+	for _, sub := range st.Split() {
+		if changed {
+			for _, w := range sub.Writes {
+				switch w.Kind {
+				case parser.Alter, parser.Drop:
+				default:
+					return refused(collides, "a string that changes search_path, the role or the catalog and then writes a table that may be registered is not audited: its names mean something else once its first statements have run; send them separately")
+				}
+			}
+		}
+		changed = changed || sub.SetsSearchPath || sub.ChangesCatalog
+	}
+	return nil
 }
 
 // refusalError carries a refusal out of a rewrite.
@@ -278,8 +329,10 @@ func (p *planner) rewriteTruncate(ctx context.Context, q driver.QueryerContext, 
 
 // truncated returns the registered tables a TRUNCATE's writes empty: those
 // named, their partitions and inheritance children, and with CASCADE the
-// tables that refer to any of them by foreign key, transitively. If one of
-// them does not record TRUNCATE, the error is a refusalError.
+// tables that refer to any of them by foreign key, transitively; each
+// counts under its own registration or its nearest registered ancestor's.
+// If one of them does not record TRUNCATE, the error is a refusalError.
+// Registered tables the TRUNCATE does not reach play no part.
 func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes []parser.Write) ([]*registry.Table, error) {
 	var names []string
 	cascade := false
@@ -289,22 +342,23 @@ func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes
 			cascade = cascade || w.Cascade
 		}
 	}
-	for _, t := range p.reg.Unresolved() {
-		if _, err := p.resolve(ctx, q, t); err != nil {
-			// Its OID is unknown, so whether the TRUNCATE reaches it is
-			// too: refuse rather than guess.
-			return nil, &refusalError{refused(t.Registered, "TRUNCATE is refused while registered table %q fails its check: %v", t.Registered, err)}
-		}
-	}
-	oids, err := queryOIDs(ctx, q, "TRUNCATE reach query", truncateReachQuery, names, cascade)
+	rels, err := queryRelations(ctx, q, truncateReachQuery, names, cascade)
 	if err != nil {
 		return nil, err
 	}
 	var out []*registry.Table
 	seen := map[*registry.Table]bool{}
-	for _, oid := range oids {
-		t := p.reg.ByOID(oid)
-		if t == nil || seen[t] {
+	reached := map[int]bool{} // by reached table, once registered
+	for _, rel := range rels {
+		if reached[rel.i] {
+			continue
+		}
+		t := p.reg.Match(rel.schema, rel.rel, rel.visible)
+		if t == nil {
+			continue
+		}
+		reached[rel.i] = true
+		if seen[t] {
 			continue
 		}
 		seen[t] = true
@@ -316,9 +370,10 @@ func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes
 	return out, nil
 }
 
-// truncateReachQuery lists the OIDs of the tables that TRUNCATE of the
-// quoted names in $1 empties, with CASCADE when $2. TRUNCATE ONLY is taken
-// to reach children too, which can only refuse or record more.
+// truncateReachQuery lists the tables that TRUNCATE of the quoted names in
+// $1 empties, with CASCADE when $2, each (numbered by i) followed by its
+// ancestors, in the columns of resolveQuery. TRUNCATE ONLY is taken to
+// reach children too, which can only refuse or record more.
 const truncateReachQuery = `WITH RECURSIVE r(oid) AS (
 	SELECT c.oid FROM unnest($1::text[]) AS u(n), LATERAL (SELECT pg_catalog.to_regclass(u.n)::oid AS oid) c WHERE c.oid IS NOT NULL
 	UNION
@@ -327,114 +382,16 @@ const truncateReachQuery = `WITH RECURSIVE r(oid) AS (
 		UNION ALL
 		SELECT confrelid, conrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' AND $2::bool
 	) e ON e.parent = r.oid
-) SELECT oid::bigint FROM r`
-
-// refs maps each table a statement writes to the registered table it means
-// (nil for none) and to the cascading foreign keys that refer to it.
-type refs struct {
-	tables   map[parser.TableName]*registry.Table
-	cascades map[parser.TableName][]registry.Cascade
-}
-
-// resolveRefs finds what each table a statement writes means. A qualified
-// name is looked up directly; an unqualified one that may mean a registered
-// table, and any table a cascading foreign key may refer to, is resolved
-// by the server through the connection's search_path, and bySearchPath
-// says so.
-func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *parser.Statement) (r refs, bySearchPath bool, err error) {
-	r = refs{tables: map[parser.TableName]*registry.Table{}, cascades: map[parser.TableName][]registry.Cascade{}}
-	if len(st.Writes) == 0 {
-		return r, false, nil
-	}
-	for _, t := range p.reg.Unresolved() {
-		// Children are only known once their parent is checked; a table
-		// that fails its check reports the failure when a write uses it.
-		_, _ = p.resolve(ctx, q, t)
-	}
-	var names []string
-	var byOID []parser.TableName
-	for _, w := range st.Writes {
-		if _, done := r.tables[w.Table]; done {
-			continue
-		}
-		r.tables[w.Table] = nil
-		unqualified := w.Table.Schema == "" && p.reg.MayMean(w.Table.Name)
-		if !unqualified {
-			r.tables[w.Table] = p.reg.Lookup(w.Table.Schema, w.Table.Name)
-		}
-		if unqualified || (deletes(w.Kind) && p.reg.MayCascade(w.Table.Schema, w.Table.Name)) {
-			byOID = append(byOID, w.Table)
-			names = append(names, sqlq.QualifiedIdent(w.Table.Schema, w.Table.Name))
-		}
-	}
-	if len(byOID) == 0 {
-		return r, false, nil
-	}
-	oids, err := regclassOIDs(ctx, q, names)
-	if err != nil {
-		return r, false, err
-	}
-	for i, n := range byOID {
-		r.cascades[n] = p.reg.CascadesTo(oids[i])
-		if n.Schema != "" {
-			continue
-		}
-		bySearchPath = true
-		if r.tables[n] = p.reg.ByOID(oids[i]); r.tables[n] != nil {
-			continue
-		}
-		// A registration of this name that failed its check must not let
-		// the write through unaudited: report why it failed.
-		for _, t := range p.reg.Tables() {
-			if t.Name.Rel == n.Name && t.Meta() == nil {
-				if _, err := p.resolve(ctx, q, t); err != nil {
-					return r, false, err
-				}
-			}
-		}
-	}
-	return r, bySearchPath, nil
-}
-
-// regclassOIDs resolves quoted names to table OIDs (0 for none) through
-// the connection's search_path.
-func regclassOIDs(ctx context.Context, q driver.QueryerContext, names []string) ([]uint32, error) {
-	out, err := queryOIDs(ctx, q, "to_regclass", `SELECT coalesce(pg_catalog.to_regclass(n)::oid::bigint, 0) FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i`, names)
-	if err == nil && len(out) != len(names) {
-		return nil, fmt.Errorf("auditpgx: to_regclass returned %d rows for %d names", len(out), len(names))
-	}
-	return out, err
-}
-
-// queryOIDs runs a catalog query whose one column is an OID as bigint.
-func queryOIDs(ctx context.Context, q driver.QueryerContext, what, query string, args ...any) ([]uint32, error) {
-	named := make([]driver.NamedValue, len(args))
-	for i, a := range args {
-		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-	}
-	rows, err := q.QueryContext(ctx, query, named)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []uint32
-	dest := make([]driver.Value, 1)
-	for {
-		err := rows.Next(dest)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		v, ok := dest[0].(int64)
-		if !ok {
-			return nil, fmt.Errorf("auditpgx: %s returned %T", what, dest[0])
-		}
-		out = append(out, uint32(v))
-	}
-	return out, rows.Close()
-}
+), t AS (
+	SELECT row_number() OVER (ORDER BY oid) AS i, oid FROM r
+), a(i, depth, oid) AS (
+	SELECT i, 0, oid FROM t
+	UNION ALL
+	SELECT a.i, a.depth + 1, h.inhparent FROM a JOIN pg_catalog.pg_inherits h ON h.inhrelid = a.oid WHERE a.depth < 64
+)
+SELECT a.i, a.depth, a.oid::bigint, n.nspname::text, c.relname::text, pg_catalog.pg_table_is_visible(a.oid)
+FROM a JOIN pg_catalog.pg_class c ON c.oid = a.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ORDER BY a.i, a.depth`
 
 func (p *planner) rewriteOne(st *parser.Statement, cat *catalog, opt parser.Options, actor string) (*parser.Rewrite, error) {
 	fp, err := parser.Fingerprint(st.SQL)
@@ -529,18 +486,13 @@ func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
 		}
 		return &parser.Target{Registered: n.String(), Cascades: cascades}, nil
 	}
-	meta := t.Meta()
-	if meta == nil {
-		var err error
-		if meta, err = c.planner.resolve(c.ctx, c.q, t); err != nil {
-			return nil, err
-		}
-	}
+	meta := t.meta
 	return &parser.Target{
 		Cascades:     cascades,
-		Registered:   t.Registered,
+		Registered:   t.table.Registered,
 		OID:          meta.OID,
 		NAtts:        meta.NAtts,
+		Resolved:     t.resolved,
 		Partitioned:  meta.Partitioned,
 		Generated:    meta.Generated,
 		BeforeUpdate: meta.BeforeUpdate,
@@ -554,18 +506,18 @@ func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
 	}, nil
 }
 
-func cascades(cs []registry.Cascade) []parser.Cascade {
+func cascades(cs []cascade) []parser.Cascade {
 	var out []parser.Cascade
 	for _, c := range cs {
 		pc := parser.Cascade{
-			RefColumn: c.FK.RefColumn,
-			Schema:    c.Meta.Schema, Rel: c.Meta.Rel, Column: c.FK.Column,
+			RefColumn: c.fk.RefColumn,
+			Schema:    c.meta.Schema, Rel: c.meta.Rel, Column: c.fk.Column,
 		}
-		if l := c.Meta.Link; l != nil && (c.FK.Column == l.Owner.Column || c.FK.Column == l.Related.Column) {
+		if l := c.meta.Link; l != nil && (c.fk.Column == l.Owner.Column || c.fk.Column == l.Related.Column) {
 			pc.Link = link(l)
 		}
-		if c.Meta.Audited {
-			pc.Audited, pc.Registered, pc.PrimaryKey, pc.Audit = true, c.Table.Registered, c.Meta.PrimaryKey, c.Meta.Audit
+		if c.meta.Audited {
+			pc.Audited, pc.Registered, pc.PrimaryKey, pc.Audit = true, c.table.Registered, c.meta.PrimaryKey, c.meta.Audit
 		}
 		out = append(out, pc)
 	}
@@ -584,7 +536,7 @@ func link(l *registry.M2M) *parser.Link {
 }
 
 func (c *catalog) Columns(n parser.TableName) ([]string, error) {
-	desc, err := readCatalog(c.ctx, c.q, sqlq.QualifiedIdent(n.Schema, n.Name))
+	desc, err := readCatalog(c.ctx, c.q, registry.CatalogQuery, sqlq.QualifiedIdent(n.Schema, n.Name))
 	if err != nil {
 		return nil, err
 	}
@@ -618,7 +570,8 @@ func serverVersion(ctx context.Context, q driver.QueryerContext) (int, error) {
 // parsed. Unquoted words compare case-insensitively, quoted ones exactly;
 // a match may be a false alarm (a column of that name), never a miss,
 // except for names spelled with Unicode escapes (U&"..."), which the
-// scan compares as written.
+// scan compares as written. Names match whole identifiers only: "t" is not
+// found in "select".
 func (p *planner) mentioned(query string) string {
 	lower := strings.ToLower(query)
 	if strings.Contains(lower, "u&") {
@@ -627,77 +580,68 @@ func (p *planner) mentioned(query string) string {
 			return t.Registered
 		}
 	}
-	words, ok := parser.Identifiers(query)
-	if !ok {
-		// Not even lexable (as pg_query lexes; a server with other settings
-		// may differ): any occurrence of a name, even in a string, counts.
-		for _, t := range p.reg.Tables() {
-			if strings.Contains(lower, strings.ToLower(t.Name.Rel)) {
+	words, lexed := parser.Identifiers(query)
+	if !lexed {
+		// Not even lexable (as pg_query lexes; a server with other settings,
+		// such as standard_conforming_strings off, may read quotes
+		// differently): every word counts, inside quotes too.
+		words = plainWords(lower)
+	}
+	has := func(rel string) bool {
+		if lexed || plainIdent(rel) {
+			return words[rel]
+		}
+		return strings.Contains(query, rel) || strings.Contains(lower, strings.ToLower(rel))
+	}
+	for _, t := range p.reg.Tables() {
+		if has(t.Name.Rel) {
+			return t.Registered
+		}
+		for _, c := range t.ChildNames() {
+			if has(c) {
 				return t.Registered
 			}
 		}
-		if strings.Contains(lower, strings.ToLower(p.reg.EntryTable().Rel)) {
-			return p.reg.EntryTable().String()
-		}
-		return ""
 	}
-	for _, t := range p.reg.Tables() {
-		if words[t.Name.Rel] {
-			return t.Registered
-		}
-		if m := t.Meta(); m != nil {
-			for _, c := range m.Children {
-				if words[c.Rel] {
-					return t.Registered
-				}
-			}
-		}
-	}
-	if words[p.reg.EntryTable().Rel] {
+	if has(p.reg.EntryTable().Rel) {
 		return p.reg.EntryTable().String()
 	}
 	return ""
 }
 
-// resolve reads t's description from the catalog and checks the
-// registration against it.
-func (p *planner) resolve(ctx context.Context, q driver.QueryerContext, t *registry.Table) (*registry.Meta, error) {
-	c, err := readCatalog(ctx, q, t.Quoted())
-	if err != nil {
-		return nil, err
-	}
-	return p.reg.Resolve(t, c)
+// identByte reports whether b may occur in an unquoted identifier.
+func identByte(b byte) bool {
+	return b == '_' || b == '$' || b >= 0x80 || ('a' <= b && b <= 'z') || ('A' <= b && b <= 'Z') || ('0' <= b && b <= '9')
 }
 
-// readCatalog describes the table a quoted name means, or returns nil when
-// there is none.
-func readCatalog(ctx context.Context, q driver.QueryerContext, quoted string) (*registry.Catalog, error) {
-	rows, err := q.QueryContext(ctx, registry.CatalogQuery, []driver.NamedValue{{Ordinal: 1, Value: quoted}})
-	if err != nil {
-		return nil, err
+// plainIdent reports whether name is spelled the same unquoted: lower
+// case identifier characters only.
+func plainIdent(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if !identByte(name[i]) || ('A' <= name[i] && name[i] <= 'Z') {
+			return false
+		}
 	}
-	defer rows.Close()
-	dest := make([]driver.Value, 1)
-	switch err := rows.Next(dest); {
-	case errors.Is(err, io.EOF):
-		return nil, nil
-	case err != nil:
-		return nil, err
+	return name != ""
+}
+
+// plainWords returns the maximal runs of identifier characters in s,
+// whatever quotes surround them.
+func plainWords(s string) map[string]bool {
+	words := map[string]bool{}
+	for i := 0; i < len(s); {
+		if !identByte(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && identByte(s[j]) {
+			j++
+		}
+		words[s[i:j]] = true
+		i = j
 	}
-	var text []byte
-	switch v := dest[0].(type) {
-	case string:
-		text = []byte(v)
-	case []byte:
-		text = v
-	default:
-		return nil, fmt.Errorf("auditpgx: catalog query for %s returned %T", quoted, dest[0])
-	}
-	var c registry.Catalog
-	if err := json.Unmarshal(text, &c); err != nil {
-		return nil, fmt.Errorf("auditpgx: catalog query for %s: %w", quoted, err)
-	}
-	return &c, rows.Close()
+	return words
 }
 
 // planCache maps SQL text to plans. A hit takes a read lock and a map

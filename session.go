@@ -44,10 +44,27 @@ func (s *sessions) markChanged(conn any) {
 	if _, loaded := s.changed.LoadOrStore(key, struct{}{}); !loaded {
 		s.count.Add(1)
 		runtime.AddCleanup((*byte)(p), func(k weak.Pointer[byte]) {
-			s.changed.Delete(k)
-			s.count.Add(-1)
+			if _, loaded := s.changed.LoadAndDelete(k); loaded {
+				s.count.Add(-1)
+			}
 		}, key)
 	}
+}
+
+// unmark forgets conn and reports whether it was marked.
+func (s *sessions) unmark(conn any) bool {
+	if s.count.Load() == 0 {
+		return false
+	}
+	id, ok := connID(conn)
+	if !ok {
+		return false
+	}
+	if _, loaded := s.changed.LoadAndDelete(weak.Make((*byte)(reflect.ValueOf(id).UnsafePointer()))); loaded {
+		s.count.Add(-1)
+		return true
+	}
+	return false
 }
 
 func (s *sessions) changedSearchPath(conn any) bool {

@@ -73,3 +73,38 @@ func named(args []driver.Value) []driver.NamedValue {
 	}
 	return out
 }
+
+// effectStmt is a prepared statement that passes through but may change
+// what later statements mean (DDL, SET search_path, COMMIT): after each
+// execution the interceptor notes it, as for unprepared statements.
+type effectStmt struct {
+	driver.Stmt
+	i    *interceptor
+	conn any
+	plan *plan
+}
+
+var (
+	_ driver.StmtExecContext  = (*effectStmt)(nil)
+	_ driver.StmtQueryContext = (*effectStmt)(nil)
+)
+
+func (s *effectStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	sc, ok := s.Stmt.(driver.StmtExecContext)
+	if !ok {
+		return nil, errors.New("auditpgx: the wrapped statement cannot execute with a context")
+	}
+	res, err := sc.ExecContext(ctx, args)
+	s.i.after(s.conn, s.plan, err)
+	return res, err
+}
+
+func (s *effectStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	sc, ok := s.Stmt.(driver.StmtQueryContext)
+	if !ok {
+		return nil, errors.New("auditpgx: the wrapped statement cannot query with a context")
+	}
+	rows, err := sc.QueryContext(ctx, args)
+	s.i.after(s.conn, s.plan, err)
+	return rows, err
+}

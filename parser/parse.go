@@ -79,6 +79,8 @@ type Write struct {
 	OnConflictUpdate bool
 	// Cascade is true for TRUNCATE ... CASCADE.
 	Cascade bool
+	// Assigns lists the columns an UPDATE's SET assigns.
+	Assigns []string
 }
 
 // Statement is a parsed SQL string, possibly of several statements.
@@ -103,6 +105,19 @@ type Statement struct {
 	// resolves unqualified names: SET or RESET of search_path or of the
 	// role, DISCARD, or a call of set_config.
 	SetsSearchPath bool
+	// ChangesCatalog is true when the text may create, drop, rename or
+	// alter a relation, or attach one to another: what a name means, or
+	// what a table holds, may differ after it has run.
+	ChangesCatalog bool
+	// EndsTransaction is true for COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT
+	// and their kin, which make a transaction's DDL visible or undo it.
+	EndsTransaction bool
+	// CreatesTemp is true when the text creates a temporary relation,
+	// which shadows other tables of that name in this session only.
+	CreatesTemp bool
+	// Fills lists the tables the text creates with rows in them (CREATE
+	// TABLE ... AS, SELECT ... INTO): rows written without any INSERT.
+	Fills []TableName
 
 	tree *pg_query.ParseResult
 }
@@ -252,7 +267,14 @@ func (st *Statement) collect(top *pg_query.Node) {
 					n.OnConflictClause.Action == pg_query.OnConflictAction_ONCONFLICT_UPDATE
 			})
 		case *pg_query.UpdateStmt:
-			st.add(Update, n.Relation, isTop, func(w *Write) { w.CurrentOf = isCurrentOf(n.WhereClause) })
+			st.add(Update, n.Relation, isTop, func(w *Write) {
+				w.CurrentOf = isCurrentOf(n.WhereClause)
+				for _, item := range n.TargetList {
+					if rt := item.GetResTarget(); rt != nil {
+						w.Assigns = append(w.Assigns, rt.Name)
+					}
+				}
+			})
 		case *pg_query.DeleteStmt:
 			st.add(Delete, n.Relation, isTop, func(w *Write) { w.CurrentOf = isCurrentOf(n.WhereClause) })
 		case *pg_query.MergeStmt:
@@ -268,12 +290,22 @@ func (st *Statement) collect(top *pg_query.Node) {
 				st.add(CopyFrom, n.Relation, isTop, nil)
 			}
 		case *pg_query.AlterTableStmt:
+			st.ChangesCatalog = true
 			st.add(Alter, n.Relation, isTop, nil)
 		case *pg_query.CreateStmt:
+			st.creates(n.Relation, false)
 			// A new partition or child changes its parent's family.
 			for _, parent := range n.InhRelations {
 				st.add(Alter, parent.GetRangeVar(), isTop, nil)
 			}
+		case *pg_query.IntoClause:
+			// CREATE TABLE ... AS, CREATE MATERIALIZED VIEW, SELECT ... INTO.
+			st.creates(n.Rel, !n.SkipData)
+		case *pg_query.ViewStmt:
+			st.creates(n.View, false)
+		case *pg_query.RuleStmt, *pg_query.AlterObjectSchemaStmt, *pg_query.CreateSchemaStmt,
+			*pg_query.DoStmt, *pg_query.CreateTrigStmt, *pg_query.CreateForeignTableStmt:
+			st.ChangesCatalog = true
 		case *pg_query.VariableSetStmt:
 			switch strings.ToLower(n.Name) {
 			case "search_path", "role", "session_authorization", "":
@@ -282,6 +314,13 @@ func (st *Statement) collect(top *pg_query.Node) {
 			if n.Kind == pg_query.VariableSetKind_VAR_RESET_ALL {
 				st.SetsSearchPath = true
 			}
+		case *pg_query.TransactionStmt:
+			switch n.Kind {
+			case pg_query.TransactionStmtKind_TRANS_STMT_BEGIN, pg_query.TransactionStmtKind_TRANS_STMT_START,
+				pg_query.TransactionStmtKind_TRANS_STMT_SAVEPOINT, pg_query.TransactionStmtKind_TRANS_STMT_RELEASE:
+			default:
+				st.EndsTransaction = true
+			}
 		case *pg_query.DiscardStmt:
 			st.SetsSearchPath = true
 		case *pg_query.FuncCall:
@@ -289,8 +328,10 @@ func (st *Statement) collect(top *pg_query.Node) {
 				st.SetsSearchPath = true
 			}
 		case *pg_query.RenameStmt:
+			st.ChangesCatalog = true
 			st.add(Alter, n.Relation, isTop, nil)
 		case *pg_query.DropStmt:
+			st.ChangesCatalog = true
 			if n.RemoveType == pg_query.ObjectType_OBJECT_TABLE {
 				for _, obj := range n.Objects {
 					if t, ok := listName(obj); ok {
@@ -300,6 +341,21 @@ func (st *Statement) collect(top *pg_query.Node) {
 			}
 		}
 	})
+}
+
+// creates notes a relation the text creates, and filled when it is created
+// with rows.
+func (st *Statement) creates(rv *pg_query.RangeVar, filled bool) {
+	st.ChangesCatalog = true
+	if rv == nil {
+		return
+	}
+	if rv.Relpersistence == "t" {
+		st.CreatesTemp = true
+	}
+	if filled {
+		st.Fills = append(st.Fills, TableName{Schema: rv.Schemaname, Name: rv.Relname})
+	}
 }
 
 // noteName flags identifiers that begin with the rewrite's prefix.

@@ -15,10 +15,13 @@ type Target struct {
 	// Registered is the table's name as registered: entries carry it.
 	Registered string
 	// OID and NAtts identify the table and its column count (relnatts) as
-	// they were when described; the rewrite fails with StaleMarker in its
-	// error if the table gained columns since.
-	OID   uint32
-	NAtts int
+	// they were when described, and Resolved is the OID the name written in
+	// the statement meant (the table's, or a partition's or child's): the
+	// rewrite fails with StaleMarker in its error if, when it runs, the
+	// name means another table or the table gained columns since.
+	OID      uint32
+	NAtts    int
+	Resolved uint32
 	// Partitioned is true for a partitioned table.
 	Partitioned bool
 	// Generated lists stored generated columns; BeforeUpdate is true when
@@ -150,8 +153,9 @@ const (
 )
 
 // StaleMarker appears in the error of a rewritten statement whose table
-// gained columns after the rewrite was made: the caller re-reads the
-// catalog and rewrites again.
+// gained columns after the rewrite was made, or whose written name has come
+// to mean another table: the caller re-reads the catalog and rewrites
+// again.
 const StaleMarker = "auditpgx: table changed"
 
 // Markers stand where generated SQL is spliced into the deparsed text.

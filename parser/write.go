@@ -75,13 +75,16 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 	if with != nil {
 		return nil, unsupported("a WITH query inside a WITH query that writes %q is not audited; move it to the top of the statement", t.Registered)
 	}
-	if len(t.PrimaryKey) == 0 && (t.Audited || w.kind == Update) {
+	if len(t.PrimaryKey) == 0 && t.Audited {
 		return nil, unsupported("table %q has no primary key", t.Registered)
 	}
 	w.t, w.idx = t, len(rw.writes)
 	w.ref = w.rel.Relname
 	if w.rel.Alias != nil && w.rel.Alias.Aliasname != "" {
 		w.ref = w.rel.Alias.Aliasname
+	}
+	if len(t.PrimaryKey) == 0 && w.kind == Update && (rw.opt.ServerVersion < 180000 || clashesWithOldNew(w.ref, from)) {
+		return nil, unsupported("join table %q has no primary key: an UPDATE that changes its link columns is audited from PostgreSQL 18 (RETURNING old.*); delete the old link and insert the new one", t.Registered)
 	}
 	if err := rw.renameReturning(w, from); err != nil {
 		return nil, err
@@ -309,16 +312,24 @@ func (w *write) generated() generated {
 }
 
 // staleGuard is an uncorrelated subquery, evaluated once per statement,
-// that fails with StaleMarker in its error when the table has gained
-// columns since it was described, so that no write runs with a rewrite
-// that misses a column.
+// that fails with StaleMarker in its error when the written name has come
+// to mean another table than the one the rewrite was made for (replaced by
+// another client, shadowed by a temporary table or an earlier schema of
+// the search_path), or when the table has gained columns since it was
+// described, so that no write runs with a rewrite made for another table
+// or one that misses a column.
 func (w *write) staleGuard() string {
 	if w.t.OID == 0 {
 		return ""
 	}
-	n := strconv.Itoa(w.t.NAtts)
-	return "(SELECT CASE WHEN c.relnatts = " + n + " THEN true ELSE (c.relnatts::text || " +
-		sqlq.Literal(" "+StaleMarker) + ")::int > 0 END FROM pg_catalog.pg_class c WHERE c.oid = " +
+	resolved := w.t.Resolved
+	if resolved == 0 {
+		resolved = w.t.OID
+	}
+	name := sqlq.Literal(sqlq.QualifiedIdent(w.rel.Schemaname, w.rel.Relname))
+	return "(SELECT CASE WHEN pg_catalog.to_regclass(" + name + ") = " + strconv.FormatUint(uint64(resolved), 10) +
+		"::oid AND c.relnatts = " + strconv.Itoa(w.t.NAtts) + " THEN true ELSE (coalesce(c.relnatts::text, '-') || " +
+		sqlq.Literal(" "+StaleMarker) + ")::int > 0 END FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = " +
 		strconv.FormatUint(uint64(w.t.OID), 10) + ")"
 }
 

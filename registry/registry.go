@@ -101,15 +101,21 @@ type Config struct {
 }
 
 // Registry is a set of audited tables. It is safe for concurrent use.
+//
+// A registration is of a name, not of a table: an unqualified name means
+// whatever table the session's search_path makes it mean when a statement
+// runs, a qualified one the table of that schema. What the catalog says of
+// a table is kept per table OID, so a table replaced behind the driver's
+// back, or a session's temporary table of the registered name, is
+// described anew rather than mistaken for the old one.
 type Registry struct {
 	cfg   Config
 	entry Name
 
 	mu     sync.RWMutex
 	tables map[Name]*Table
-	// children maps the partitions and inheritance children of checked
-	// tables to their registered ancestor.
-	children map[Name]*Table
+	// rels counts the registrations of each relation name, schema aside.
+	rels map[string]int
 	// generation changes whenever the set of tables changes, so that
 	// cached rewrites made before a registration are not reused.
 	generation atomic.Uint64
@@ -127,7 +133,7 @@ func New(cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("EntryTable: %w", err)
 	}
-	return &Registry{cfg: cfg, entry: entry, tables: map[Name]*Table{}, children: map[Name]*Table{}}, nil
+	return &Registry{cfg: cfg, entry: entry, tables: map[Name]*Table{}, rels: map[string]int{}}, nil
 }
 
 // Config returns the registry's settings with defaults filled in.
@@ -277,9 +283,11 @@ func (r *Registry) add(t *Table, merge func(existing *Table) error) error {
 		if err := merge(existing); err != nil {
 			return err
 		}
-		existing.meta = nil
+		existing.metas = nil
+		existing.version.Add(1)
 	} else {
 		r.tables[t.Name] = t
+		r.rels[t.Name.Rel]++
 	}
 	r.generation.Add(1)
 	return nil
@@ -303,151 +311,50 @@ func (r *Registry) Empty() bool {
 	return len(r.tables) == 0
 }
 
-// Lookup finds the registered table a qualified reference in SQL means:
-// a registration of that schema and name, a table whose checked
-// description places it there, or a partition or inheritance child of a
-// registered table (found once the parent has been checked). It returns nil
-// for none; unqualified references are resolved with ByOID.
-func (r *Registry) Lookup(schema, rel string) *Table {
+// Match returns the registration a table of the catalog falls under, or
+// nil: the registration of its schema and name, or else, when visible (the
+// session's search_path finds it by its bare name), the unqualified
+// registration of its name.
+func (r *Registry) Match(schema, rel string, visible bool) *Table {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	n := Name{Schema: schema, Rel: rel}
-	if t := r.tables[n]; t != nil {
+	if t := r.tables[Name{Schema: schema, Rel: rel}]; t != nil {
 		return t
 	}
-	if t := r.tables[Name{Rel: rel}]; t != nil {
-		if m := t.Meta(); m == nil || m.Schema == schema {
-			return t
-		}
-	}
-	return r.children[n]
-}
-
-// MayMean reports whether an unqualified name may refer to a registered
-// table or one of its children, depending on the search_path.
-func (r *Registry) MayMean(rel string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for n := range r.tables {
-		if n.Rel == rel {
-			return true
-		}
-	}
-	for n := range r.children {
-		if n.Rel == rel {
-			return true
-		}
-	}
-	return false
-}
-
-// ByOID returns the registered table with that OID, or whose child has it.
-func (r *Registry) ByOID(oid uint32) *Table {
-	if oid == 0 {
-		return nil
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, t := range r.tables {
-		m := t.Meta()
-		if m == nil {
-			continue
-		}
-		if m.OID == oid {
-			return t
-		}
-		for _, c := range m.Children {
-			if c.OID == oid {
-				return t
-			}
-		}
+	if visible {
+		return r.tables[Name{Rel: rel}]
 	}
 	return nil
 }
 
-// Cascade is an ON DELETE CASCADE foreign key from a checked registered
-// table (audited, or a join table on its owner or related column) to
-// another table.
-type Cascade struct {
-	Table *Table
-	Meta  *Meta
-	FK    FK
-}
-
-// CascadesTo returns the cascading foreign keys that refer to the table
-// with that OID.
-func (r *Registry) CascadesTo(oid uint32) []Cascade {
-	var out []Cascade
-	for _, t := range r.Tables() {
-		m := t.Meta()
-		if m == nil {
-			continue
-		}
-		for _, fk := range m.FKs {
-			if fk.OnDelete != "c" || fk.RefOID != oid {
-				continue
-			}
-			linked := m.Link != nil && (fk.Column == m.Link.Owner.Column || fk.Column == m.Link.Related.Column)
-			if m.Audited || linked {
-				out = append(out, Cascade{Table: t, Meta: m, FK: fk})
-			}
-		}
+// Collides reports whether a reference to a table, as written in SQL
+// (schema empty when unqualified), may mean a registered table, depending
+// on the search_path and on the catalog at the time: an unqualified name
+// that is the relation name of a registration in any schema, or a
+// qualified one that is registered, qualified or not.
+func (r *Registry) Collides(schema, rel string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if schema != "" {
+		return r.tables[Name{Schema: schema, Rel: rel}] != nil || r.tables[Name{Rel: rel}] != nil
 	}
-	return out
-}
-
-// MayCascade reports whether deleting from a table of that name may
-// cascade to a checked registered table.
-func (r *Registry) MayCascade(schema, rel string) bool {
-	for _, t := range r.Tables() {
-		m := t.Meta()
-		if m == nil {
-			continue
-		}
-		for _, fk := range m.FKs {
-			if fk.OnDelete == "c" && fk.RefRel == rel && (schema == "" || schema == fk.RefSchema) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// Unresolved returns the registered tables not yet checked.
-func (r *Registry) Unresolved() []*Table {
-	var out []*Table
-	for _, t := range r.Tables() {
-		if t.Meta() == nil {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// noteChildren records t's partitions and inheritance children so that
-// writes addressed to them are found.
-func (r *Registry) noteChildren(t *Table, m *Meta) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for n, owner := range r.children {
-		if owner == t {
-			delete(r.children, n)
-		}
-	}
-	for _, c := range m.Children {
-		r.children[Name{Schema: c.Schema, Rel: c.Rel}] = t
-	}
+	return r.rels[rel] > 0
 }
 
 // Resolve checks t against a catalog description (nil when the table does
-// not exist) and stores the result for later statements.
+// not exist) and keeps the result, by the table's OID, for later
+// statements.
 func (r *Registry) Resolve(t *Table, c *Catalog) (*Meta, error) {
-	m, err := t.resolve(c)
-	if err != nil {
-		return nil, err
+	return t.resolve(c)
+}
+
+// InvalidateAll forgets every checked description and every cached
+// rewrite (after DDL, which may have changed any table).
+func (r *Registry) InvalidateAll() {
+	for _, t := range r.Tables() {
+		t.Invalidate()
 	}
-	r.noteChildren(t, m)
-	return m, nil
+	r.generation.Add(1)
 }
 
 // IsEntryTable reports whether a reference in SQL may mean the entry table.
@@ -468,8 +375,10 @@ type Table struct {
 	link                  *M2M
 
 	once sync.Mutex
-	meta *Meta
-	// version changes whenever meta is forgotten.
+	// metas holds the checked description of each table the name has
+	// meant, by OID.
+	metas map[uint32]*Meta
+	// version changes whenever metas are forgotten.
 	version atomic.Uint64
 }
 
@@ -488,7 +397,7 @@ func (t *Table) Quoted() string { return sqlq.QualifiedIdent(t.Name.Schema, t.Na
 // reads the catalog again (after DDL on the table).
 func (t *Table) Invalidate() {
 	t.once.Lock()
-	t.meta = nil
+	t.metas = nil
 	t.version.Add(1)
 	t.once.Unlock()
 }
@@ -529,25 +438,43 @@ type Meta struct {
 	Link *M2M
 }
 
-// Meta returns the table's checked description, or nil before the first
-// successful check.
-func (t *Table) Meta() *Meta {
+// MetaFor returns the checked description of the table with that OID, or
+// nil before its first successful check.
+func (t *Table) MetaFor(oid uint32) *Meta {
 	t.once.Lock()
 	defer t.once.Unlock()
-	return t.meta
+	return t.metas[oid]
 }
+
+// ChildNames returns the names of the partitions and inheritance children
+// of the tables the registration has been checked against.
+func (t *Table) ChildNames() []string {
+	t.once.Lock()
+	defer t.once.Unlock()
+	var out []string
+	for _, m := range t.metas {
+		for _, c := range m.Children {
+			out = append(out, c.Rel)
+		}
+	}
+	return out
+}
+
+// metasKept bounds the descriptions kept per registration: each session's
+// temporary table of the name is one.
+const metasKept = 64
 
 func (t *Table) resolve(c *Catalog) (*Meta, error) {
 	t.once.Lock()
 	defer t.once.Unlock()
-	if t.meta != nil {
-		return t.meta, nil
-	}
 	m, err := t.apply(c)
 	if err != nil {
 		return nil, err
 	}
-	t.meta = m
+	if t.metas == nil || len(t.metas) >= metasKept {
+		t.metas = map[uint32]*Meta{}
+	}
+	t.metas[c.OID] = m
 	return m, nil
 }
 
@@ -653,9 +580,16 @@ type Child struct {
 	Rel    string `json:"rel"`
 }
 
-// CatalogQuery reads a table's description as one JSON text value (NULL
+// CatalogQuery reads a table's description as one JSON text value (no row
 // when the table does not exist), given the quoted name as $1.
-const CatalogQuery = `SELECT json_build_object(
+const CatalogQuery = catalogSelect + `
+WHERE c.oid = pg_catalog.to_regclass($1)`
+
+// CatalogByOIDQuery is CatalogQuery given the table's OID as $1 (bigint).
+const CatalogByOIDQuery = catalogSelect + `
+WHERE c.oid = $1::bigint::oid`
+
+const catalogSelect = `SELECT json_build_object(
   'oid', c.oid::bigint,
   'natts', c.relnatts,
   'kind', c.relkind,
@@ -692,8 +626,7 @@ const CatalogQuery = `SELECT json_build_object(
               CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
               WHERE i.indrelid = c.oid AND i.indisprimary))::text
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid = pg_catalog.to_regclass($1)`
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`
 
 // Invalidate forgets t's checked description and every cached rewrite, so
 // that the next statement re-reads the catalog (after DDL on the table).

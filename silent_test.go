@@ -1,0 +1,390 @@
+package auditpgx_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/auditpgx/auditpgx"
+)
+
+// The promise "nothing silent": a write whose target, as the server
+// resolves it when the statement runs, is a registered table is recorded or
+// refused, whatever DDL happened before it — through the driver, from
+// another client, in a rolled-back transaction or in another session.
+
+const silentSetup = `CREATE TABLE t (id int PRIMARY KEY, v text);`
+
+func registerT(r *auditpgx.Registry) error { return r.RegisterTable("t") }
+
+// opsOn counts entries by operation for table_name.
+func (e *env) opsOn(table string) map[string]int {
+	e.t.Helper()
+	rows, err := e.plain.QueryContext(e.ctx, `SELECT operation, count(*) FROM auditpgx_entry WHERE table_name = $1 GROUP BY 1`, table)
+	require.NoError(e.t, err)
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var op string
+		var n int
+		require.NoError(e.t, rows.Scan(&op, &n))
+		out[op] = n
+	}
+	require.NoError(e.t, rows.Err())
+	return out
+}
+
+// writeAll runs an INSERT, an UPDATE and a DELETE of row id through db,
+// each as a text never sent before (tag makes it new), and the same three
+// as cached texts.
+func writeAll(t *testing.T, ctx context.Context, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, id int, tag string) {
+	t.Helper()
+	for _, q := range []string{
+		`INSERT INTO t (id, v) VALUES ($1, 'a') /* ` + tag + ` */`,
+		`UPDATE t SET v = 'b' WHERE id = $1 /* ` + tag + ` */`,
+		`DELETE FROM t WHERE id = $1 /* ` + tag + ` */`,
+		`INSERT INTO t (id, v) VALUES ($1, 'a')`,
+		`UPDATE t SET v = 'b' WHERE id = $1`,
+		`DELETE FROM t WHERE id = $1`,
+	} {
+		res, err := db.ExecContext(ctx, q, id)
+		require.NoError(t, err, q)
+		n, err := res.RowsAffected()
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n, q)
+	}
+}
+
+var twoEach = map[string]int{"create": 2, "update": 2, "delete": 2}
+
+func TestSilentTableReplacedByAnotherClient(t *testing.T) {
+	t.Parallel()
+	for _, replace := range []string{
+		`DROP TABLE t; CREATE TABLE t (id int PRIMARY KEY, v text)`,
+		`DROP TABLE IF EXISTS t_old; ALTER TABLE t RENAME TO t_old; CREATE TABLE t (id int PRIMARY KEY, v text)`,
+		`CREATE TABLE t_new (id int PRIMARY KEY, v text); DROP TABLE t; ALTER TABLE t_new RENAME TO t`,
+		`DROP TABLE t; CREATE TABLE t (extra int, id int PRIMARY KEY, v text)`,
+	} {
+		t.Run(strings.Fields(replace)[0]+"_"+strings.Fields(replace)[2], func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, silentSetup, registerT)
+			writeAll(t, e.ctx, e.db, 1, "before")
+			require.Equal(t, twoEach, e.opsOn("t"))
+			_, err := e.plain.ExecContext(e.ctx, replace)
+			require.NoError(t, err)
+			e.clearEntries()
+			writeAll(t, e.ctx, e.db, 2, "after")
+			require.Equal(t, twoEach, e.opsOn("t"), "writes to the new t after %q", replace)
+			// The same in a transaction, where a cached rewrite cannot be
+			// retried: replaced again, it fails loudly or is audited.
+			_, err = e.plain.ExecContext(e.ctx, replace)
+			require.NoError(t, err)
+			e.clearEntries()
+			tx, err := e.db.BeginTx(e.ctx, nil)
+			require.NoError(t, err)
+			_, err = tx.ExecContext(e.ctx, `INSERT INTO t (id, v) VALUES ($1, 'a')`, 3)
+			if err != nil {
+				var pgErr *pgconn.PgError
+				require.ErrorAs(t, err, &pgErr, "a failure is the server's own error")
+				require.NoError(t, tx.Rollback())
+				require.Equal(t, 0, e.countEntries())
+				return
+			}
+			require.NoError(t, tx.Commit())
+			require.Equal(t, map[string]int{"create": 1}, e.opsOn("t"))
+		})
+	}
+}
+
+func TestSilentRenameBothWays(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, silentSetup+`CREATE TABLE u (id int PRIMARY KEY, v text);`, registerT)
+	// t renamed away: the registered name now means nothing, and the old
+	// table under its new name is not registered.
+	_, err := e.plain.ExecContext(e.ctx, `ALTER TABLE t RENAME TO t_gone`)
+	require.NoError(t, err)
+	_, err = e.db.ExecContext(e.ctx, `INSERT INTO t_gone VALUES (1, 'x')`)
+	require.NoError(t, err)
+	_, err = e.db.ExecContext(e.ctx, `INSERT INTO t VALUES (1, 'x')`)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "42P01", pgErr.Code, "a write to the absent registered table is the server's to refuse")
+	require.Equal(t, 0, e.countEntries())
+	// Another table renamed to t: now it is the registered table.
+	_, err = e.plain.ExecContext(e.ctx, `ALTER TABLE u RENAME TO t`)
+	require.NoError(t, err)
+	writeAll(t, e.ctx, e.db, 7, "renamed")
+	require.Equal(t, twoEach, e.opsOn("t"))
+}
+
+func TestSilentRolledBackCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ``, registerT)
+	// pgx's TestStmtExec: the table is created in a transaction that rolls
+	// back, and again afterwards.
+	tx, err := e.db.BeginTx(e.ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(e.ctx, `CREATE TABLE t (id int PRIMARY KEY, v text)`)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(e.ctx, `INSERT INTO t (id, v) VALUES ($1, 'a')`, 1)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback())
+	_, err = e.db.ExecContext(e.ctx, `CREATE TABLE t (id int PRIMARY KEY, v text)`)
+	require.NoError(t, err)
+	writeAll(t, e.ctx, e.db, 2, "rolled-back")
+	require.Equal(t, twoEach, e.opsOn("t"))
+
+	// Prepared, as pgx's test does: the DDL too.
+	_, err = e.db.ExecContext(e.ctx, `DROP TABLE t`)
+	require.NoError(t, err)
+	tx, err = e.db.BeginTx(e.ctx, nil)
+	require.NoError(t, err)
+	create, err := tx.PrepareContext(e.ctx, `CREATE TABLE t (id int PRIMARY KEY, v text)`)
+	require.NoError(t, err)
+	_, err = create.ExecContext(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, create.Close())
+	insert, err := tx.PrepareContext(e.ctx, `INSERT INTO t VALUES ($1::int, 'p')`)
+	require.NoError(t, err)
+	_, err = insert.ExecContext(e.ctx, 3)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	require.Equal(t, 3, e.opsOn("t")["create"])
+}
+
+func TestSilentTemporaryTablesPerSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, silentSetup, registerT)
+	var conns []*sql.Conn
+	for i := range 2 {
+		c, err := e.db.Conn(e.ctx)
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.ExecContext(e.ctx, fmt.Sprintf(`CREATE TEMPORARY TABLE t (id int PRIMARY KEY, v text, n%d int)`, i))
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	for round := range 3 {
+		for i, c := range conns {
+			writeAll(t, e.ctx, c, 10*round+i, fmt.Sprintf("temp-%d-%d", round, i))
+		}
+	}
+	require.Equal(t, map[string]int{"create": 12, "update": 12, "delete": 12}, e.opsOn("t"))
+	// Writes outside those sessions reach the permanent t, audited too.
+	writeAll(t, e.ctx, e.db, 99, "permanent")
+	require.Equal(t, 14, e.opsOn("t")["create"])
+	var n int
+	require.NoError(t, e.plain.QueryRowContext(e.ctx, `SELECT count(*) FROM t`).Scan(&n))
+	require.Equal(t, 0, n)
+}
+
+func TestSilentEarlierSchemaInSearchPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, silentSetup, registerT)
+	early := e.schema + "_early"
+	_, err := e.plain.ExecContext(e.ctx, `CREATE SCHEMA `+early)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = e.plain.ExecContext(context.Background(), `DROP SCHEMA `+early+` CASCADE`) })
+	c, err := e.db.Conn(e.ctx)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.ExecContext(e.ctx, `SET search_path = `+early+`, `+e.schema)
+	require.NoError(t, err)
+	writeAll(t, e.ctx, c, 1, "before")
+	// Another client creates t in the earlier schema: the bare name now
+	// means it, and the unqualified registration follows the name.
+	_, err = e.plain.ExecContext(e.ctx, `CREATE TABLE `+early+`.t (id int PRIMARY KEY, v text)`)
+	require.NoError(t, err)
+	writeAll(t, e.ctx, c, 2, "after")
+	require.Equal(t, map[string]int{"create": 4, "update": 4, "delete": 4}, e.opsOn("t"))
+
+	// Registered qualified, the earlier table is another table: its writes
+	// are not entries of the registered one.
+	e2 := newEnv(t, silentSetup, func(r *auditpgx.Registry) error { return nil })
+	require.NoError(t, e2.reg.RegisterTable(e2.schema+".t"))
+	c2, err := e2.db.Conn(e2.ctx)
+	require.NoError(t, err)
+	defer c2.Close()
+	_, err = c2.ExecContext(e2.ctx, `SET search_path = `+early+`, `+e2.schema)
+	require.NoError(t, err)
+	_, err = c2.ExecContext(e2.ctx, `INSERT INTO t VALUES (5, 'early')`)
+	require.NoError(t, err)
+	_, err = c2.ExecContext(e2.ctx, `INSERT INTO `+e2.schema+`.t VALUES (5, 'registered')`)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"create": 1}, e2.opsOn(e2.schema+".t"))
+}
+
+func TestSilentDDLBetweenExecutions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, silentSetup, registerT)
+	c, err := e.db.Conn(e.ctx)
+	require.NoError(t, err)
+	defer c.Close()
+	stmt, err := c.PrepareContext(e.ctx, `INSERT INTO t (id, v) VALUES ($1, 'p')`)
+	require.NoError(t, err)
+	defer stmt.Close()
+	const cached = `UPDATE t SET v = v || '!' WHERE id = $1`
+	_, err = stmt.ExecContext(e.ctx, 1)
+	require.NoError(t, err)
+	_, err = c.ExecContext(e.ctx, cached, 1)
+	require.NoError(t, err)
+	for i, ddl := range []string{
+		`ALTER TABLE t ADD COLUMN extra int`,
+		`ALTER TABLE t DROP COLUMN extra`,
+		`ALTER TABLE t RENAME TO t_old; CREATE TABLE t (id int PRIMARY KEY, v text)`,
+		`DROP TABLE t; CREATE TABLE t (pre int, id int PRIMARY KEY, v text)`,
+		`ALTER TABLE t RENAME COLUMN v TO v_old; ALTER TABLE t ADD COLUMN v text`,
+	} {
+		_, err := e.plain.ExecContext(e.ctx, ddl)
+		require.NoError(t, err)
+		id := 10 + i
+		_, err = stmt.ExecContext(e.ctx, id)
+		require.NoError(t, err, "prepared INSERT after %q", ddl)
+		res, err := c.ExecContext(e.ctx, cached, id)
+		require.NoError(t, err, "cached UPDATE after %q", ddl)
+		n, err := res.RowsAffected()
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+	}
+	ops := e.opsOn("t")
+	require.Equal(t, 6, ops["create"])
+	require.Equal(t, 6, ops["update"])
+}
+
+// TestSilentRandomRebuilds keeps rebuilding the registered table from a
+// plain pgx connection while writers go through auditpgx. At the end every
+// write that succeeded has its entry, no entry lacks its write, and every
+// failure was an error the caller saw.
+func TestSilentRandomRebuilds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, silentSetup, registerT)
+	ctx, cancel := context.WithTimeout(e.ctx, 4*time.Second)
+	defer cancel()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(1, 2))
+		for k := 0; !stop.Load(); k++ {
+			var ddl string
+			switch rng.IntN(5) {
+			case 0:
+				ddl = fmt.Sprintf(`ALTER TABLE t RENAME TO t_%d; CREATE TABLE t (id int PRIMARY KEY, v text)`, k)
+			case 1:
+				ddl = `CREATE TABLE t_copy AS SELECT * FROM t; DROP TABLE t; ALTER TABLE t_copy RENAME TO t; ALTER TABLE t ADD PRIMARY KEY (id)`
+			case 2:
+				ddl = fmt.Sprintf(`ALTER TABLE t ADD COLUMN c%d int`, k)
+			case 3:
+				ddl = `DO $$ DECLARE c text; BEGIN SELECT attname INTO c FROM pg_attribute WHERE attrelid = 't'::regclass AND attname LIKE 'c%' AND attnum > 0 AND NOT attisdropped LIMIT 1; IF c IS NOT NULL THEN EXECUTE format('ALTER TABLE t DROP COLUMN %I', c); END IF; END $$`
+			case 4:
+				ddl = `DROP TABLE t; CREATE TABLE t (id int PRIMARY KEY, v text)`
+			}
+			if _, err := e.plain.ExecContext(e.ctx, ddl); err != nil {
+				t.Errorf("rebuild %q: %v", ddl, err)
+				return
+			}
+			time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+		}
+	}()
+	type result struct{ inserted, deleted map[int]int }
+	results := make([]result, 3)
+	var seen atomic.Int64
+	for w := range results {
+		results[w] = result{inserted: map[int]int{}, deleted: map[int]int{}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := results[w]
+			for i := 0; ctx.Err() == nil; i++ {
+				id := w*1_000_000 + i
+				q := `INSERT INTO t (id, v) VALUES ($1, 'x')`
+				if i%3 == 0 {
+					q += fmt.Sprintf(" /* %d */", id) // a text not seen before
+				}
+				// Run with a context that is never cancelled: a statement
+				// cancelled as it commits reports an error for a write that
+				// happened.
+				res, err := e.db.ExecContext(e.ctx, q, id)
+				if err != nil {
+					seen.Add(1)
+					continue
+				}
+				if n, _ := res.RowsAffected(); n == 1 {
+					r.inserted[id]++
+				}
+				if i%2 == 0 {
+					res, err := e.db.ExecContext(e.ctx, `DELETE FROM t WHERE id = $1`, id)
+					if err != nil {
+						seen.Add(1)
+						continue
+					}
+					n, _ := res.RowsAffected()
+					r.deleted[id] += int(n)
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	stop.Store(true)
+	wg.Wait()
+	want := map[string]int{}
+	inserts := 0
+	for _, r := range results {
+		for id, n := range r.inserted {
+			want["create/"+fmt.Sprint(id)] += n
+			inserts += n
+		}
+		for id, n := range r.deleted {
+			if n > 0 {
+				want["delete/"+fmt.Sprint(id)] += n
+			}
+		}
+	}
+	require.Greater(t, inserts, 50, "too few writes to mean anything")
+	rows, err := e.plain.QueryContext(e.ctx, `SELECT operation || '/' || object_id, count(*) FROM auditpgx_entry GROUP BY 1`)
+	require.NoError(t, err)
+	got := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		require.NoError(t, rows.Scan(&k, &n))
+		got[k] = n
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	for k, n := range want {
+		require.Equal(t, n, got[k], "entries of %s", k)
+	}
+	for k, n := range got {
+		require.Equal(t, n, want[k], "entries of %s", k)
+	}
+	t.Logf("%d inserts audited, %d errors seen by callers", inserts, seen.Load())
+}
+
+// TestSilentErrorsAreTheServers checks that a failure caused by DDL from
+// another client reaches the caller as the server's own error.
+func TestSilentErrorsAreTheServers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, silentSetup, registerT)
+	_, err := e.db.ExecContext(e.ctx, `INSERT INTO t VALUES (1, 'a')`)
+	require.NoError(t, err)
+	_, err = e.plain.ExecContext(e.ctx, `DROP TABLE t`)
+	require.NoError(t, err)
+	_, err = e.db.ExecContext(e.ctx, `INSERT INTO t VALUES (1, 'a')`)
+	var pgErr *pgconn.PgError
+	require.True(t, errors.As(err, &pgErr), "got %v", err)
+	require.Equal(t, "42P01", pgErr.Code)
+}
