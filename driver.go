@@ -128,6 +128,7 @@ type Option func(*options)
 type options struct {
 	registry *Registry
 	migrate  []store.MigrateOption
+	stdlib   []stdlib.OptionOpenDB // WithStdlibOptions
 }
 
 // WithoutEntryIndexes makes Migrate leave these secondary indexes of the
@@ -156,21 +157,9 @@ func applyOptions(opts []Option) (*options, error) {
 }
 
 // NewConnector returns a connector for sql.OpenDB. dsn is anything pgx
-// accepts.
+// accepts; with WithStdlibOptions, a connection string or URL.
 func NewConnector(dsn string, opts ...Option) (driver.Connector, error) {
-	o, err := applyOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	intr := defaultInterceptor
-	if o.registry != defaultRegistry {
-		intr = newInterceptor(o.registry)
-	}
-	d, ok := sqlmw.Driver(stdlib.GetDefaultDriver(), intr).(driver.DriverContext)
-	if !ok {
-		return nil, errors.New("auditpgx: wrapped driver has no connector support")
-	}
-	return d.OpenConnector(dsn)
+	return newDSNConnector(dsn, opts)
 }
 
 // Migrate creates the entry table and its indexes if they are absent. It is
@@ -205,7 +194,7 @@ func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
 			if !ok {
 				return fmt.Errorf("auditpgx: connection of type %T cannot run queries", dc)
 			}
-			c, err := readCatalog(ctx, q, t.Quoted())
+			c, err := readCatalog(ctx, q, registry.CatalogQuery, t.Quoted())
 			if err != nil {
 				return err
 			}
