@@ -48,3 +48,11 @@ func PlanForCorpus(ctx context.Context, db *sql.DB, reg *Registry, query string)
 	})
 	return out, err
 }
+
+// SetAfterBuild makes the planner call f with every statement text it has
+// just planned, before the statement runs, until the returned function is
+// called: for tests of what happens when the catalog changes in between.
+func SetAfterBuild(f func(query string)) (reset func()) {
+	afterBuild.Store(&f)
+	return func() { afterBuild.Store(nil) }
+}

@@ -53,6 +53,10 @@ func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerCon
 	case refuse:
 		return nil, p.err
 	default:
+		if p.verify {
+			res, err = i.execVerified(ctx, q, p, query, args, func() (driver.Result, error) { return conn.ExecContext(ctx, query, args) })
+			break
+		}
 		res, err = conn.ExecContext(ctx, query, args)
 	}
 	i.after(conn, p, err)
@@ -71,6 +75,10 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 	case refuse:
 		return ctx, nil, p.err
 	default:
+		if c, ok := conn.(connection); ok && p.verify {
+			rows, err = i.queryVerified(ctx, c, p, query, args, func() (driver.Rows, error) { return conn.QueryContext(ctx, query, args) })
+			break
+		}
 		rows, err = conn.QueryContext(ctx, query, args)
 	}
 	i.after(conn, p, err)
@@ -109,8 +117,8 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 		return ctx, nil, p.err
 	}
 	s, err := conn.PrepareContext(ctx, query)
-	if err == nil && (p.changesCatalog || p.endsTx || p.setsSearchPath) {
-		s = &effectStmt{Stmt: s, i: i, conn: conn, plan: p}
+	if err == nil && (p.changesCatalog || p.endsTx || p.setsSearchPath || p.verify) {
+		s = &effectStmt{Stmt: s, i: i, conn: q, plan: p, query: query}
 	}
 	return ctx, s, err
 }
@@ -175,23 +183,59 @@ options:
 // catalog if the table changed under a cached rewrite (see retry).
 func (i *interceptor) execAudited(ctx context.Context, c connection, p *plan, query string, args []driver.NamedValue) (driver.Result, error) {
 	res, err := execRewrite(ctx, c, p, args)
-	if np, ok := i.retry(ctx, c, p, query, err); ok {
+	for attempt := 0; attempt < maxRetries; attempt++ {
+		np, ok := i.retry(ctx, c, p, query, err)
+		if !ok {
+			break
+		}
 		p = np
 		res, err = execRewrite(ctx, c, p, args)
 	}
 	remapPosition(err, p.rewrite.ExecSQL, query)
-	return res, err
+	return res, staleError(err)
 }
 
 // queryAudited runs the rewrite's query form, with the same retry.
 func (i *interceptor) queryAudited(ctx context.Context, c connection, p *plan, query string, args []driver.NamedValue) (driver.Rows, error) {
 	rows, err := queryRewrite(ctx, c, p, args)
-	if np, ok := i.retry(ctx, c, p, query, err); ok {
+	for attempt := 0; attempt < maxRetries; attempt++ {
+		np, ok := i.retry(ctx, c, p, query, err)
+		if !ok {
+			break
+		}
 		p = np
 		rows, err = queryRewrite(ctx, c, p, args)
 	}
 	remapPosition(err, p.rewrite.QuerySQL, query)
-	return rows, err
+	return rows, staleError(err)
+}
+
+// maxRetries is how many times an audited statement outside a transaction
+// is run again after DDL by another session changed its table under it.
+const maxRetries = 3
+
+// StaleError is returned for an audited statement that failed because its
+// table changed (DDL by another session) between planning and running, and
+// that could not be run again: inside a transaction, whose failed statement
+// aborted it, or after maxRetries. Nothing was written. It wraps the
+// server's error (errors.As with *pgconn.PgError works).
+type StaleError struct {
+	Err error
+}
+
+func (e *StaleError) Error() string {
+	return "auditpgx: the table changed while the statement ran (DDL by another session); nothing was written, run it again: " + e.Err.Error()
+}
+
+func (e *StaleError) Unwrap() error { return e.Err }
+
+// staleError wraps an error of the rewrite's guard in a StaleError.
+func staleError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "22P02" && strings.Contains(pgErr.Message, parser.StaleMarker) {
+		return &StaleError{Err: err}
+	}
+	return err
 }
 
 // remapPosition makes a server error's position point into the caller's

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 	"github.com/auditpgx/auditpgx/parser"
@@ -39,6 +40,11 @@ type plan struct {
 	// statements, run through the simple protocol, that return no rows.
 	truncate bool
 	err      error
+	// verify marks a write that passes through although a name it writes
+	// is a registered name: it runs verified (verify.go), where reaching
+	// a registered table other than those skipped undoes it.
+	verify  bool
+	skipped []*registry.Table
 	// changesCatalog marks DDL: once it has run, every description and
 	// cached plan is made anew, and again when its transaction ends;
 	// endsTx marks COMMIT, ROLLBACK and the like.
@@ -48,6 +54,10 @@ type plan struct {
 	// bySearchPath a plan that depends on it (an unqualified name resolved
 	// to a registered table).
 	setsSearchPath, bySearchPath bool
+	// recheck marks a plan of a write, resolved against the catalog: kept
+	// until expires (unix nanoseconds), then made anew.
+	recheck bool
+	expires int64
 	// tables are the audited tables the rewrite describes, and versions
 	// their versions when it was made.
 	tables   []*registry.Table
@@ -55,6 +65,13 @@ type plan struct {
 }
 
 var passThroughPlan = &plan{action: passThrough}
+
+// recheckAfter bounds how long a write's plan is trusted without asking the
+// server again what its names mean. DDL sent through the driver, and the
+// rewrite's guard, catch every other change at once; this catches what
+// neither sees: another client attaching a table as a partition or child
+// of a registered one, or adding an ON DELETE CASCADE key to it from one.
+const recheckAfter = time.Second
 
 // planner decides, once per SQL text, how a statement is handled.
 type planner struct {
@@ -71,12 +88,19 @@ type planner struct {
 func (p *planner) plan(ctx context.Context, q driver.QueryerContext, query string) (*plan, error) {
 	gen := p.reg.Generation()
 	pl := p.cache.get(query)
-	if pl != nil && pl.generation == gen && pl.current() && !(pl.bySearchPath && p.sessions.changedSearchPath(q)) {
+	if pl != nil && pl.generation == gen && pl.current() && !(pl.bySearchPath && p.sessions.changedSearchPath(q)) &&
+		(pl.expires == 0 || time.Now().UnixNano() < pl.expires) {
 		return pl, nil
 	}
 	pl, cacheable, err := p.build(ctx, q, query)
+	for attempt := 0; errors.Is(err, errCatalogMoved) && attempt < 4; attempt++ {
+		pl, cacheable, err = p.build(ctx, q, query)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if f := afterBuild.Load(); f != nil {
+		(*f)(query)
 	}
 	if pl.bySearchPath && p.sessions.changedSearchPath(q) {
 		// Resolved through this connection's own search_path: good for
@@ -91,6 +115,9 @@ func (p *planner) plan(ctx context.Context, q driver.QueryerContext, query strin
 	if cacheable {
 		cp := *pl
 		cp.generation = gen
+		if cp.recheck {
+			cp.expires = time.Now().Add(recheckAfter).UnixNano()
+		}
 		p.cache.put(query, &cp)
 	}
 	return pl, nil
@@ -110,6 +137,10 @@ func (pl *plan) current() bool {
 func refused(table, format string, args ...any) *plan {
 	return &plan{action: refuse, err: &UnauditedError{Table: table, Reason: fmt.Sprintf(format, args...)}}
 }
+
+// afterBuild, when set (by tests only), is called with each statement text
+// the planner has just planned, before it runs.
+var afterBuild atomic.Pointer[func(query string)]
 
 // build parses and classifies a statement. cacheable is false for results
 // that depend on the catalog's current state in a way no guard in the
@@ -165,8 +196,9 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	if audited == nil && !truncates {
 		// Nothing registered is written now; a name that may come to mean
 		// a registered table is resolved again at every execution.
-		if st.ChangesCatalog || sessionOnly || st.EndsTransaction {
-			return &plan{action: passThrough, changesCatalog: st.ChangesCatalog, endsTx: st.EndsTransaction, setsSearchPath: sessionOnly}, !refs.collides, nil
+		if st.ChangesCatalog || sessionOnly || st.EndsTransaction || refs.resolved {
+			return &plan{action: passThrough, changesCatalog: st.ChangesCatalog, endsTx: st.EndsTransaction, setsSearchPath: sessionOnly,
+				recheck: refs.resolved, verify: refs.collides && refs.resolved && st.Count == 1, skipped: refs.skipped}, !refs.collides, nil
 		}
 		return passThroughPlan, !refs.collides, nil
 	}
@@ -238,7 +270,8 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	}
 	return &plan{action: audit, rewrite: rw, inlineActor: st.Count > 1 || truncate || st.NumParams >= maxParams, multi: st.Count > 1,
 		truncate: truncate, changesCatalog: st.ChangesCatalog, endsTx: st.EndsTransaction, setsSearchPath: sessionOnly, bySearchPath: refs.unqualified,
-		tables: tables, versions: versions}, cacheable, nil
+		recheck: refs.resolved,
+		tables:  tables, versions: versions}, cacheable, nil
 }
 
 // refuseUnplannable refuses what cannot be planned before it runs: a string
@@ -390,7 +423,7 @@ const truncateReachQuery = `WITH RECURSIVE r(oid) AS (
 	SELECT a.i, a.depth + 1, h.inhparent FROM a JOIN pg_catalog.pg_inherits h ON h.inhrelid = a.oid WHERE a.depth < 64
 )
 SELECT a.i, a.depth, a.oid::bigint, n.nspname::text, c.relname::text, pg_catalog.pg_table_is_visible(a.oid)
-FROM a JOIN pg_catalog.pg_class c ON c.oid = a.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+FROM a LEFT JOIN pg_catalog.pg_class c ON c.oid = a.oid LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 ORDER BY a.i, a.depth`
 
 func (p *planner) rewriteOne(st *parser.Statement, cat *catalog, opt parser.Options, actor string) (*parser.Rewrite, error) {

@@ -22,7 +22,9 @@ import (
 // to it by a foreign key with ON DELETE CASCADE (depth -1). Each row
 // carries the relation's schema, name and whether the search_path finds it
 // by its bare name, which is all a registration is matched on: the cost
-// does not grow with the number of registered tables.
+// does not grow with the number of registered tables. to_regclass reads the
+// newest catalog, the joins the statement's snapshot: a table committed in
+// between comes back without a name, and the query is run again.
 const resolveQuery = `WITH RECURSIVE w AS (
 	SELECT u.i, pg_catalog.to_regclass(u.n)::oid AS oid, u.d
 	FROM unnest($1::text[], $2::bool[]) WITH ORDINALITY AS u(n, d, i)
@@ -37,7 +39,7 @@ const resolveQuery = `WITH RECURSIVE w AS (
 		ON w.d AND k.confrelid = w.oid AND k.contype = 'f' AND k.confdeltype = 'c'
 )
 SELECT r.i, r.depth, r.oid::bigint, n.nspname::text, c.relname::text, pg_catalog.pg_table_is_visible(r.oid)
-FROM r JOIN pg_catalog.pg_class c ON c.oid = r.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+FROM r LEFT JOIN pg_catalog.pg_class c ON c.oid = r.oid LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 ORDER BY r.i, r.depth < 0, r.depth`
 
 // relation is one row of resolveQuery or truncateReachQuery.
@@ -55,8 +57,22 @@ func (r relation) temp() bool {
 	return strings.HasPrefix(r.schema, "pg_temp_")
 }
 
-// queryRelations runs resolveQuery or truncateReachQuery.
+// errCatalogMoved reports a relation found by name but gone, or not yet
+// visible, by the time its description was read.
+var errCatalogMoved = errors.New("auditpgx: the catalog changed while a statement's tables were resolved; try again")
+
+// queryRelations runs resolveQuery, truncateReachQuery or
+// newWriteLocksQuery, again while the catalog moves under it (a few times),
+// so that no relation is left out.
 func queryRelations(ctx context.Context, q driver.QueryerContext, query string, args ...any) ([]relation, error) {
+	for attempt := 0; ; attempt++ {
+		rels, err := queryRelationsOnce(ctx, q, query, args...)
+		if !errors.Is(err, errCatalogMoved) || attempt == 4 {
+			return rels, err
+		}
+	}
+}
+func queryRelationsOnce(ctx context.Context, q driver.QueryerContext, query string, args ...any) ([]relation, error) {
 	named := make([]driver.NamedValue, len(args))
 	for i, a := range args {
 		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
@@ -79,6 +95,12 @@ func queryRelations(ctx context.Context, q driver.QueryerContext, query string, 
 		i, ok1 := dest[0].(int64)
 		depth, ok2 := dest[1].(int64)
 		oid, ok3 := dest[2].(int64)
+		if dest[3] == nil || dest[4] == nil || dest[5] == nil {
+			if !(ok1 && ok2 && ok3) {
+				return nil, fmt.Errorf("auditpgx: catalog resolution returned %T, %T, %T", dest[0], dest[1], dest[2])
+			}
+			return nil, errCatalogMoved
+		}
 		schema, ok4 := dest[3].(string)
 		rel, ok5 := dest[4].(string)
 		visible, ok6 := dest[5].(bool)
@@ -123,6 +145,11 @@ type refs struct {
 	collides bool
 	// unqualified: an audited target was named without a schema.
 	unqualified bool
+	// resolved: the server was asked what the written names mean.
+	resolved bool
+	// skipped are registered tables written in a way that records nothing
+	// (a join table's UPDATE that moves no link).
+	skipped []*registry.Table
 }
 
 // registrationError is a registration that fails its check against the
@@ -168,6 +195,7 @@ func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *
 	if err != nil {
 		return r, err
 	}
+	r.resolved = true
 	byName := make([][]relation, len(names))
 	for _, rel := range rels {
 		if rel.i < 1 || rel.i > len(names) {
@@ -237,8 +265,8 @@ func (p *planner) metaFor(ctx context.Context, q driver.QueryerContext, t *regis
 		return nil, err
 	}
 	if c == nil {
-		// Dropped since it was resolved, by another session.
-		return nil, &registrationError{fmt.Errorf("%w: table %q was dropped while the statement was planned", registry.ErrInvalid, t.Registered)}
+		// Dropped by another session since it was resolved: resolve again.
+		return nil, errCatalogMoved
 	}
 	m, err := p.reg.Resolve(t, c)
 	if err != nil {
@@ -282,7 +310,7 @@ func readCatalog(ctx context.Context, q driver.QueryerContext, query string, arg
 // dropLinkOnlyUpdates forgets the join tables (registered with RegisterM2M
 // only) whose every write is an UPDATE that assigns neither link column:
 // such an UPDATE changes no link, records nothing and runs as it is.
-func (r refs) dropLinkOnlyUpdates(writes []parser.Write) {
+func (r *refs) dropLinkOnlyUpdates(writes []parser.Write) {
 	for n, t := range r.tables {
 		if t == nil || t.meta.Audited || t.meta.Link == nil {
 			continue
@@ -299,6 +327,7 @@ func (r refs) dropLinkOnlyUpdates(writes []parser.Write) {
 		}
 		if !changesLinks {
 			delete(r.tables, n)
+			r.skipped = append(r.skipped, t.table)
 		}
 	}
 }

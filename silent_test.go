@@ -302,6 +302,7 @@ func TestSilentRandomRebuilds(t *testing.T) {
 	type result struct{ inserted, deleted map[int]int }
 	results := make([]result, 3)
 	var seen atomic.Int64
+	var kinds sync.Map // error text -> struct{}
 	for w := range results {
 		results[w] = result{inserted: map[int]int{}, deleted: map[int]int{}}
 		wg.Add(1)
@@ -320,6 +321,7 @@ func TestSilentRandomRebuilds(t *testing.T) {
 				res, err := e.db.ExecContext(e.ctx, q, id)
 				if err != nil {
 					seen.Add(1)
+					kinds.Store(err.Error(), struct{}{})
 					continue
 				}
 				if n, _ := res.RowsAffected(); n == 1 {
@@ -329,6 +331,7 @@ func TestSilentRandomRebuilds(t *testing.T) {
 					res, err := e.db.ExecContext(e.ctx, `DELETE FROM t WHERE id = $1`, id)
 					if err != nil {
 						seen.Add(1)
+						kinds.Store(err.Error(), struct{}{})
 						continue
 					}
 					n, _ := res.RowsAffected()
@@ -372,6 +375,10 @@ func TestSilentRandomRebuilds(t *testing.T) {
 		require.Equal(t, n, want[k], "entries of %s", k)
 	}
 	t.Logf("%d inserts audited, %d errors seen by callers", inserts, seen.Load())
+	kinds.Range(func(k, _ any) bool {
+		t.Logf("error seen: %s", k)
+		return true
+	})
 }
 
 // TestSilentErrorsAreTheServers checks that a failure caused by DDL from

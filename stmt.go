@@ -79,9 +79,10 @@ func named(args []driver.Value) []driver.NamedValue {
 // execution the interceptor notes it, as for unprepared statements.
 type effectStmt struct {
 	driver.Stmt
-	i    *interceptor
-	conn any
-	plan *plan
+	i     *interceptor
+	conn  connection
+	plan  *plan
+	query string
 }
 
 var (
@@ -94,6 +95,9 @@ func (s *effectStmt) ExecContext(ctx context.Context, args []driver.NamedValue) 
 	if !ok {
 		return nil, errors.New("auditpgx: the wrapped statement cannot execute with a context")
 	}
+	if s.plan.verify {
+		return s.i.execVerified(ctx, s.conn, s.plan, s.query, args, func() (driver.Result, error) { return sc.ExecContext(ctx, args) })
+	}
 	res, err := sc.ExecContext(ctx, args)
 	s.i.after(s.conn, s.plan, err)
 	return res, err
@@ -103,6 +107,9 @@ func (s *effectStmt) QueryContext(ctx context.Context, args []driver.NamedValue)
 	sc, ok := s.Stmt.(driver.StmtQueryContext)
 	if !ok {
 		return nil, errors.New("auditpgx: the wrapped statement cannot query with a context")
+	}
+	if s.plan.verify {
+		return s.i.queryVerified(ctx, s.conn, s.plan, s.query, args, func() (driver.Rows, error) { return sc.QueryContext(ctx, args) })
 	}
 	rows, err := sc.QueryContext(ctx, args)
 	s.i.after(s.conn, s.plan, err)
