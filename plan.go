@@ -55,7 +55,7 @@ type plan struct {
 	// to a registered table).
 	setsSearchPath, bySearchPath bool
 	// recheck marks a plan of a write, resolved against the catalog: kept
-	// until expires (unix nanoseconds), then made anew.
+	// until the coarse clock reaches expires, then made anew.
 	recheck bool
 	expires int64
 	// tables are the audited tables the rewrite describes, and versions
@@ -71,7 +71,32 @@ var passThroughPlan = &plan{action: passThrough}
 // rewrite's guard, catch every other change at once; this catches what
 // neither sees: another client attaching a table as a partition or child
 // of a registered one, or adding an ON DELETE CASCADE key to it from one.
-const recheckAfter = time.Second
+const (
+	recheckAfter = time.Second
+	recheckTicks = 2 // of coarseTick: a plan is asked again within 0.5-1 s
+	coarseTick   = recheckAfter / recheckTicks
+)
+
+// coarse is a clock that a cache hit reads with one atomic load (reading
+// time.Now costs twice a whole hit): one goroutine, started at the first
+// use, advances it every coarseTick.
+var coarse coarseClock
+
+type coarseClock struct {
+	once  sync.Once
+	ticks atomic.Int64
+}
+
+func (c *coarseClock) now() int64 {
+	c.once.Do(func() {
+		go func() {
+			for range time.Tick(coarseTick) {
+				c.ticks.Add(1)
+			}
+		}()
+	})
+	return c.ticks.Load()
+}
 
 // planner decides, once per SQL text, how a statement is handled.
 type planner struct {
@@ -89,7 +114,7 @@ func (p *planner) plan(ctx context.Context, q driver.QueryerContext, query strin
 	gen := p.reg.Generation()
 	pl := p.cache.get(query)
 	if pl != nil && pl.generation == gen && pl.current() && !(pl.bySearchPath && p.sessions.changedSearchPath(q)) &&
-		(pl.expires == 0 || time.Now().UnixNano() < pl.expires) {
+		(pl.expires == 0 || coarse.now() < pl.expires) {
 		return pl, nil
 	}
 	pl, cacheable, err := p.build(ctx, q, query)
@@ -116,7 +141,7 @@ func (p *planner) plan(ctx context.Context, q driver.QueryerContext, query strin
 		cp := *pl
 		cp.generation = gen
 		if cp.recheck {
-			cp.expires = time.Now().Add(recheckAfter).UnixNano()
+			cp.expires = coarse.now() + recheckTicks
 		}
 		p.cache.put(query, &cp)
 	}

@@ -395,3 +395,34 @@ func TestSilentErrorsAreTheServers(t *testing.T) {
 	require.True(t, errors.As(err, &pgErr), "got %v", err)
 	require.Equal(t, "42P01", pgErr.Code)
 }
+
+// TestSilentAttachByAnotherClient: a table whose writes were planned as
+// unregistered becomes a partition of a registered table through another
+// client. The plan is asked again within a second, and its writes are
+// audited from then on.
+func TestSilentAttachByAnotherClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `CREATE TABLE m (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+		CREATE TABLE m_1 PARTITION OF m FOR VALUES FROM (0) TO (100);
+		CREATE TABLE m_2 (id int PRIMARY KEY, v text);`, func(r *auditpgx.Registry) error { return r.RegisterTable("m") })
+	const insert = `INSERT INTO m_2 (id, v) VALUES ($1, 'x')`
+	_, err := e.db.ExecContext(e.ctx, insert, 100)
+	require.NoError(t, err)
+	require.Equal(t, 0, e.countEntries(), "m_2 is not a partition yet")
+	_, err = e.plain.ExecContext(e.ctx, `ALTER TABLE m ATTACH PARTITION m_2 FOR VALUES FROM (100) TO (200)`)
+	require.NoError(t, err)
+	time.Sleep(1100 * time.Millisecond)
+	_, err = e.db.ExecContext(e.ctx, insert, 101)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"create": 1}, e.opsOn("m"))
+	// Attached through the driver, at once.
+	_, err = e.db.ExecContext(e.ctx, `CREATE TABLE m_3 (id int PRIMARY KEY, v text)`)
+	require.NoError(t, err)
+	_, err = e.db.ExecContext(e.ctx, `INSERT INTO m_3 (id, v) VALUES ($1, 'x')`, 200)
+	require.NoError(t, err)
+	_, err = e.db.ExecContext(e.ctx, `ALTER TABLE m ATTACH PARTITION m_3 FOR VALUES FROM (200) TO (300)`)
+	require.NoError(t, err)
+	_, err = e.db.ExecContext(e.ctx, `INSERT INTO m_3 (id, v) VALUES ($1, 'x')`, 201)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"create": 2}, e.opsOn("m"))
+}
