@@ -25,9 +25,10 @@
 // wrapping ErrUnaudited, and nothing runs; RegistryConfig.AllowUnaudited
 // lets such writes through, logged.
 //
-// Not seen: writes made inside SQL functions, procedures, DO blocks,
-// triggers and rules, through views, by EXECUTE of a server-side PREPARE,
-// and by clients that do not use this driver.
+// Not seen: writes made inside SQL functions, procedures, DO blocks and
+// triggers, by EXECUTE of a server-side PREPARE, and by clients that do not
+// use this driver. A write through a view or a rule that reads a registered
+// table is refused.
 package auditpgx
 
 import (
@@ -36,6 +37,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/ngrok/sqlmw"
@@ -188,7 +191,13 @@ func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
 	}
 	defer conn.Close()
 	var errs []error
-	for _, t := range o.registry.Tables() {
+	tables := o.registry.Tables()
+	slices.SortFunc(tables, func(a, b *registry.Table) int { return strings.Compare(a.Registered, b.Registered) })
+	// owner maps each table checked, and its partitions and children, to
+	// its registration: two registrations of one table are an error.
+	owner := map[uint32]*registry.Table{}
+	reported := map[[2]*registry.Table]bool{}
+	for _, t := range tables {
 		err := conn.Raw(func(dc any) error {
 			q, ok := dc.(driver.QueryerContext)
 			if !ok {
@@ -198,8 +207,22 @@ func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
 			if err != nil {
 				return err
 			}
-			_, err = o.registry.Resolve(t, c)
-			return err
+			if _, err := o.registry.Resolve(t, c); err != nil {
+				return err
+			}
+			covered := []registry.Child{{OID: c.OID, Schema: c.Schema, Rel: c.Rel}}
+			for _, child := range append(covered, c.Children...) {
+				other := owner[child.OID]
+				if other == nil {
+					owner[child.OID] = t
+					continue
+				}
+				if pair := [2]*registry.Table{other, t}; other != t && !reported[pair] {
+					reported[pair] = true
+					errs = append(errs, registry.Duplicate(child.Schema+"."+child.Rel, other, t))
+				}
+			}
+			return nil
 		})
 		errs = append(errs, err)
 	}

@@ -163,6 +163,11 @@ options:
 		return "", nil, &ArgumentCountError{Want: p.rewrite.NumParams, Got: n}
 	}
 	actor, hasActor := ActorFrom(ctx)
+	if hasActor {
+		if err := ValidateActor(actor); err != nil {
+			return "", nil, err
+		}
+	}
 	if p.inlineActor {
 		lit := "NULL::text"
 		if hasActor {

@@ -190,6 +190,10 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		return pl, true, nil
 	}
 	refs, err := p.resolveRefs(ctx, q, st)
+	var ve *viewError
+	if errors.As(err, &ve) {
+		return refused(ve.table, "%s", ve.Error()), false, nil
+	}
 	var regErr *registrationError
 	if errors.As(err, &regErr) {
 		// The table exists and the registration does not fit it: refuse
@@ -411,7 +415,10 @@ func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes
 		if reached[rel.i] {
 			continue
 		}
-		t := p.reg.Match(rel.schema, rel.rel, rel.visible)
+		t, err := p.reg.Match(rel.schema, rel.rel, rel.visible)
+		if err != nil {
+			return nil, &refusalError{&plan{action: refuse, err: err}}
+		}
 		if t == nil {
 			continue
 		}

@@ -17,9 +17,11 @@ import (
 
 // resolveQuery asks the server, in one round trip, what each written name
 // ($1, quoted) means in this session now: the table it resolves to (depth
-// 0) and that table's partition and inheritance ancestors (depth 1, 2, …),
-// and, for names whose flag in $2 is set (deletes), the tables that refer
-// to it by a foreign key with ON DELETE CASCADE (depth -1). Each row
+// 0) and that table's partition and inheritance ancestors (depth 1, 2, …);
+// for names whose flag in $2 is set (deletes), the tables that refer to it
+// by a foreign key with ON DELETE CASCADE (depth -1); and the relations the
+// rules of a view or of a table with rules read, through any number of
+// views (depth -2): a write through them may reach those tables. Each row
 // carries the relation's schema, name and whether the search_path finds it
 // by its bare name, which is all a registration is matched on: the cost
 // does not grow with the number of registered tables. to_regclass reads the
@@ -32,15 +34,25 @@ const resolveQuery = `WITH RECURSIVE w AS (
 	SELECT w.i, 0, w.oid FROM w WHERE w.oid IS NOT NULL
 	UNION ALL
 	SELECT a.i, a.depth + 1, h.inhparent FROM a JOIN pg_catalog.pg_inherits h ON h.inhrelid = a.oid WHERE a.depth < 64
+), v(i, oid, hops) AS (
+	SELECT w.i, w.oid, 0 FROM w WHERE w.oid IS NOT NULL
+	UNION
+	SELECT v.i, d.refobjid, v.hops + 1 FROM v
+	JOIN pg_catalog.pg_rewrite rw ON rw.ev_class = v.oid
+	JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = rw.oid
+		AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid
+	WHERE v.hops < 16
 ), r(i, depth, oid) AS (
 	SELECT i, depth, oid FROM a
 	UNION ALL
 	SELECT DISTINCT w.i, -1, k.conrelid FROM w JOIN pg_catalog.pg_constraint k
 		ON w.d AND k.confrelid = w.oid AND k.contype = 'f' AND k.confdeltype = 'c'
+	UNION ALL
+	SELECT DISTINCT v.i, -2, v.oid FROM v WHERE v.hops > 0
 )
 SELECT r.i, r.depth, r.oid::bigint, n.nspname::text, c.relname::text, pg_catalog.pg_table_is_visible(r.oid)
 FROM r LEFT JOIN pg_catalog.pg_class c ON c.oid = r.oid LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-ORDER BY r.i, r.depth < 0, r.depth`
+ORDER BY r.i, r.depth < 0, abs(r.depth)`
 
 // relation is one row of resolveQuery or truncateReachQuery.
 type relation struct {
@@ -209,16 +221,22 @@ func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *
 			if rel.temp() {
 				r.temp = true
 			}
-			switch {
-			case rel.depth == 0:
+			if rel.depth == 0 {
 				self = rel.oid
-				fallthrough
-			case rel.depth > 0:
-				if r.tables[n] != nil {
-					continue
-				}
-				t := p.reg.Match(rel.schema, rel.rel, rel.visible)
-				if t == nil {
+			}
+			t, err := p.reg.Match(rel.schema, rel.rel, rel.visible)
+			if err != nil {
+				return r, &registrationError{err}
+			}
+			if t == nil {
+				continue
+			}
+			switch {
+			case rel.depth >= 0:
+				if got := r.tables[n]; got != nil {
+					if got.table != t {
+						return r, &registrationError{registry.Duplicate(n.String(), got.table, t)}
+					}
 					continue
 				}
 				m, err := p.metaFor(ctx, q, t, rel.oid)
@@ -229,11 +247,7 @@ func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *
 				if n.Schema == "" {
 					r.unqualified = true
 				}
-			case rel.depth < 0:
-				t := p.reg.Match(rel.schema, rel.rel, rel.visible)
-				if t == nil {
-					continue
-				}
+			case rel.depth == -1:
 				m, err := p.metaFor(ctx, q, t, rel.oid)
 				if err != nil {
 					return r, err
@@ -247,10 +261,23 @@ func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *
 						r.cascades[n] = append(r.cascades[n], cascade{table: t, meta: m, fk: fk})
 					}
 				}
+			case rel.depth == -2:
+				if r.tables[n] == nil {
+					return r, &viewError{written: n.String(), table: t.Registered}
+				}
 			}
 		}
 	}
 	return r, nil
+}
+
+// viewError refuses a write through a view, or to a table with rules,
+// whose definition reads a registered table: the write may reach that
+// table, and does so with no entry.
+type viewError struct{ written, table string }
+
+func (e *viewError) Error() string {
+	return fmt.Sprintf("a write through %q, a view or a table with rules that reads registered table %q, is not audited; write %q itself", e.written, e.table, e.table)
 }
 
 // metaFor returns t's description for the table with that OID, reading

@@ -122,7 +122,7 @@ func (i *interceptor) wroteRegistered(ctx context.Context, c connection, before 
 		return err
 	}
 	for _, rel := range rels {
-		if t := i.planner.reg.Match(rel.schema, rel.rel, rel.visible); t != nil && !slices.Contains(skipped, t) {
+		if t, err := i.planner.reg.Match(rel.schema, rel.rel, rel.visible); err != nil || (t != nil && !slices.Contains(skipped, t)) {
 			return errReplan
 		}
 	}

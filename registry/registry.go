@@ -171,7 +171,7 @@ func RecordTruncate() TableOption {
 func Only(cols ...string) TableOption {
 	return func(t *Table) error {
 		if len(cols) == 0 {
-			return fmt.Errorf("%w: Only needs at least one column", ErrInvalid)
+			return errors.New("Only needs at least one column")
 		}
 		return addColumns(&t.only, "Only", cols)
 	}
@@ -180,7 +180,7 @@ func Only(cols ...string) TableOption {
 func addColumns(dst *[]string, option string, cols []string) error {
 	for _, c := range cols {
 		if c == "" {
-			return fmt.Errorf("%w: %s: empty column name", ErrInvalid, option)
+			return fmt.Errorf("%s: empty column name", option)
 		}
 		*dst = append(*dst, c)
 	}
@@ -197,7 +197,7 @@ func (r *Registry) RegisterTable(name string, opts ...TableOption) error {
 	}
 	for _, opt := range opts {
 		if err := opt(t); err != nil {
-			return fmt.Errorf("table %q: %w", name, err)
+			return fmt.Errorf("%w: table %q: %v", ErrInvalid, name, err)
 		}
 	}
 	if len(t.only) > 0 && len(t.exclude) > 0 {
@@ -270,6 +270,9 @@ func (r *Registry) newTable(name string) (*Table, error) {
 	if n == r.entry || (n.Schema == "" && n.Rel == r.entry.Rel) {
 		return nil, fmt.Errorf("%w: table %q is the entry table and cannot be audited", ErrInvalid, name)
 	}
+	if systemSchema(n.Schema) {
+		return nil, fmt.Errorf("%w: table %q is in a system schema and cannot be audited", ErrInvalid, name)
+	}
 	return &Table{Registered: name, Name: n}, nil
 }
 
@@ -288,6 +291,13 @@ func (r *Registry) add(t *Table, merge func(existing *Table) error) error {
 	} else {
 		r.tables[t.Name] = t
 		r.rels[t.Name.Rel]++
+		// A new registration may cover a table another one was checked
+		// against (a partition of it, another spelling): check anew.
+		for _, other := range r.tables {
+			if other != t {
+				other.Invalidate()
+			}
+		}
 	}
 	r.generation.Add(1)
 	return nil
@@ -311,21 +321,45 @@ func (r *Registry) Empty() bool {
 	return len(r.tables) == 0
 }
 
+// systemSchema reports whether a schema holds PostgreSQL's own catalogs.
+func systemSchema(schema string) bool {
+	return schema == "pg_catalog" || schema == "information_schema" || schema == "pg_toast" || strings.HasPrefix(schema, "pg_toast_temp_")
+}
+
 // Match returns the registration a table of the catalog falls under, or
-// nil: the registration of its schema and name, or else, when visible (the
+// nil: the registration of its schema and name, or, when visible (the
 // session's search_path finds it by its bare name), the unqualified
-// registration of its name.
-func (r *Registry) Match(schema, rel string, visible bool) *Table {
+// registration of its name. When both exist they are two registrations of
+// one table, which is a DuplicateError.
+func (r *Registry) Match(schema, rel string, visible bool) (*Table, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if t := r.tables[Name{Schema: schema, Rel: rel}]; t != nil {
-		return t
-	}
+	qualified := r.tables[Name{Schema: schema, Rel: rel}]
+	var bare *Table
 	if visible {
-		return r.tables[Name{Rel: rel}]
+		bare = r.tables[Name{Rel: rel}]
 	}
-	return nil
+	switch {
+	case qualified != nil && bare != nil:
+		return nil, duplicate(Name{Schema: schema, Rel: rel}.String(), qualified, bare)
+	case qualified != nil:
+		return qualified, nil
+	}
+	return bare, nil
 }
+
+// duplicate is the error for two registrations of one table.
+func duplicate(table string, a, b *Table) error {
+	x, y := a.Registered, b.Registered
+	if x > y {
+		x, y = y, x
+	}
+	return fmt.Errorf("%w: table %s is registered twice, as %q and as %q: a table, with its partitions and inheritance children, takes one registration", ErrInvalid, table, x, y)
+}
+
+// Duplicate is the error for registrations a and b both covering table
+// (the same table by two spellings, or a table and its parent).
+func Duplicate(table string, a, b *Table) error { return duplicate(table, a, b) }
 
 // Collides reports whether a reference to a table, as written in SQL
 // (schema empty when unqualified), may mean a registered table, depending
@@ -344,7 +378,20 @@ func (r *Registry) Collides(schema, rel string) bool {
 // Resolve checks t against a catalog description (nil when the table does
 // not exist) and keeps the result, by the table's OID, for later
 // statements.
+// A partition or inheritance child of the table that falls under another
+// registration makes two registrations of one table: an error.
 func (r *Registry) Resolve(t *Table, c *Catalog) (*Meta, error) {
+	if c != nil {
+		for _, child := range c.Children {
+			other, err := r.Match(child.Schema, child.Rel, child.Visible)
+			if err == nil && other != nil && other != t {
+				err = duplicate(child.Schema+"."+child.Rel, t, other)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
 	return t.resolve(c)
 }
 
@@ -482,6 +529,9 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: table %q does not exist", ErrInvalid, t.Registered)
 	}
+	if systemSchema(c.Schema) {
+		return nil, fmt.Errorf("%w: table %q is %s.%s, a system catalog, and cannot be audited", ErrInvalid, t.Registered, c.Schema, c.Rel)
+	}
 	if len(c.PrimaryKey) == 0 && t.audited {
 		return nil, fmt.Errorf("%w: table %q has no primary key", ErrInvalid, t.Registered)
 	}
@@ -578,6 +628,8 @@ type Child struct {
 	OID    uint32 `json:"oid"`
 	Schema string `json:"schema"`
 	Rel    string `json:"rel"`
+	// Visible: the session's search_path finds the child by its bare name.
+	Visible bool `json:"visible"`
 }
 
 // CatalogQuery reads a table's description as one JSON text value (no row
@@ -620,7 +672,7 @@ const catalogSelect = `SELECT json_build_object(
   'children', (WITH RECURSIVE d(oid) AS (
                  SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid
                  UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid)
-              SELECT json_agg(json_build_object('oid', cc.oid::bigint, 'schema', cn.nspname, 'rel', cc.relname))
+              SELECT json_agg(json_build_object('oid', cc.oid::bigint, 'schema', cn.nspname, 'rel', cc.relname, 'visible', pg_catalog.pg_table_is_visible(cc.oid)))
               FROM d JOIN pg_catalog.pg_class cc ON cc.oid = d.oid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace),
   'primary_key', (SELECT json_agg(a.attname ORDER BY k.ord) FROM pg_catalog.pg_index i
               CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
