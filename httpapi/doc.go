@@ -17,8 +17,15 @@
 // Only GET (and HEAD) are served; any other method gets 405 with an Allow
 // header. Errors are JSON objects with a "detail" message, as in Django REST
 // framework: 400 names the parameter at fault, 403 the table refused, 404
-// what was not found. Server errors are logged and answered with a generic
-// message.
+// what was not found. Server errors are logged at error level and answered
+// with a generic message; client errors (4xx) are logged at debug level
+// only.
+//
+// A query string is parsed completely or refused with 400, never used in
+// part: a pair with an unescaped ";" (which url.ParseQuery drops), a bad
+// percent-escape, or more than 1000 parameters. A parameter name or value,
+// and the table and id of a path, must be UTF-8 without NUL bytes (text
+// PostgreSQL can take); otherwise 400 names it.
 //
 // GET /entries lists entries, oldest first, as a page:
 //
@@ -49,8 +56,17 @@
 //
 // A value V is JSON when it parses as JSON (7, true, null, "7", {"a": 1})
 // and a string otherwise (Bob). Values compare as jsonb: 1.0 equals 1, "1"
-// does not. An unknown parameter, or a single-valued one given twice, is a
+// does not. JSON that jsonb cannot hold or that is out of bounds is a 400
+// error: the escape \u0000, an unpaired surrogate escape (\ud800), a number
+// with more than 1000 digits or an exponent beyond ±1000, nesting deeper
+// than 100. An unknown parameter, or a single-valued one given twice, is a
 // 400 error rather than being ignored.
+//
+// operation, added, removed and changed take at most 100 values each,
+// repeated or (operation) comma-separated, duplicates included; duplicates
+// are sent to the database once. A listing has at most 100 change filters
+// (distinct fields of added, removed, changed and the dotted forms
+// together). Beyond these bounds the answer is 400.
 //
 // An entry is store.Entry's JSON, close to django-ansible-base's activity
 // stream serializer:
@@ -94,5 +110,7 @@
 // Config.Authorize(r, table) is asked before anything is read: with the
 // table parameter's value for /entries ("" when it is absent, meaning every
 // table), with the path's table for /objects, and with the entry's
-// table_name for /entries/{id}. false answers 403.
+// table_name for /entries/{id}. false answers 403, except for
+// /entries/{id}, where it answers the same 404 as an id that does not
+// exist: the answer tells nothing about an entry the request may not read.
 package httpapi

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,8 +31,9 @@ type Config struct {
 	// as for store.Query.Table. Default: "auditpgx_entry".
 	EntryTable string
 
-	// Logger receives server errors, which clients see only as a generic
-	// message. Default: slog.Default().
+	// Logger receives server errors at error level, which clients see only
+	// as a generic message, and client errors (4xx answers) at debug level.
+	// Default: slog.Default().
 	Logger *slog.Logger
 }
 
@@ -68,7 +71,7 @@ func New(db store.Querier, cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /objects/{table}/{id}/history", h.history)
 	h.mux.HandleFunc("GET /objects/{table}/{id}", h.object)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s", r.URL.Path))
+		h.clientError(w, r, http.StatusNotFound, fmt.Sprintf("no route for %q", r.URL.Path))
 	})
 	return h, nil
 }
@@ -79,7 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed: the audit log is read-only", r.Method))
+		h.clientError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed: the audit log is read-only", r.Method))
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -92,19 +95,22 @@ type page struct {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	params := r.URL.Query()
+	params, ok := h.params(w, r)
+	if !ok {
+		return
+	}
 	table, err := single(params, "table")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.badRequest(w, r, err)
 		return
 	}
 	if !h.cfg.Authorize(r, table) {
-		writeForbidden(w, table)
+		h.forbidden(w, r, table)
 		return
 	}
 	q, err := parseQuery(params)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.badRequest(w, r, err)
 		return
 	}
 	q.Table = h.cfg.EntryTable
@@ -112,7 +118,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var qe *store.QueryError
 		if errors.As(err, &qe) {
-			writeError(w, http.StatusBadRequest, q.paramError(qe).Error())
+			h.badRequest(w, r, q.paramError(qe))
 			return
 		}
 		h.serverError(w, r, err)
@@ -123,7 +129,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		body.Results = []store.Entry{}
 	}
 	if p.Next != "" {
-		next := nextLink(r, p.Next)
+		next := nextLink(r, params, p.Next)
 		body.Next = &next
 	}
 	writeJSON(w, http.StatusOK, body)
@@ -132,51 +138,84 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 // nextLink is the request's own path and parameters with cursor replaced,
 // as a relative reference. RequestURI keeps a prefix that StripPrefix took
 // off r.URL.
-func nextLink(r *http.Request, cursor string) string {
+func nextLink(r *http.Request, params url.Values, cursor string) string {
 	path := r.URL.EscapedPath()
 	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && r.RequestURI != "" {
 		path = u.EscapedPath()
 	}
-	params := r.URL.Query()
-	params.Set("cursor", cursor)
-	return path + "?" + params.Encode()
+	next := maps.Clone(params)
+	next.Set("cursor", cursor)
+	return path + "?" + next.Encode()
+}
+
+// params parses the request's query string (see parseParams), answering
+// 400 when it does not parse completely.
+func (h *Handler) params(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	params, err := parseParams(r.URL.RawQuery)
+	if err != nil {
+		h.badRequest(w, r, err)
+		return nil, false
+	}
+	return params, true
+}
+
+// pathValues returns the path's table and id, answering 400 when either is
+// not text PostgreSQL can take.
+func (h *Handler) pathValues(w http.ResponseWriter, r *http.Request) (table, id string, ok bool) {
+	table, id = r.PathValue("table"), r.PathValue("id")
+	for _, p := range []struct{ name, value string }{{"table", table}, {"id", id}} {
+		if err := checkText(p.value); err != nil {
+			h.badRequest(w, r, fmt.Errorf("path parameter %q: %v", p.name, err))
+			return "", "", false
+		}
+	}
+	return table, id, true
 }
 
 func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 	raw := r.PathValue("id")
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("entry id %q is not a positive integer", raw))
+		h.badRequest(w, r, fmt.Errorf("path parameter %q: %q is not a positive integer", "id", raw))
 		return
 	}
-	if len(r.URL.Query()) > 0 {
-		writeError(w, http.StatusBadRequest, unknownParam(r.URL.Query(), nil).Error())
+	params, ok := h.params(w, r)
+	if !ok {
+		return
+	}
+	if len(params) > 0 {
+		h.badRequest(w, r, unknownParam(params, nil))
 		return
 	}
 	e, err := store.Get(r.Context(), h.db, id, store.WithEntryTable(h.cfg.EntryTable))
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("entry %d not found", id))
+	// An entry of a table the request may not read gets the answer of a
+	// missing one: a 403 would tell that the id exists, and its table.
+	if errors.Is(err, store.ErrNotFound) || err == nil && !h.cfg.Authorize(r, e.TableName) {
+		h.clientError(w, r, http.StatusNotFound, fmt.Sprintf("entry %d not found", id))
 		return
 	}
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	if !h.cfg.Authorize(r, e.TableName) {
-		writeForbidden(w, e.TableName)
-		return
-	}
 	writeJSON(w, http.StatusOK, e)
 }
 
 func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
-	table, objectID := r.PathValue("table"), r.PathValue("id")
-	if !h.cfg.Authorize(r, table) {
-		writeForbidden(w, table)
+	table, objectID, ok := h.pathValues(w, r)
+	if !ok {
 		return
 	}
-	if len(r.URL.Query()) > 0 {
-		writeError(w, http.StatusBadRequest, unknownParam(r.URL.Query(), nil).Error())
+	params, ok := h.params(w, r)
+	if !ok {
+		return
+	}
+	if !h.cfg.Authorize(r, table) {
+		h.forbidden(w, r, table)
+		return
+	}
+	if len(params) > 0 {
+		h.badRequest(w, r, unknownParam(params, nil))
 		return
 	}
 	entries, err := store.History(r.Context(), h.db, table, objectID, store.WithEntryTable(h.cfg.EntryTable))
@@ -210,29 +249,35 @@ type object struct {
 }
 
 func (h *Handler) object(w http.ResponseWriter, r *http.Request) {
-	table, objectID := r.PathValue("table"), r.PathValue("id")
-	if !h.cfg.Authorize(r, table) {
-		writeForbidden(w, table)
+	table, objectID, ok := h.pathValues(w, r)
+	if !ok {
 		return
 	}
-	params := r.URL.Query()
+	params, ok := h.params(w, r)
+	if !ok {
+		return
+	}
+	if !h.cfg.Authorize(r, table) {
+		h.forbidden(w, r, table)
+		return
+	}
 	if err := unknownParam(params, map[string]bool{"as_of": true}); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.badRequest(w, r, err)
 		return
 	}
 	asOf := time.Now().UTC()
 	if raw, err := single(params, "as_of"); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.badRequest(w, r, err)
 		return
 	} else if raw != "" {
 		if asOf, err = parseTime("as_of", raw); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			h.badRequest(w, r, err)
 			return
 		}
 	}
 	img, err := store.AsOf(r.Context(), h.db, table, objectID, asOf, store.WithEntryTable(h.cfg.EntryTable))
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q did not exist at %s", table, objectID, asOf.Format(time.RFC3339Nano)))
+		h.clientError(w, r, http.StatusNotFound, fmt.Sprintf("%s %q did not exist at %s", table, objectID, asOf.Format(time.RFC3339Nano)))
 		return
 	}
 	if err != nil {
@@ -242,17 +287,36 @@ func (h *Handler) object(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, object{TableName: table, ObjectID: objectID, AsOf: asOf, Fields: img})
 }
 
+// serverError logs err at error level and answers 500 with a generic
+// message. A request that ended because its client went away is logged at
+// debug level: nothing failed on the server.
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	h.logger.ErrorContext(r.Context(), "auditpgx: httpapi: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	level := slog.LevelError
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		level = slog.LevelDebug
+	}
+	h.logger.Log(r.Context(), level, "auditpgx: httpapi: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	writeError(w, http.StatusInternalServerError, "internal server error")
 }
 
-func writeForbidden(w http.ResponseWriter, table string) {
+// clientError answers a 4xx status with detail, logged at debug level
+// only: a client's mistake is not the server's concern.
+func (h *Handler) clientError(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	h.logger.DebugContext(r.Context(), "auditpgx: httpapi: request refused", "method", r.Method, "path", r.URL.Path,
+		"status", status, "detail", detail)
+	writeError(w, status, detail)
+}
+
+func (h *Handler) badRequest(w http.ResponseWriter, r *http.Request, err error) {
+	h.clientError(w, r, http.StatusBadRequest, err.Error())
+}
+
+func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, table string) {
 	if table == "" {
-		writeError(w, http.StatusForbidden, "not allowed to read the entries of all tables")
+		h.clientError(w, r, http.StatusForbidden, "not allowed to read the entries of all tables")
 		return
 	}
-	writeError(w, http.StatusForbidden, fmt.Sprintf("not allowed to read the entries of table %q", table))
+	h.clientError(w, r, http.StatusForbidden, fmt.Sprintf("not allowed to read the entries of table %q", table))
 }
 
 func writeError(w http.ResponseWriter, status int, detail string) {

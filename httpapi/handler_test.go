@@ -323,7 +323,7 @@ func TestAuthorization(t *testing.T) {
 		{"/entries?table=teams", http.StatusForbidden, "teams"},
 		{"/entries?table=teams&limit=bad", http.StatusForbidden, "teams"}, // refused before validation
 		{"/entries?table=users", http.StatusOK, "users"},
-		{"/entries/" + itoa(f.ids["g"]), http.StatusForbidden, "teams"},
+		{"/entries/" + itoa(f.ids["g"]), http.StatusNotFound, "teams"}, // as if it did not exist
 		{"/entries/" + itoa(f.ids["a"]), http.StatusOK, "users"},
 		{"/objects/teams/9", http.StatusForbidden, "teams"},
 		{"/objects/teams/9/history", http.StatusForbidden, "teams"},
@@ -339,6 +339,20 @@ func TestAuthorization(t *testing.T) {
 		}
 	}
 
+	// An entry of a refused table gets the very answer of a missing id: no
+	// existence oracle, no table name.
+	forbiddenID, missingID := f.ids["g"], int64(999999)
+	r := httptest.NewRequest("GET", "/entries/"+itoa(forbiddenID), nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	forbidden := w.Body.String()
+	r = httptest.NewRequest("GET", "/entries/"+itoa(missingID), nil)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	require.Equal(t, http.StatusNotFound, w.Code)
+	require.Equal(t, strings.ReplaceAll(w.Body.String(), itoa(missingID), itoa(forbiddenID)), forbidden)
+	require.NotContains(t, forbidden, "teams")
+
 	// The history of users 1 leaves out the association filed under teams.
 	code, _, body := do(t, h, "GET", "/objects/users/1/history")
 	require.Equal(t, http.StatusOK, code)
@@ -350,9 +364,9 @@ func TestAuthorization(t *testing.T) {
 	require.Equal(t, "abde", f.labels(t, body["results"]))
 
 	// The request reaches Authorize.
-	r := httptest.NewRequest("GET", "/entries?table=users", nil)
+	r = httptest.NewRequest("GET", "/entries?table=users", nil)
 	r.Header.Set("Authorization", "Bearer x")
-	w := httptest.NewRecorder()
+	w = httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	require.Equal(t, http.StatusForbidden, w.Code)
 }

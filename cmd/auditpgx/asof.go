@@ -21,27 +21,39 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := errors.Join(checkText("TABLE", pos[0]), checkText("ID", pos[1])); err != nil {
+		return err
+	}
 	at, err := parseTime("TIME", pos[2], e.now())
 	if err != nil {
 		return err
 	}
+	at = at.UTC() // output times are UTC, whatever offset TIME was written with
 	db, err := c.open(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	img, err := store.AsOf(ctx, db, pos[0], pos[1], at, store.WithEntryTable(c.entryTable))
+	table := pos[0]
+	id, err := resolveObject(ctx, db, c.entryTable, table, pos[1])
+	if err != nil {
+		return err
+	}
+	img, err := store.AsOf(ctx, db, table, id, at, store.WithEntryTable(c.entryTable))
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%s %q did not exist at %s", pos[0], pos[1], at.Format(time.RFC3339Nano))
+		if err := checkTable(ctx, db, c.entryTable, table); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s %q did not exist at %s", table, id, at.Format(time.RFC3339Nano))
 	}
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		return jsonLines(e.stdout, []objectState{{TableName: pos[0], ObjectID: pos[1], AsOf: at.Format(time.RFC3339Nano), Fields: img}})
+		return jsonLines(e.stdout, []objectState{{TableName: table, ObjectID: id, AsOf: at.Format(time.RFC3339Nano), Fields: img}})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s %s as of %s\n", cell(pos[0]), cell(pos[1]), at.Format(time.RFC3339Nano))
+	fmt.Fprintf(tw, "%s %s as of %s\n", cell(table), cell(id), at.Format(time.RFC3339Nano))
 	for _, col := range slices.Sorted(maps.Keys(img)) {
 		fmt.Fprintf(tw, "    %s\t%s\n", cell(col), value(img[col]))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -11,11 +12,15 @@ import (
 
 func runHistory(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags("history", "TABLE ID", "Show every entry of one object, oldest first, each change as old → new.\n"+
-		"ID is the primary key as entries write it: 7, eu, or [7,\"eu\"] for a composite key.\n"+
+		"ID is the primary key as entries write it: 7, eu, or [7,\"eu\"] for a composite key\n"+
+		"(any JSON spelling of it, such as '[7, \"eu\"]', finds it too).\n"+
 		"Entries under the keys the object had before an update of its key are included", e.stderr)
 	asJSON := fs.Bool("json", false, "write one JSON object per line")
 	pos, err := parse(fs, args, "TABLE", "ID")
 	if err != nil {
+		return err
+	}
+	if err := errors.Join(checkText("TABLE", pos[0]), checkText("ID", pos[1])); err != nil {
 		return err
 	}
 	db, err := c.open(ctx, e)
@@ -23,12 +28,20 @@ func runHistory(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	entries, err := store.History(ctx, db, pos[0], pos[1], store.WithEntryTable(c.entryTable))
+	table := pos[0]
+	id, err := resolveObject(ctx, db, c.entryTable, table, pos[1])
+	if err != nil {
+		return err
+	}
+	entries, err := store.History(ctx, db, table, id, store.WithEntryTable(c.entryTable))
 	if err != nil {
 		return err
 	}
 	if len(entries) == 0 {
-		fmt.Fprintf(e.stderr, "no entries for %s %q\n", pos[0], pos[1])
+		if err := checkTable(ctx, db, c.entryTable, table); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "no entries for %s %q\n", table, id)
 		return nil
 	}
 	if *asJSON {

@@ -19,7 +19,7 @@ func runLog(ctx context.Context, e env, args []string) error {
 		asJSON                             bool
 	)
 	fs.StringVar(&table, "table", "", "only entries of the audited table `name`")
-	fs.StringVar(&id, "id", "", "only entries of the object with this primary key, as entries write it (7, eu, [7,\"eu\"])")
+	fs.StringVar(&id, "id", "", "only entries of the object with this primary key, as entries write it (7, eu, [7,\"eu\"]) or in any JSON spelling of it")
 	fs.StringVar(&actorName, "actor", "", "only entries written by `name` (created_by)")
 	fs.StringVar(&since, "since", "", "only entries created at or after this `time`")
 	fs.StringVar(&until, "until", "", "only entries created before this `time`")
@@ -27,6 +27,11 @@ func runLog(ctx context.Context, e env, args []string) error {
 	fs.BoolVar(&asJSON, "json", false, "write one JSON object per line instead of a table")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	for _, a := range []struct{ flag, value string }{{"--table", table}, {"--id", id}, {"--actor", actorName}} {
+		if err := checkText(a.flag, a.value); err != nil {
+			return err
+		}
 	}
 	q := store.Query{Table: c.entryTable, TableName: table, ObjectID: id, Actor: actorName, Limit: limit, Descending: true}
 	if limit < 1 || limit > 1000 {
@@ -44,13 +49,18 @@ func runLog(ctx context.Context, e env, args []string) error {
 		}
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {
-		return usagef("--until %s is before --since %s", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
+		return usagef("--until %s is before --since %s", q.Until.UTC().Format(time.RFC3339Nano), q.Since.UTC().Format(time.RFC3339Nano))
 	}
 	db, err := c.open(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if id != "" {
+		if q.ObjectID, err = resolveObject(ctx, db, c.entryTable, table, id); err != nil {
+			return err
+		}
+	}
 	page, err := store.ListPage(ctx, db, q)
 	var qe *store.QueryError
 	if errors.As(err, &qe) {
@@ -60,6 +70,11 @@ func runLog(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	entries := page.Entries
+	if len(entries) == 0 && table != "" {
+		if err := checkTable(ctx, db, c.entryTable, table); err != nil {
+			return err
+		}
+	}
 	slices.Reverse(entries)
 	if asJSON {
 		err = jsonLines(e.stdout, entries)

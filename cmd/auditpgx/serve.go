@@ -15,6 +15,10 @@ import (
 	"github.com/auditpgx/auditpgx/store"
 )
 
+// defaultAddr is where serve listens without --addr: loopback only, so that
+// the audit log is not reachable from the network unless asked for.
+const defaultAddr = "127.0.0.1:8080"
+
 // Authorization modes of serve.
 const (
 	authToken = "token" // a bearer token from an environment variable
@@ -25,7 +29,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags("serve", "", "Serve the read-only HTTP API (see the httpapi package) until interrupted.\n"+
 		"--auth is required: token checks \"Authorization: Bearer <token>\" against the variable\n"+
 		"--token-env names and grants every table; none serves everyone and says so", e.stderr)
-	addr := fs.String("addr", ":8080", "listen on this `address`")
+	addr := fs.String("addr", defaultAddr, "listen on this `address`: the default is loopback only; :8080 listens on every interface")
 	auth := fs.String("auth", "", "authorization `mode`: token or none (required)")
 	tokenEnv := fs.String("token-env", "AUDITPGX_TOKEN", "the environment `variable` holding the bearer token for --auth token")
 	if _, err := parse(fs, args); err != nil {

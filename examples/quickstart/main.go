@@ -5,9 +5,10 @@
 //	go run ./examples/quickstart
 //
 // It needs PostgreSQL's server binaries (initdb, postgres) on PATH or under
-// /usr/lib/postgresql/*/bin. Set AUDITPGX_DATABASE_URL to a postgres:// URL
-// to use an existing server instead: the demo works in a schema of its own
-// there and drops it at the end.
+// /usr/lib/postgresql/*/bin. Set AUDITPGX_DATABASE_URL to a connection
+// string, as a URL (postgres://app@localhost/app) or as keyword/value pairs
+// (host=localhost dbname=app user=app), to use an existing server instead:
+// the demo works in a schema of its own there and drops it at the end.
 package main
 
 import (
@@ -25,6 +26,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/auditpgx/auditpgx"
 	"github.com/auditpgx/auditpgx/internal/pgtest"
 	"github.com/auditpgx/auditpgx/store"
@@ -37,19 +40,39 @@ func main() {
 	}
 }
 
-// run registers the tables, starts a server and runs the demo on it. The
-// server is stopped however the demo ends.
-func run(w io.Writer) (err error) {
+// envDSN names the environment variable holding an existing server's
+// connection string.
+const envDSN = "AUDITPGX_DATABASE_URL"
+
+// run registers the tables and runs the demo.
+func run(w io.Writer) error {
 	if err := register(); err != nil {
 		return err
 	}
-	// Ctrl-C cancels ctx instead of killing the process, so Stop still runs
-	// and removes the server's temporary directory.
+	// Ctrl-C cancels ctx instead of killing the process, so a server that
+	// start launched is still stopped and its temporary directory removed.
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
-	srv, err := pgtest.Start(ctx, "AUDITPGX_DATABASE_URL")
+	return start(ctx, w, os.Getenv)
+}
+
+// start runs the demo on the server that $AUDITPGX_DATABASE_URL names, in
+// either form pgx accepts, or else on a server it launches and stops
+// however the demo ends. Errors say which of the two failed.
+func start(ctx context.Context, w io.Writer, getenv func(string) string) (err error) {
+	if dsn := getenv(envDSN); dsn != "" {
+		if _, err := pgx.ParseConfig(dsn); err != nil {
+			return fmt.Errorf("%s is not a connection string (a postgres:// URL or keyword/value pairs such as "+
+				"host=localhost dbname=app): %w", envDSN, err)
+		}
+		if err := demo(ctx, w, dsn); err != nil {
+			return fmt.Errorf("on the server that %s names: %w", envDSN, err)
+		}
+		return nil
+	}
+	srv, err := pgtest.Start(ctx, "")
 	if err != nil {
-		return fmt.Errorf("starting PostgreSQL: %w\n(to use an existing server, set AUDITPGX_DATABASE_URL)", err)
+		return fmt.Errorf("starting PostgreSQL: %w\n(to use an existing server, set %s to its connection string)", err, envDSN)
 	}
 	defer func() { err = errors.Join(err, srv.Stop()) }()
 	return demo(ctx, w, srv.URL())
@@ -81,8 +104,8 @@ var tables = []string{
 	)`,
 }
 
-// demo runs against the server at dsn, a postgres:// URL, and prints the
-// activity stream to w.
+// demo runs against the server at dsn, a connection string in either of
+// pgx's forms, and prints the activity stream to w.
 func demo(ctx context.Context, w io.Writer, dsn string) (err error) {
 	// A fresh schema, first on the search_path, holds the tables and the
 	// entry table: entry ids start at 1 and nothing else on the server is
@@ -100,16 +123,13 @@ func demo(ctx context.Context, w io.Writer, dsn string) (err error) {
 		_, dropErr := admin.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA "+schema+" CASCADE")
 		err = errors.Join(err, dropErr)
 	}()
-	u, err := url.Parse(dsn)
+	schemaDSN, err := withSearchPath(dsn, schema)
 	if err != nil {
 		return err
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
 
 	// The one line that differs from plain pgx: "auditpgx" instead of "pgx".
-	db, err := sql.Open("auditpgx", u.String())
+	db, err := sql.Open("auditpgx", schemaDSN)
 	if err != nil {
 		return err
 	}
@@ -179,6 +199,24 @@ func demo(ctx context.Context, w io.Writer, dsn string) (err error) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "mallory's transaction held %d entries before ROLLBACK; %d remain: entries commit or roll back with the change.\n", inside, after)
 	return nil
+}
+
+// withSearchPath returns dsn with search_path set to schema (a name that
+// needs no quoting), in the form dsn is written in: a postgres:// or
+// postgresql:// URL gets a query parameter, keyword/value pairs one more
+// pair, which overrides an earlier one, as pgx reads them.
+func withSearchPath(dsn, schema string) (string, error) {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return dsn + " search_path=" + schema, nil
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // rolledBack writes in a transaction and rolls it back. It returns how many

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/auditpgx/auditpgx/internal/pgtest"
 )
@@ -22,7 +26,98 @@ func TestDemo(t *testing.T) {
 	if err := demo(context.Background(), &out, pgtest.NewDatabase(t)); err != nil {
 		t.Fatal(err)
 	}
-	text := out.String()
+	checkOutput(t, out.String())
+}
+
+// keywordValue rewrites a postgres:// URL as keyword/value pairs.
+func keywordValue(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := []string{"host=" + u.Hostname(), "port=" + u.Port(), "user=" + u.User.Username(),
+		"dbname=" + strings.TrimPrefix(u.Path, "/")}
+	for k, vs := range u.Query() {
+		pairs = append(pairs, k+"="+vs[0])
+	}
+	return strings.Join(pairs, " ")
+}
+
+// AUDITPGX_DATABASE_URL may be a URL or keyword/value pairs, as pgx
+// accepts; a wrong one is reported as such, not as a failure to launch a
+// server.
+func TestStartWithExistingServer(t *testing.T) {
+	ctx := context.Background()
+	for _, form := range []string{"url", "keyword/value"} {
+		dsn := pgtest.NewDatabase(t)
+		if form == "keyword/value" {
+			dsn = keywordValue(t, dsn)
+		}
+		var out bytes.Buffer
+		if err := start(ctx, &out, env(dsn)); err != nil {
+			t.Fatalf("%s %q: %v", form, dsn, err)
+		}
+		checkOutput(t, out.String())
+	}
+
+	for _, tc := range []struct{ dsn, want string }{
+		{"host=127.0.0.1 port=notaport", "AUDITPGX_DATABASE_URL is not a connection string (a postgres:// URL or keyword/value pairs"},
+		{"postgres://nobody@127.0.0.1:notaport/x", "AUDITPGX_DATABASE_URL is not a connection string"},
+		{"host=127.0.0.1 port=1 user=nobody dbname=x connect_timeout=5", "on the server that AUDITPGX_DATABASE_URL names: "},
+		{"postgres://nobody@127.0.0.1:1/x?connect_timeout=5", "on the server that AUDITPGX_DATABASE_URL names: "},
+	} {
+		err := start(ctx, io.Discard, env(tc.dsn))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error containing %q", tc.dsn, err, tc.want)
+			continue
+		}
+		for _, wrong := range []string{"starting PostgreSQL", "set AUDITPGX_DATABASE_URL", "must be a postgres:// URL"} {
+			if strings.Contains(err.Error(), wrong) {
+				t.Errorf("%q: the error %q says %q", tc.dsn, err, wrong)
+			}
+		}
+	}
+}
+
+func env(dsn string) func(string) string {
+	return func(k string) string {
+		if k == envDSN {
+			return dsn
+		}
+		return ""
+	}
+}
+
+func TestWithSearchPath(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://app@localhost/app",
+		"postgresql://app@localhost:5433/app?sslmode=disable&search_path=public",
+		"host=localhost dbname=app",
+		"host=/tmp dbname=app search_path=public",
+		"dbname='my app' user=app",
+	} {
+		got, err := withSearchPath(dsn, "demo_1")
+		if err != nil {
+			t.Fatalf("%q: %v", dsn, err)
+		}
+		cfg, err := pgx.ParseConfig(got)
+		if err != nil {
+			t.Fatalf("%q gave %q: %v", dsn, got, err)
+		}
+		if sp := cfg.RuntimeParams["search_path"]; sp != "demo_1" {
+			t.Errorf("%q gave %q: search_path %q", dsn, got, sp)
+		}
+		orig, _ := pgx.ParseConfig(dsn)
+		if cfg.Database != orig.Database || cfg.Host != orig.Host || cfg.Port != orig.Port {
+			t.Errorf("%q gave %q: database, host or port changed", dsn, got)
+		}
+	}
+}
+
+// checkOutput checks the demo's output.
+func checkOutput(t *testing.T, text string) {
+	t.Helper()
 	t.Log("\n" + text)
 
 	// Rows with their padding collapsed, so the checks do not depend on
