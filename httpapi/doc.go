@@ -39,7 +39,7 @@
 //	related_table      association entries whose related table is this
 //	related_object_id  association entries whose related object is this
 //	actor              entries whose created_by is this
-//	operation          create, update, delete, associate, disassociate or truncate;
+//	operation          create, update, delete, associate, disassociate, truncate or snapshot;
 //	                   repeat it or separate with commas for several
 //	tx_id              entries of this transaction id
 //	since, until       created >= since and created < until, RFC 3339
@@ -97,7 +97,11 @@
 //
 // GET /objects/{table}/{id}?as_of=T returns the object's audited columns at
 // T (RFC 3339; default now), rebuilt from its entries (see store.AsOf), or
-// 404 when it did not exist then:
+// 404 when it did not exist then, or 409 when its entries do not account
+// for its state (rows that existed before auditing began and were never
+// baselined, writes the driver did not see): the body then has "detail",
+// the first "gap" and the "known_fields" set since it (see
+// store.ErrIncomplete):
 //
 //	{"table_name": "users", "object_id": "7", "as_of": "2024-03-01T12:30:00Z",
 //	 "fields": {"id": 7, "name": "Bob", "password": "$encrypted$"}}

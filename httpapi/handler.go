@@ -289,8 +289,12 @@ func (h *Handler) object(w http.ResponseWriter, r *http.Request) {
 
 // serverError logs err at error level and answers 500 with a generic
 // message. A request that ended because its client went away is logged at
-// debug level: nothing failed on the server.
+// debug level: nothing failed on the server. An incomplete history is
+// answered 409 instead (see incomplete).
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if h.incomplete(w, r, err) {
+		return
+	}
 	level := slog.LevelError
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		level = slog.LevelDebug

@@ -286,7 +286,7 @@ func (r *Registry) add(t *Table, merge func(existing *Table) error) error {
 		if err := merge(existing); err != nil {
 			return err
 		}
-		existing.metas = nil
+		existing.metas, existing.last = nil, nil
 		existing.version.Add(1)
 	} else {
 		r.tables[t.Name] = t
@@ -423,8 +423,9 @@ type Table struct {
 
 	once sync.Mutex
 	// metas holds the checked description of each table the name has
-	// meant, by OID.
+	// meant, by OID; last is the latest.
 	metas map[uint32]*Meta
+	last  *Meta
 	// version changes whenever metas are forgotten.
 	version atomic.Uint64
 }
@@ -444,7 +445,7 @@ func (t *Table) Quoted() string { return sqlq.QualifiedIdent(t.Name.Schema, t.Na
 // reads the catalog again (after DDL on the table).
 func (t *Table) Invalidate() {
 	t.once.Lock()
-	t.metas = nil
+	t.metas, t.last = nil, nil
 	t.version.Add(1)
 	t.once.Unlock()
 }
@@ -493,6 +494,14 @@ func (t *Table) MetaFor(oid uint32) *Meta {
 	return t.metas[oid]
 }
 
+// Meta returns the latest checked description (Check, or the latest write),
+// or nil before any.
+func (t *Table) Meta() *Meta {
+	t.once.Lock()
+	defer t.once.Unlock()
+	return t.last
+}
+
 // ChildNames returns the names of the partitions and inheritance children
 // of the tables the registration has been checked against.
 func (t *Table) ChildNames() []string {
@@ -522,6 +531,7 @@ func (t *Table) resolve(c *Catalog) (*Meta, error) {
 		t.metas = map[uint32]*Meta{}
 	}
 	t.metas[c.OID] = m
+	t.last = m
 	return m, nil
 }
 

@@ -28,6 +28,13 @@
 //	entries, err := store.History(ctx, db, "users", "42")
 //	before, err := store.AsOf(ctx, db, "users", "42", time.Now().Add(-24*time.Hour))
 //
+// An object that existed before auditing began has no known state until
+// its table is baselined (auditpgx.Baseline writes one [OpSnapshot] entry
+// per row, then a marker); until then AsOf returns an *[IncompleteError]
+// for it once an update of it is recorded. Around a baseline, entries
+// apply in id order except that those its snapshot did not see come after
+// it (see [History]).
+//
 // [Replay] and [ReplayTable] rebuild whole tables the same way; with
 // [Snapshot] and [EqualStates] a test can check that the entries account for
 // every row.

@@ -3,6 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"time"
+
+	"github.com/auditpgx/auditpgx/diff"
 )
 
 var (
@@ -23,6 +27,14 @@ var (
 	// ErrInconsistent is wrapped by the *[ReplayError] that [Replay] and the
 	// functions built on it return when the entries contradict each other.
 	ErrInconsistent = errors.New("auditpgx: inconsistent entries")
+
+	// ErrIncomplete is wrapped by the *[IncompleteError] that [AsOf]
+	// returns when the object's entries do not account for its state at
+	// the time asked: there is a gap in them (an update or delete of an
+	// object with no known prior state, or an old value that differs
+	// from the rebuilt one), and no create, delete or baseline snapshot
+	// after the gap established the whole state again.
+	ErrIncomplete = errors.New("auditpgx: incomplete history")
 )
 
 // QueryError is a [Query] field that fails validation.
@@ -64,3 +76,40 @@ func (e *ReplayError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrInconsistent) true.
 func (e *ReplayError) Unwrap() error { return ErrInconsistent }
+
+// IncompleteError is [AsOf]'s answer for an object whose state at the
+// time asked is only partly known: its entries have a gap, typically
+// because the object existed before auditing began and its table has not
+// been baselined (or was baselined later than At), or because a write that
+// auditpgx did not see changed it.
+//
+// errors.Is(err, ErrIncomplete) is true, and so, through Gap, are
+// errors.Is(err, ErrInconsistent) and errors.As(err, **ReplayError).
+type IncompleteError struct {
+	TableName string
+	ObjectID  string
+	At        time.Time
+	// Gap is the first entry since which the object's state is not fully
+	// known, and why it does not fit the state before it.
+	Gap *ReplayError
+	// Known holds the columns whose values at At are known: those that
+	// Gap's entry and the object's later entries (up to At) set, as JSON
+	// as in the entries. Columns that none of them set are absent: their
+	// values are unknown, not null. Empty when nothing is known.
+	Known diff.Image
+}
+
+func (e *IncompleteError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s %q at %s is only partly known: entry %d (%s", ErrIncomplete, e.TableName, e.ObjectID,
+		e.At.UTC().Format(time.RFC3339Nano), e.Gap.EntryID, e.Gap.Operation)
+	if e.Gap.TableName != e.TableName || e.Gap.ObjectID != e.ObjectID {
+		fmt.Fprintf(&b, " of %s %q", e.Gap.TableName, e.Gap.ObjectID)
+	}
+	fmt.Fprintf(&b, ") does not fit the state before it: %s; %d column(s) known since", e.Gap.Reason, len(e.Known))
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrIncomplete) true, and errors.Is and
+// errors.As reach Gap.
+func (e *IncompleteError) Unwrap() []error { return []error{ErrIncomplete, e.Gap} }

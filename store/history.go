@@ -33,11 +33,22 @@ func Get(ctx context.Context, db Querier, id int64, opts ...Option) (Entry, erro
 	return entries[0], nil
 }
 
-// History returns every entry of one object of an audited table, oldest
-// first: those filed under it (table_name and object_id), the table's
-// truncate entries, and the associate and disassociate entries that name it
-// as their related object.
+// History returns every entry of one object of an audited table, in the
+// order they apply: those filed under it (table_name and object_id), the
+// table's truncate entries, the table's baseline markers after the
+// object's first entry, and the associate and disassociate entries that
+// name it as their related object.
 // An object that never existed has an empty history, not an error.
+//
+// The order is id order, except around a baseline of the table: an entry
+// written by a transaction that the baseline's snapshot did not see (one
+// that committed after the snapshot was taken) comes after the baseline's
+// marker even when its id is lower, since the object's snapshot entry
+// does not include its change. The history of an object that existed
+// before auditing began starts with its snapshot entry, or, when the
+// table was baselined after the driver was adopted, with the entries
+// written in between (an update of no known object, and then the snapshot
+// entry that replaces what they left).
 //
 // When the object's primary key was updated, its history includes its
 // entries under the ids it had before (up to the update that gave it
@@ -56,14 +67,27 @@ func History(ctx context.Context, db Querier, table, objectID string, opts ...Op
 
 // AsOf returns the audited columns of one object as they were at t,
 // rebuilt from its entries created at or before t (entries of one
-// statement share a created time; they apply in id order). Values are JSON
-// as in the entries: redacted columns read "$encrypted$", excluded columns
-// are absent.
+// statement share a created time; they apply in the order [History]
+// gives). Values are JSON as in the entries: redacted columns read
+// "$encrypted$", excluded columns are absent.
+//
+// A baseline's snapshot entry replaces whatever was known of the object;
+// its created time is the time of the baseline's snapshot, so t before it
+// sees only what the entries before it say.
 //
 // objectID names the object by the key it had at t; key updates are
 // followed as for [History]. The error wraps [ErrNotFound] when no such
-// object existed at t (not yet created, deleted, or moved to another key),
-// and is a *[ReplayError] when its entries contradict each other.
+// object existed at t (not yet created, deleted, or moved to another key;
+// or, before its table was baselined, an object that existed before
+// auditing began and had no entry yet). It is an *[IncompleteError],
+// wrapping [ErrIncomplete] (and [ErrInconsistent]), when the entries up to
+// t do not account for the object's whole state: an update of an object
+// with no known prior state (typically one that existed before auditing
+// began, before its table was baselined), or an old value that differs
+// from the rebuilt one (a write auditpgx did not see), with no create,
+// delete or snapshot after it. The error carries the columns known since
+// that gap, in Known; the state is known again, with no error, after a
+// create or a snapshot entry of the object or a baseline of its table.
 func AsOf(ctx context.Context, db Querier, table, objectID string, t time.Time, opts ...Option) (diff.Image, error) {
 	l, err := newLineage(ctx, db, table, opts)
 	if err != nil {
@@ -76,18 +100,30 @@ func AsOf(ctx context.Context, db Querier, table, objectID string, t time.Time, 
 	}
 	r := newReplayer(map[string][]string{table: l.keys})
 	r.track = ids
+	r.lenient = true
 	for i := range entries {
-		if err := r.apply(&entries[i]); err != nil {
+		if err := r.apply(&entries[i], true); err != nil {
+			// Not a gap: an entry that cannot be read.
 			return nil, err
 		}
 	}
-	if err := r.finish(); err != nil {
-		return nil, err
+	incomplete := func(gap *ReplayError, known diff.Image) error {
+		if known == nil {
+			known = diff.Image{}
+		}
+		return &IncompleteError{TableName: table, ObjectID: objectID, At: t, Gap: gap, Known: known}
+	}
+	if p, ok := r.parked[table][objectID]; ok {
+		// Moved onto the key of an object that never moved away.
+		return nil, incomplete(parkedError(p.entry, l.keys), nil)
 	}
 	img, ok := r.state[table][objectID]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s %q did not exist at %s", ErrNotFound, table, objectID,
 			t.UTC().Format(time.RFC3339Nano))
+	}
+	if gap := r.partial[table][objectID]; gap != nil {
+		return nil, incomplete(gap, img)
 	}
 	return img, nil
 }
@@ -152,13 +188,21 @@ func catalogKeys(ctx context.Context, db Querier, table string) ([]string, error
 	return keys, nil
 }
 
-// collect returns the object's entries in id order and every id it had.
-// Each id is read up to a bound: the object's own id without one, an
-// earlier id up to the update that moved the object off it.
+// collect returns the object's entries in the order they apply and every
+// id it had. Each id is read up to a bound: the object's own id without
+// one, an earlier id up to the update that moved the object off it.
 func (l *lineage) collect(ctx context.Context, objectID string) ([]Entry, map[string]bool, error) {
-	bounds := map[string]int64{objectID: math.MaxInt64}
+	top := position{at: math.MaxInt64, id: math.MaxInt64}
+	bounds := map[string]position{objectID: top}
 	queue := []string{objectID}
 	found := map[int64]Entry{}
+	// The table's baselines, from the first read (which has no bound):
+	// a later read may meet one that committed in between, and leaves it
+	// out, with its snapshot entries.
+	var (
+		runs     []run
+		baseline = map[int64]bool{} // by transaction
+	)
 	for reads := 0; len(queue) > 0; reads++ {
 		if reads == maxLineageReads {
 			return nil, nil, fmt.Errorf("auditpgx: history of %s %q: its key changed more than %d times",
@@ -166,11 +210,30 @@ func (l *lineage) collect(ctx context.Context, objectID string) ([]Entry, map[st
 		}
 		id := queue[0]
 		queue = queue[1:]
-		entries, err := l.read(ctx, id, bounds[id])
+		entries, err := l.read(ctx, id, bounds[id].at)
 		if err != nil {
 			return nil, nil, err
 		}
+		if reads == 0 {
+			for i := range entries {
+				if entries[i].IsBaselineMarker() && entries[i].TableName == l.table {
+					r, err := newRun(&entries[i])
+					if err != nil {
+						return nil, nil, err
+					}
+					runs = append(runs, r)
+					baseline[r.tx] = true
+				}
+			}
+		}
 		for _, e := range entries {
+			if reads > 0 && e.Operation == OpSnapshot && !baseline[e.TxID] {
+				continue
+			}
+			p := e.position(l.table, runs)
+			if !p.less(bounds[id]) {
+				continue
+			}
 			found[e.ID] = e
 			if e.TableName != l.table || e.ObjectID != id {
 				continue
@@ -179,21 +242,36 @@ func (l *lineage) collect(ctx context.Context, objectID string) ([]Entry, map[st
 			if err != nil || prev == id {
 				continue
 			}
-			if e.ID > bounds[prev] {
-				bounds[prev] = e.ID
+			if bounds[prev].less(p) {
+				bounds[prev] = p
 				queue = append(queue, prev)
 			}
 		}
 	}
-	ids := make([]int64, 0, len(found))
-	for id := range found {
-		ids = append(ids, id)
+	out := make([]Entry, 0, len(found))
+	for _, e := range found {
+		out = append(out, e)
 	}
-	slices.Sort(ids)
-	out := make([]Entry, len(ids))
-	for i, id := range ids {
-		out[i] = found[id]
+	slices.SortFunc(out, func(a, b Entry) int {
+		pa, pb := a.position(l.table, runs), b.position(l.table, runs)
+		switch {
+		case pa.less(pb):
+			return -1
+		case pb.less(pa):
+			return 1
+		}
+		return 0
+	})
+	// A marker before the object's first entry of its own says nothing
+	// about it.
+	own := slices.IndexFunc(out, func(e Entry) bool { return e.Operation != OpTruncate && !e.IsBaselineMarker() })
+	var first position
+	if own >= 0 {
+		first = out[own].position(l.table, runs)
 	}
+	out = slices.DeleteFunc(out, func(e Entry) bool {
+		return e.IsBaselineMarker() && (own < 0 || e.position(l.table, runs).less(first))
+	})
 	seen := map[string]bool{}
 	for id := range bounds {
 		seen[id] = true
@@ -201,9 +279,19 @@ func (l *lineage) collect(ctx context.Context, objectID string) ([]Entry, map[st
 	return out, seen, nil
 }
 
-// read returns, in id order below bound, the entries filed under id, the
-// table's truncate entries, the association entries naming it when
-// l.related, and the updates that moved
+// position is where e applies among the entries of the audited table
+// whose baselines are runs: entries of other tables (associations filed
+// under the owner) at their ids.
+func (e *Entry) position(table string, runs []run) position {
+	if e.TableName != table {
+		return position{at: e.ID, id: e.ID}
+	}
+	return positionIn(e, runs)
+}
+
+// read returns, in id order up to bound, the entries filed under id, the
+// table's truncate entries and baseline markers, the association entries
+// naming it when l.related, and the updates that moved
 // the object off id. The last are found by containment of an old key value
 // (which the GIN index serves) and then checked in Go.
 func (l *lineage) read(ctx context.Context, id string, bound int64) ([]Entry, error) {
@@ -214,7 +302,7 @@ func (l *lineage) read(ctx context.Context, id string, bound int64) ([]Entry, er
 	}
 	kept := entries[:0]
 	for _, e := range entries {
-		owner := e.TableName == l.table && (e.ObjectID == id || e.Operation == OpTruncate)
+		owner := e.TableName == l.table && (e.ObjectID == id || e.Operation == OpTruncate || e.IsBaselineMarker())
 		related := l.related && deref(e.RelatedTableName) == l.table && deref(e.RelatedObjectID) == id
 		if !owner && !related {
 			if prev, err := previousID(&e, l.keys); err != nil || prev != id || e.TableName != l.table {
@@ -234,9 +322,11 @@ func (l *lineage) query(id string, bound int64) (string, []any) {
 	}
 	pTable, pID := param(l.table), param(id)
 	either := []string{"(table_name = " + pTable + " AND object_id = " + pID + ")",
-		// A TRUNCATE of the table ends every object's life (its entry has
-		// an empty object_id, so the object index finds it).
-		"(table_name = " + pTable + " AND object_id = '' AND operation = 'truncate')"}
+		// A TRUNCATE of the table ends every object's life, and a
+		// baseline's marker says which objects its snapshot entries
+		// account for (their entries have an empty object_id, so the
+		// object index finds them).
+		"(table_name = " + pTable + " AND object_id = '' AND operation IN ('truncate', 'snapshot'))"}
 	if l.related {
 		either = append(either, "(related_table_name = "+pTable+" AND related_object_id = "+pID+")")
 	}
@@ -248,7 +338,7 @@ func (l *lineage) query(id string, bound int64) (string, []any) {
 		either = append(either, "(table_name = "+pTable+" AND operation = 'update' AND object_id <> "+pID+
 			" AND ("+strings.Join(contains, " OR ")+"))")
 	}
-	where := "(" + strings.Join(either, " OR ") + ") AND id < " + param(bound)
+	where := "(" + strings.Join(either, " OR ") + ") AND id <= " + param(bound)
 	if l.bounded {
 		where += " AND created <= " + param(l.until)
 	}

@@ -16,10 +16,10 @@ import (
 // redacted columns read "$encrypted$" and excluded columns are absent.
 type State map[string]map[string]diff.Image
 
-// Replay applies entries, in the order given, to empty tables and returns
-// what they hold afterwards. Pass entries in id order, which is the order
-// they were written in; a table's entries must start from its creation (or
-// from when the table was empty).
+// Replay applies entries to empty tables and returns what they hold
+// afterwards. Pass entries in id order, which is the order they were
+// written in; a table's entries must start from its creation (or from when
+// the table was empty), or from a baseline of it.
 //
 //   - create adds the object with its added_fields;
 //   - update sets each changed_fields column to its new value, sets
@@ -27,7 +27,20 @@ type State map[string]map[string]diff.Image
 //     not checked) and drops removed_fields;
 //   - delete removes the object;
 //   - truncate removes every object of the table;
+//   - snapshot (a baseline's entry for one object) sets the object to its
+//     added_fields, whatever was known of it before;
+//   - a baseline's marker (snapshot, empty object_id) removes every object
+//     of the table that no snapshot entry of its baseline set: it did not
+//     exist when the baseline's snapshot was taken;
 //   - associate and disassociate change no table state and are skipped.
+//
+// Entries apply in the order given, with one exception: an entry that
+// comes before a baseline marker of its table but was written by a
+// transaction that the marker's snapshot does not see (it committed after
+// the snapshot was taken) applies just after the marker, since the
+// snapshot entries do not include its change. Passing the result of
+// [History], where such entries already come after the marker, is fine
+// too.
 //
 // keys gives, by table_name, the primary-key columns in key order. It is
 // needed for the tables whose keys are updated: such an update's entry is
@@ -44,16 +57,27 @@ type State map[string]map[string]diff.Image
 // *[ReplayError], wrapping [ErrInconsistent] and naming the entry id, for
 // an update or delete of an object that does not exist, a create of one
 // that does, a key change onto a key that is never freed, an entry without
-// changes (other than associate and disassociate), an unknown operation,
+// changes (other than associate, disassociate, truncate and a baseline
+// marker), an unknown operation, a marker whose snapshot cannot be read,
 // and an old value (in changed_fields or removed_fields) that is not
 // [diff.Equal] to the rebuilt value. A column the rebuilt object lacks is
-// not checked, so entries written before a column was added replay.
+// not checked, so entries written before a column was added replay. Such a
+// gap is not an error when a later baseline marker of the table replaces
+// the state it leaves: entries written before a table was baselined may
+// begin with updates of rows that existed before auditing began. Replay
+// then goes on with what the entry says and lets the baseline set the
+// state.
 //
 // The images share their json.RawMessage values with entries.
 func Replay(entries []Entry, keys map[string][]string) (State, error) {
+	seq, last, err := arrange(entries)
+	if err != nil {
+		return nil, err
+	}
 	r := newReplayer(keys)
-	for i := range entries {
-		if err := r.apply(&entries[i]); err != nil {
+	for i, e := range seq {
+		lm, ok := last[e.TableName]
+		if err := r.apply(e, ok && i < lm); err != nil {
 			return nil, err
 		}
 	}
@@ -64,22 +88,72 @@ func Replay(entries []Entry, keys map[string][]string) (State, error) {
 }
 
 // ReplayTable replays the entries of one audited table, read from
-// entryTable ("" for auditpgx_entry) in id order in one query, and returns
-// its objects by object_id. keys are the table's primary-key columns, as for
-// [Replay]; nil when its key is never updated. A table with no entries
-// yields an empty map.
+// entryTable ("" for auditpgx_entry) in id order in one query (and its
+// baseline markers in one before), and returns its objects by object_id.
+// keys are the table's primary-key columns, as for [Replay]; nil when its
+// key is never updated. A table with no entries yields an empty map.
+// Entries are applied as they are read: only the state, and the entries
+// written while a baseline of the table ran, are held in memory.
 func ReplayTable(ctx context.Context, db Querier, entryTable, table string, keys []string) (map[string]diff.Image, error) {
 	t, err := entryTableName(entryTable)
 	if err != nil {
 		return nil, err
 	}
-	r := newReplayer(map[string][]string{table: keys})
-	err = scanEntries(ctx, db, t,
-		`SELECT `+entryColumns+` FROM `+t.quoted()+
-			` WHERE table_name = $1 AND operation IN ('create', 'update', 'delete', 'truncate') ORDER BY id`,
-		[]any{table}, func(e *Entry) error { return r.apply(e) })
+	for attempt := 0; ; attempt++ {
+		objects, err := replayTable(ctx, db, t, table, keys)
+		if err == errNewBaseline && attempt < 3 {
+			continue // a baseline of the table committed between the two queries
+		}
+		return objects, err
+	}
+}
+
+var errNewBaseline = fmt.Errorf("auditpgx: a baseline committed during the replay")
+
+func replayTable(ctx context.Context, db Querier, t tableName, table string, keys []string) (map[string]diff.Image, error) {
+	runs, err := loadRuns(ctx, db, t, table)
 	if err != nil {
 		return nil, err
+	}
+	known := map[int64]bool{}
+	last := int64(-1)
+	for _, r := range runs {
+		known[r.marker] = true
+		last = r.marker
+	}
+	r := newReplayer(map[string][]string{table: keys})
+	// Entries that apply after a marker not reached yet, by marker id.
+	after := map[int64][]*Entry{}
+	err = scanEntries(ctx, db, t,
+		`SELECT `+entryColumns+` FROM `+t.quoted()+
+			` WHERE table_name = $1 AND operation IN ('create', 'update', 'delete', 'truncate', 'snapshot') ORDER BY id`,
+		[]any{table}, func(e *Entry) error {
+			if e.IsBaselineMarker() && !known[e.ID] {
+				return errNewBaseline
+			}
+			p := positionIn(e, runs)
+			if p.moved {
+				after[p.at] = append(after[p.at], e)
+				return nil
+			}
+			if err := r.apply(e, e.ID < last); err != nil {
+				return err
+			}
+			for _, m := range after[e.ID] {
+				if err := r.apply(m, e.ID < last); err != nil {
+					return err
+				}
+			}
+			delete(after, e.ID)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	if len(after) > 0 {
+		// A marker that loadRuns read is gone: impossible, the table is
+		// append-only.
+		return nil, errNewBaseline
 	}
 	if err := r.finish(); err != nil {
 		return nil, err
@@ -104,19 +178,38 @@ type replayer struct {
 	// object waits until the present one moves away. finish reports any
 	// still waiting.
 	parked map[string]map[string]parkedMove
+	// lenient goes on after every gap (an entry that does not fit the
+	// state before it), as AsOf does; otherwise only where apply is told
+	// that a baseline will replace the state.
+	lenient bool
+	// partial holds, by table and object id, the first gap since which the
+	// object's image holds only what the entries after it set.
+	partial map[string]map[string]*ReplayError
+	// snapped holds, by table and baseline transaction, the ids that the
+	// baseline's snapshot entries set, until its marker.
+	snapped map[string]map[int64]map[string]bool
 }
 
 type parkedMove struct {
 	img   diff.Image
 	entry *Entry
+	gap   *ReplayError // the image's partial record, moved with it
 }
 
 func newReplayer(keys map[string][]string) *replayer {
-	return &replayer{state: State{}, keys: keys, parked: map[string]map[string]parkedMove{}}
+	return &replayer{state: State{}, keys: keys, parked: map[string]map[string]parkedMove{},
+		partial: map[string]map[string]*ReplayError{}, snapped: map[string]map[int64]map[string]bool{}}
 }
 
 // finish returns an error for the first object still parked.
 func (r *replayer) finish() error {
+	if first := r.firstParked(); first != nil {
+		return first
+	}
+	return nil
+}
+
+func (r *replayer) firstParked() *ReplayError {
 	var first *Entry
 	for _, byID := range r.parked {
 		for _, p := range byID {
@@ -128,15 +221,30 @@ func (r *replayer) finish() error {
 	if first == nil {
 		return nil
 	}
-	from, _ := previousID(first, r.keys[first.TableName])
-	return &ReplayError{EntryID: first.ID, Operation: first.Operation, TableName: first.TableName,
-		ObjectID: first.ObjectID, Reason: fmt.Sprintf("its key changed from %q to that of an object that still exists", from)}
+	return parkedError(first, r.keys[first.TableName])
 }
 
-func (r *replayer) apply(e *Entry) error {
-	fail := func(format string, args ...any) error {
+func parkedError(e *Entry, keys []string) *ReplayError {
+	from, _ := previousID(e, keys)
+	return &ReplayError{EntryID: e.ID, Operation: e.Operation, TableName: e.TableName,
+		ObjectID: e.ObjectID, Reason: fmt.Sprintf("its key changed from %q to that of an object that still exists", from)}
+}
+
+// apply applies e. replaced says that a later baseline marker of e's
+// table replaces the state: an entry that does not fit is then not an
+// error (see Replay).
+func (r *replayer) apply(e *Entry, replaced bool) error {
+	fail := func(format string, args ...any) *ReplayError {
 		return &ReplayError{EntryID: e.ID, Operation: e.Operation, TableName: e.TableName, ObjectID: e.ObjectID,
 			Reason: fmt.Sprintf(format, args...)}
+	}
+	// gap returns the error to stop with, or nil to go on with what the
+	// entry says.
+	gap := func(re *ReplayError) error {
+		if r.lenient || replaced {
+			return nil
+		}
+		return re
 	}
 	switch e.Operation {
 	case OpAssociate, OpDisassociate:
@@ -144,7 +252,13 @@ func (r *replayer) apply(e *Entry) error {
 	case OpTruncate:
 		delete(r.state, e.TableName)
 		delete(r.parked, e.TableName)
+		delete(r.partial, e.TableName)
 		return nil
+	case OpSnapshot:
+		if e.Baseline != nil {
+			r.endBaseline(e)
+			return nil
+		}
 	case OpCreate, OpUpdate, OpDelete:
 	default:
 		return fail("unknown operation")
@@ -163,8 +277,41 @@ func (r *replayer) apply(e *Entry) error {
 		parked = map[string]parkedMove{}
 		r.parked[e.TableName] = parked
 	}
+	partial := r.partial[e.TableName]
+	if partial == nil {
+		partial = map[string]*ReplayError{}
+		r.partial[e.TableName] = partial
+	}
+
+	if e.Operation == OpSnapshot {
+		if !tracked(e.ObjectID) {
+			return nil
+		}
+		objects[e.ObjectID] = cloneImage(e.Changes.AddedFields)
+		delete(partial, e.ObjectID)
+		delete(parked, e.ObjectID)
+		byTx := r.snapped[e.TableName]
+		if byTx == nil {
+			byTx = map[int64]map[string]bool{}
+			r.snapped[e.TableName] = byTx
+		}
+		if byTx[e.TxID] == nil {
+			byTx[e.TxID] = map[string]bool{}
+		}
+		byTx[e.TxID][e.ObjectID] = true
+		return nil
+	}
+
 	if p, ok := parked[e.ObjectID]; ok {
-		return fail("entry %d changed another object's key to this id, which was still taken", p.entry.ID)
+		re := fail("entry %d changed another object's key to this id, which was still taken", p.entry.ID)
+		if err := gap(re); err != nil {
+			return err
+		}
+		// Which object the entry means is unknown: the one waiting goes.
+		delete(parked, e.ObjectID)
+		if partial[e.ObjectID] == nil {
+			partial[e.ObjectID] = re
+		}
 	}
 
 	switch e.Operation {
@@ -173,12 +320,12 @@ func (r *replayer) apply(e *Entry) error {
 			return nil
 		}
 		if _, ok := objects[e.ObjectID]; ok {
-			return fail("the object already exists")
+			if err := gap(fail("the object already exists")); err != nil {
+				return err
+			}
 		}
-		objects[e.ObjectID] = maps.Clone(e.Changes.AddedFields)
-		if objects[e.ObjectID] == nil {
-			objects[e.ObjectID] = diff.Image{}
-		}
+		objects[e.ObjectID] = cloneImage(e.Changes.AddedFields)
+		delete(partial, e.ObjectID)
 		return nil
 
 	case OpDelete:
@@ -187,14 +334,20 @@ func (r *replayer) apply(e *Entry) error {
 		}
 		img, ok := objects[e.ObjectID]
 		if !ok {
-			return fail("the object does not exist")
+			if err := gap(fail("the object does not exist")); err != nil {
+				return err
+			}
 		}
 		for _, col := range sortedKeys(e.Changes.RemovedFields) {
 			if err := checkOld(img, col, e.Changes.RemovedFields[col]); err != nil {
-				return fail("removed_fields: %v", err)
+				if err := gap(fail("removed_fields: %v", err)); err != nil {
+					return err
+				}
+				break
 			}
 		}
 		delete(objects, e.ObjectID)
+		delete(partial, e.ObjectID)
 		return nil
 	}
 
@@ -206,24 +359,42 @@ func (r *replayer) apply(e *Entry) error {
 	if !tracked(from) {
 		return nil
 	}
+	var noted *ReplayError // the gap this entry makes, if any
 	img, ok := objects[from]
 	if !ok {
-		if from != e.ObjectID {
-			return fail("its key changed from %q, which does not exist", from)
+		switch {
+		case from != e.ObjectID:
+			noted = fail("its key changed from %q, which does not exist", from)
+		case len(r.keys[e.TableName]) == 0:
+			noted = fail("the object does not exist (if the update changed the primary key, give the table's key columns)")
+		default:
+			noted = fail("the object does not exist")
 		}
-		if len(r.keys[e.TableName]) == 0 {
-			return fail("the object does not exist (if the update changed the primary key, give the table's key columns)")
+	} else {
+		for _, col := range sortedKeys(e.Changes.ChangedFields) {
+			if err := checkOld(img, col, e.Changes.ChangedFields[col][0]); err != nil {
+				noted = fail("changed_fields: %v", err)
+				break
+			}
 		}
-		return fail("the object does not exist")
+		if noted == nil {
+			for _, col := range sortedKeys(e.Changes.RemovedFields) {
+				if err := checkOld(img, col, e.Changes.RemovedFields[col]); err != nil {
+					noted = fail("removed_fields: %v", err)
+					break
+				}
+			}
+		}
 	}
-	for _, col := range sortedKeys(e.Changes.ChangedFields) {
-		if err := checkOld(img, col, e.Changes.ChangedFields[col][0]); err != nil {
-			return fail("changed_fields: %v", err)
+	known := partial[from]
+	if noted != nil {
+		if err := gap(noted); err != nil {
+			return err
 		}
-	}
-	for _, col := range sortedKeys(e.Changes.RemovedFields) {
-		if err := checkOld(img, col, e.Changes.RemovedFields[col]); err != nil {
-			return fail("removed_fields: %v", err)
+		// Only what this entry sets is known from here on.
+		img = diff.Image{}
+		if known == nil {
+			known = noted
 		}
 	}
 	for col := range e.Changes.RemovedFields {
@@ -233,24 +404,63 @@ func (r *replayer) apply(e *Entry) error {
 	for col, pair := range e.Changes.ChangedFields {
 		img[col] = pair[1]
 	}
-	maps.Copy(img, e.Changes.ReplacedFields)
+	if len(e.Changes.ReplacedFields) > 0 {
+		// Every audited column's new value: the whole image is known.
+		maps.Copy(img, e.Changes.ReplacedFields)
+		known = nil
+	}
+	delete(partial, from)
 	if from == e.ObjectID {
+		objects[from] = img
+		if known != nil {
+			partial[from] = known
+		}
 		return nil
 	}
 	delete(objects, from)
 	if p, ok := parked[from]; ok {
 		objects[from] = p.img
+		if p.gap != nil {
+			partial[from] = p.gap
+		}
 		delete(parked, from)
 	}
 	if !tracked(e.ObjectID) {
 		return nil
 	}
 	if _, taken := objects[e.ObjectID]; taken {
-		parked[e.ObjectID] = parkedMove{img: img, entry: e}
+		parked[e.ObjectID] = parkedMove{img: img, entry: e, gap: known}
 		return nil
 	}
 	objects[e.ObjectID] = img
+	if known != nil {
+		partial[e.ObjectID] = known
+	}
 	return nil
+}
+
+// endBaseline applies a baseline's marker: the objects of its table that
+// none of its snapshot entries set did not exist when its snapshot was
+// taken, and whatever was partly known is now known.
+func (r *replayer) endBaseline(e *Entry) {
+	set := r.snapped[e.TableName][e.TxID]
+	for id := range r.state[e.TableName] {
+		if !set[id] {
+			delete(r.state[e.TableName], id)
+		}
+	}
+	delete(r.parked, e.TableName)
+	delete(r.partial, e.TableName)
+	if byTx := r.snapped[e.TableName]; byTx != nil {
+		delete(byTx, e.TxID)
+	}
+}
+
+func cloneImage(img diff.Image) diff.Image {
+	if img == nil {
+		return diff.Image{}
+	}
+	return maps.Clone(img)
 }
 
 // checkOld compares an entry's old value of col with the rebuilt one.

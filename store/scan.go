@@ -44,12 +44,9 @@ func scanEntries(ctx context.Context, db Querier, t tableName, query string, arg
 		// UTC, so that output does not depend on the reader's time zone.
 		e.Created = e.Created.UTC()
 		if changes != nil {
-			// Into a pointer, so that a JSON null also leaves Changes nil.
-			var c *diff.Changes
-			if err := json.Unmarshal(changes, &c); err != nil {
+			if err := decodeChanges(&e, changes); err != nil {
 				return fmt.Errorf("auditpgx: entry %d in %s: %w", e.ID, t.quoted(), err)
 			}
-			e.Changes = c
 		}
 		if err := each(&e); err != nil {
 			return err
@@ -69,4 +66,27 @@ func readEntries(ctx context.Context, db Querier, t tableName, query string, arg
 		return nil
 	})
 	return out, err
+}
+
+// decodeChanges sets e.Changes, or e.Baseline for a baseline's marker
+// entry, from the changes column.
+func decodeChanges(e *Entry, changes []byte) error {
+	if e.Operation == OpSnapshot && e.ObjectID == "" {
+		// A marker, unless an object's key is the empty string.
+		var m struct {
+			Snapshot *string `json:"snapshot"`
+			Rows     int64   `json:"rows"`
+		}
+		if err := json.Unmarshal(changes, &m); err == nil && m.Snapshot != nil {
+			e.Baseline = &Baseline{Snapshot: *m.Snapshot, Rows: m.Rows}
+			return nil
+		}
+	}
+	// Into a pointer, so that a JSON null also leaves Changes nil.
+	var c *diff.Changes
+	if err := json.Unmarshal(changes, &c); err != nil {
+		return err
+	}
+	e.Changes = c
+	return nil
 }

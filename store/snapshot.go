@@ -22,7 +22,8 @@ import (
 // from them as the entries' object_id is.
 //
 // It is meant for tests: after a workload through auditpgx on tables that
-// started empty, [EqualStates] of [ReplayTable] and Snapshot is nil.
+// started empty or were baselined, [EqualStates] of [ReplayTable] and
+// Snapshot is nil.
 func Snapshot(ctx context.Context, db Querier, table string, keyCols []string, cols diff.Columns) (map[string]diff.Image, error) {
 	n, err := registry.ParseName(table)
 	if err != nil {

@@ -47,7 +47,7 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%s %q did not exist at %s", table, id, at.Format(time.RFC3339Nano))
 	}
 	if err != nil {
-		return err
+		return incompleteAsOf(e, err, *asJSON)
 	}
 	if *asJSON {
 		return jsonLines(e.stdout, []objectState{{TableName: table, ObjectID: id, AsOf: at.Format(time.RFC3339Nano), Fields: img}})

@@ -54,6 +54,7 @@ type command struct {
 
 var commands = []command{
 	{"migrate", "", "create the entry table and its indexes if they are absent", runMigrate},
+	{"baseline", "TABLE…", "record the rows tables hold now, for their history to start from", runBaseline},
 	{"log", "", "list entries, the latest last", runLog},
 	{"history", "TABLE ID", "show every change to one object", runHistory},
 	{"as-of", "TABLE ID TIME", "show one object's audited columns at an instant", runAsOf},
@@ -89,6 +90,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		case isUsage(err):
 			fmt.Fprintf(stderr, "auditpgx %s: %v\nRun 'auditpgx help %s' for usage.\n", name, err, name)
 			return exitUsage
+		case isIncomplete(err):
+			fmt.Fprintf(stderr, "auditpgx %s: %v\n", name, err)
+			return exitIncomplete
 		default:
 			fmt.Fprintf(stderr, "auditpgx %s: %v\n", name, err)
 			return exitError
@@ -114,6 +118,10 @@ Commands:
 The database is --dsn, else $DATABASE_URL. Times are RFC 3339
 (2024-03-01T12:00:00Z), a date or date and time in UTC (2024-03-01,
 "2024-03-01 12:00:00"), or a duration back from now (90m, 24h).
+
+Exit status: 0 done, 1 failed, 2 wrong command line, 3 the entries do not
+account for the object's state (as-of of a row from before auditing began,
+before its table was baselined).
 
 Run 'auditpgx help COMMAND' for a command's flags.
 `)
