@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -178,31 +177,6 @@ func (f *columnsFlag) String() string { return strings.Join(*f, " ") }
 func (f *columnsFlag) Set(v string) error {
 	*f = append(*f, v)
 	return nil
-}
-
-// parseVariadic is parse for any number of positional arguments.
-func parseVariadic(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, errHelp
-			}
-			return nil, &usageError{err.Error()}
-		}
-		consumed := len(rest) - fs.NArg()
-		afterDashes := consumed > 0 && rest[consumed-1] == "--"
-		rest = fs.Args()
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		if afterDashes {
-			return append(positional, rest...), nil
-		}
-		positional = append(positional, rest[0])
-		rest = rest[1:]
-	}
 }
 
 // compareWithEntries refuses options that would record table otherwise

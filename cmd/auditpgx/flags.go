@@ -53,6 +53,22 @@ func newFlags(name, args, summary string, w io.Writer) (*flag.FlagSet, *common) 
 // parse reads flags placed before, between or after the positional
 // arguments, and checks there are exactly want of those (by name).
 func parse(fs *flag.FlagSet, args []string, want ...string) ([]string, error) {
+	positional, err := parseVariadic(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(positional) != len(want) {
+		if len(positional) < len(want) {
+			return nil, usagef("missing %s", strings.Join(want[len(positional):], " and "))
+		}
+		return nil, usagef("unexpected argument %q", positional[len(want)])
+	}
+	return positional, nil
+}
+
+// parseVariadic reads flags placed before, between or after any number of
+// positional arguments; after "--", everything is positional.
+func parseVariadic(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	rest := args
 	for {
@@ -66,22 +82,14 @@ func parse(fs *flag.FlagSet, args []string, want ...string) ([]string, error) {
 		afterDashes := consumed > 0 && rest[consumed-1] == "--"
 		rest = fs.Args()
 		if len(rest) == 0 {
-			break
+			return positional, nil
 		}
 		if afterDashes {
-			positional = append(positional, rest...)
-			break
+			return append(positional, rest...), nil
 		}
 		positional = append(positional, rest[0])
 		rest = rest[1:]
 	}
-	if len(positional) != len(want) {
-		if len(positional) < len(want) {
-			return nil, usagef("missing %s", strings.Join(want[len(positional):], " and "))
-		}
-		return nil, usagef("unexpected argument %q", positional[len(want)])
-	}
-	return positional, nil
 }
 
 // open checks --entry-table and connects to the database named by --dsn or
