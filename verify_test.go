@@ -1,6 +1,7 @@
 package auditpgx_test
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 	"testing"
@@ -103,4 +104,34 @@ func TestVerifiedWriteThroughTrigger(t *testing.T) {
 	_, err = conn.ExecContext(e.ctx, `COMMIT`)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"create": 1}, e.opsOn(e.schema+".t"))
+}
+
+// TestVerifiedWriteRacingCreateAllowUnaudited: the table created in the
+// instant has no primary key; with AllowUnaudited the write runs, logged.
+func TestVerifiedWriteRacingCreateAllowUnaudited(t *testing.T) {
+	var logs bytes.Buffer
+	dsn, schema := pgtestSchema(t)
+	e := newEnvDSN(t, dsn, schema, ``, nil)
+	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{AllowUnaudited: true, Logger: textLogger(&logs)})
+	require.NoError(t, err)
+	require.NoError(t, reg.RegisterTable("k"))
+	db := openWith(t, dsn, reg)
+	const q = `INSERT INTO k VALUES (1) /* race-keyless */`
+	var once sync.Once
+	reset := auditpgx.SetAfterBuild(func(s string) {
+		if s == q {
+			once.Do(func() {
+				_, err := e.plain.ExecContext(e.ctx, `CREATE TABLE k (a int)`)
+				require.NoError(t, err)
+			})
+		}
+	})
+	defer reset()
+	_, err = db.ExecContext(e.ctx, q)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, e.plain.QueryRowContext(e.ctx, `SELECT count(*) FROM k`).Scan(&n))
+	require.Equal(t, 1, n)
+	require.Equal(t, 0, e.countEntries())
+	require.Contains(t, logs.String(), "has no primary key")
 }
