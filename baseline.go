@@ -25,7 +25,7 @@ const DefaultBaselineBatch = 5000
 
 // BaselineOption configures Baseline: WithRegistry, BaselineTables,
 // BaselineForce, BaselineBatchSize and OnBaselineProgress. Other Options are
-// ignored.
+// an error.
 type BaselineOption interface {
 	applyBaseline(*baselineConfig)
 }
@@ -149,8 +149,13 @@ func Baseline(ctx context.Context, db *sql.DB, opts ...BaselineOption) ([]Baseli
 			o.applyBaseline(cfg)
 		}
 	}
-	if cfg.registry == nil {
-		return nil, errors.New("auditpgx: WithRegistry(nil)")
+	switch {
+	case cfg.registry == nil:
+		return nil, errors.New("auditpgx: Baseline: WithRegistry(nil)")
+	case len(cfg.migrate) > 0:
+		return nil, errors.New("auditpgx: Baseline does not take WithoutEntryIndexes, an option of Migrate")
+	case len(cfg.stdlib) > 0:
+		return nil, errors.New("auditpgx: Baseline does not take WithStdlibOptions, an option of the connectors")
 	}
 	if cfg.batch <= 0 {
 		return nil, fmt.Errorf("auditpgx: BaselineBatchSize(%d): want a positive number of rows", cfg.batch)

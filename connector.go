@@ -60,7 +60,7 @@ func GetPoolConnector(pool *pgxpool.Pool, opts ...stdlib.OptionOpenDB) driver.Co
 // with config, which must have been created by pgx.ParseConfig; it is
 // GetConnector with Options, such as WithRegistry and WithStdlibOptions.
 func NewConnectorFromConfig(config pgx.ConnConfig, opts ...Option) (driver.Connector, error) {
-	o, err := applyOptions(opts)
+	o, err := applyOptions("NewConnectorFromConfig", takesStdlib, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func NewConnectorFromConfig(config pgx.ConnConfig, opts ...Option) (driver.Conne
 // connections of the *sql.DB to zero (db.SetMaxIdleConns(0)), as
 // OpenDBFromPool does.
 func NewConnectorFromPool(pool *pgxpool.Pool, opts ...Option) (driver.Connector, error) {
-	o, err := applyOptions(opts)
+	o, err := applyOptions("NewConnectorFromPool", takesStdlib, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func NewConnectorFromPool(pool *pgxpool.Pool, opts ...Option) (driver.Connector,
 // options, NewConnector's dsn must be a connection string or URL, not a name
 // returned by stdlib.RegisterConnConfig: use NewConnectorFromConfig for a
 // pgx.ConnConfig. Statements the callbacks run on the *pgx.Conn they are
-// given are not audited. Migrate and Check ignore this option.
+// given are not audited. Migrate, Check and Baseline refuse this option.
 func WithStdlibOptions(opts ...stdlib.OptionOpenDB) Option {
 	return func(o *options) { o.stdlib = append(o.stdlib, opts...) }
 }
@@ -100,7 +100,7 @@ func WithStdlibOptions(opts ...stdlib.OptionOpenDB) Option {
 // work); with them, dsn is parsed by pgx.ParseConfig and the connector is
 // stdlib.GetConnector's.
 func newDSNConnector(dsn string, opts []Option) (driver.Connector, error) {
-	o, err := applyOptions(opts)
+	o, err := applyOptions("NewConnector", takesStdlib, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -309,3 +309,18 @@ func TestNewConnectorStdlibOptions(t *testing.T) {
 	_, err = auditpgx.NewConnector("postgres://a b", auditpgx.WithStdlibOptions(stdlib.OptionShouldPing(nil)))
 	require.Error(t, err)
 }
+
+// TestOptionsNotTakenAreErrors: an option a function does not take is an
+// error that names it, never ignored.
+func TestOptionsNotTakenAreErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ``, nil)
+	_, err := auditpgx.NewConnector(e.dsn, auditpgx.WithoutEntryIndexes("changes"))
+	require.ErrorContains(t, err, "NewConnector does not take WithoutEntryIndexes")
+	err = auditpgx.Check(e.ctx, e.db, auditpgx.WithRegistry(e.reg), auditpgx.WithoutEntryIndexes("changes"))
+	require.ErrorContains(t, err, "Check does not take WithoutEntryIndexes")
+	err = auditpgx.Migrate(e.ctx, e.db, auditpgx.WithRegistry(e.reg), auditpgx.WithStdlibOptions(stdlib.OptionShouldPing(nil)))
+	require.ErrorContains(t, err, "Migrate does not take WithStdlibOptions")
+	_, err = auditpgx.Baseline(e.ctx, e.db, auditpgx.WithRegistry(e.reg), auditpgx.WithoutEntryIndexes("changes"))
+	require.ErrorContains(t, err, "Baseline does not take WithoutEntryIndexes")
+}

@@ -138,7 +138,7 @@ type options struct {
 // entry table out: any of "object", "created", "tx", "actor", "related" and
 // "changes" (see store.WithoutIndexes). Each index costs every audited
 // write (docs/PERFORMANCE.md); the read queries it serves scan without it.
-// Other functions ignore it.
+// Other functions refuse it with an error.
 func WithoutEntryIndexes(names ...string) Option {
 	return func(o *options) { o.migrate = append(o.migrate, store.WithoutIndexes(names...)) }
 }
@@ -148,13 +148,28 @@ func WithRegistry(r *Registry) Option {
 	return func(o *options) { o.registry = r }
 }
 
-func applyOptions(opts []Option) (*options, error) {
+// optionUse says which options a function takes besides WithRegistry.
+type optionUse uint8
+
+const (
+	takesMigrate optionUse = 1 << iota // WithoutEntryIndexes
+	takesStdlib                        // WithStdlibOptions
+)
+
+// applyOptions applies opts for a function named fn; an option fn does not
+// take is an error, never ignored.
+func applyOptions(fn string, use optionUse, opts []Option) (*options, error) {
 	o := &options{registry: defaultRegistry}
 	for _, opt := range opts {
 		opt(o)
 	}
-	if o.registry == nil {
-		return nil, errors.New("auditpgx: WithRegistry(nil)")
+	switch {
+	case o.registry == nil:
+		return nil, fmt.Errorf("auditpgx: %s: WithRegistry(nil)", fn)
+	case len(o.migrate) > 0 && use&takesMigrate == 0:
+		return nil, fmt.Errorf("auditpgx: %s does not take WithoutEntryIndexes, an option of Migrate", fn)
+	case len(o.stdlib) > 0 && use&takesStdlib == 0:
+		return nil, fmt.Errorf("auditpgx: %s does not take WithStdlibOptions, an option of the connectors", fn)
 	}
 	return o, nil
 }
@@ -169,7 +184,7 @@ func NewConnector(dsn string, opts ...Option) (driver.Connector, error) {
 // idempotent and safe to run from several processes at once. The same DDL
 // is available as store.Schema for migration tools.
 func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
-	o, err := applyOptions(opts)
+	o, err := applyOptions("Migrate", takesMigrate, opts)
 	if err != nil {
 		return err
 	}
@@ -181,7 +196,7 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 // redacted or only column that does not exist. Run it at start-up to fail
 // early; otherwise the same check runs at each table's first use.
 func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
-	o, err := applyOptions(opts)
+	o, err := applyOptions("Check", 0, opts)
 	if err != nil {
 		return err
 	}
