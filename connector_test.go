@@ -25,6 +25,17 @@ type stdlibHooks struct {
 	before, after, resets, pings atomic.Int32
 }
 
+// requireRan checks that every hook ran on db's one connection: connect
+// once, then reset and ping on each reuse.
+func (h *stdlibHooks) requireRan(t *testing.T, db *sql.DB) {
+	t.Helper()
+	require.Equal(t, "ran", queryString(t, db, `SELECT current_setting('auditpgx_test.after_connect')`))
+	require.Equal(t, int32(1), h.before.Load())
+	require.Equal(t, int32(1), h.after.Load())
+	require.GreaterOrEqual(t, h.resets.Load(), int32(1))
+	require.Equal(t, h.resets.Load(), h.pings.Load())
+}
+
 // options returns the four stdlib options: BeforeConnect sets
 // application_name, AfterConnect sets a custom setting on the connection.
 func (h *stdlibHooks) options(appName string) []stdlib.OptionOpenDB {
@@ -116,11 +127,7 @@ func TestConnectorFromConfigAudits(t *testing.T) {
 		{Op: "create", Table: "items", ObjectID: "1", Changes: `{"added_fields": {"id": 1, "name": "one"}, "removed_fields": {}, "changed_fields": {}}`, Actor: actor("alice")},
 	}, e.entries())
 	require.Equal(t, "auditpgx-from-config", queryString(t, db, `SELECT current_setting('application_name')`))
-	require.Equal(t, "ran", queryString(t, db, `SELECT current_setting('auditpgx_test.after_connect')`))
-	require.Equal(t, int32(1), h.before.Load())
-	require.Equal(t, int32(1), h.after.Load())
-	require.GreaterOrEqual(t, h.resets.Load(), int32(1))
-	require.Equal(t, h.resets.Load(), h.pings.Load())
+	h.requireRan(t, db)
 
 	// The connector's driver is auditpgx's, for the same registry.
 	require.Equal(t, c.Driver(), db.Driver())
@@ -300,11 +307,7 @@ func TestNewConnectorStdlibOptions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, e.countEntries())
 	require.Equal(t, "auditpgx-new-connector", queryString(t, db, `SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()`))
-	require.Equal(t, "ran", queryString(t, db, `SELECT current_setting('auditpgx_test.after_connect')`))
-	require.Equal(t, int32(1), h.before.Load())
-	require.Equal(t, int32(1), h.after.Load())
-	require.GreaterOrEqual(t, h.resets.Load(), int32(1))
-	require.Equal(t, h.resets.Load(), h.pings.Load())
+	h.requireRan(t, db)
 	require.Equal(t, c.Driver(), db.Driver())
 	_, err = auditpgx.NewConnector("postgres://a b", auditpgx.WithStdlibOptions(stdlib.OptionShouldPing(nil)))
 	require.Error(t, err)
