@@ -138,7 +138,7 @@ var ErrBaselineCheck = errors.New("auditpgx: the entry table does not accept sna
 // The writes bypass the driver (the entry table is append-only through
 // it): db may be opened with "auditpgx" or with pgx's "pgx" driver. The
 // entry table's CHECK on operation must accept 'snapshot' (Migrate creates
-// it so; for an older table see the README); otherwise the error wraps
+// it so; for an older table see docs/READING.md); otherwise the error wraps
 // ErrBaselineCheck and nothing is written.
 //
 // The results list each table done or skipped, up to the error if any.
@@ -366,7 +366,7 @@ func (b *baseliner) table(ctx context.Context, t *registry.Table, named bool) (r
 func checkError(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23514" && strings.Contains(pgErr.ConstraintName, "operation") {
-		return fmt.Errorf("%w: its CHECK constraint %s on operation predates them; widen it (see the README, "+
+		return fmt.Errorf("%w: its CHECK constraint %s on operation predates them; widen it (see docs/READING.md, "+
 			"\"Adopting on an existing database\"): %w", ErrBaselineCheck, pgErr.ConstraintName, err)
 	}
 	return err

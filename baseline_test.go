@@ -36,11 +36,8 @@ func registerBaseline(r *auditpgx.Registry) error {
 	)
 }
 
-// accountKeys and stockKeys are the key columns for Replay.
-var (
-	accountKeys = []string{"id"}
-	stockKeys   = []string{"region", "sku"}
-)
+// accountKeys are the key columns of accounts, for Replay.
+var accountKeys = []string{"id"}
 
 // tableState is what the table holds, as entries would record it.
 func tableState(t testing.TB, e *env, table string, keys []string, cols diff.Columns) map[string]diff.Image {

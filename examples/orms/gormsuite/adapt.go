@@ -65,7 +65,7 @@ var StubbedDrivers = []string{"gorm.io/driver/mysql", "gorm.io/driver/sqlite", "
 
 // pinned are modules whose version the adapted suite takes from
 // examples/orms/go.mod rather than from the suite's go.mod: what the
-// examples, and the README's advice, are tested with.
+// examples, and docs/ORMS.md's advice, are tested with.
 var pinned = []string{gormModule, postgresDriver, "github.com/jackc/pgx/v5"}
 
 var (
