@@ -10,7 +10,7 @@ import (
 	"github.com/ngrok/sqlmw"
 
 	"github.com/auditpgx/auditpgx/internal/pgtest"
-	"github.com/auditpgx/auditpgx/registry"
+	"github.com/auditpgx/auditpgx/internal/registry"
 )
 
 // probe is the interceptor with a look at the connections sqlmw hands it.

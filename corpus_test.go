@@ -24,9 +24,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/auditpgx/auditpgx"
+	"github.com/auditpgx/auditpgx/internal/parser"
 	"github.com/auditpgx/auditpgx/internal/pgtest"
-	"github.com/auditpgx/auditpgx/parser"
-	"github.com/auditpgx/auditpgx/registry"
+	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/store"
 )
 

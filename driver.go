@@ -43,7 +43,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/ngrok/sqlmw"
 
-	"github.com/auditpgx/auditpgx/registry"
+	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/store"
 )
 

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/auditpgx/auditpgx/registry"
+	"github.com/auditpgx/auditpgx/internal/registry"
 )
 
 var (

@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
+	"github.com/auditpgx/auditpgx/internal/parser"
 	"github.com/auditpgx/auditpgx/internal/pgtest"
-	"github.com/auditpgx/auditpgx/parser"
 )
 
 // The fidelity tests run each statement of a corpus twice, on two identical

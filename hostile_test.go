@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
-	"github.com/auditpgx/auditpgx/parser"
+	"github.com/auditpgx/auditpgx/internal/parser"
 )
 
 // hostileDDL is usersDDL (registered) beside notes, which is not.

@@ -12,9 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ngrok/sqlmw"
 
+	"github.com/auditpgx/auditpgx/internal/parser"
+	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
-	"github.com/auditpgx/auditpgx/parser"
-	"github.com/auditpgx/auditpgx/registry"
 )
 
 // interceptor sits between database/sql and pgx's stdlib driver. Statements

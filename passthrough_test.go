@@ -21,7 +21,7 @@ import (
 	"github.com/ngrok/sqlmw"
 	"github.com/stretchr/testify/require"
 
-	"github.com/auditpgx/auditpgx/registry"
+	"github.com/auditpgx/auditpgx/internal/registry"
 )
 
 // These tests need no server: the wrapped driver is go-sqlmock, which fails

@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/auditpgx/auditpgx/internal/parser"
+	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
-	"github.com/auditpgx/auditpgx/parser"
-	"github.com/auditpgx/auditpgx/registry"
 )
 
 // action is what the interceptor does with a statement.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/auditpgx/auditpgx/registry"
+	"github.com/auditpgx/auditpgx/internal/registry"
 )
 
 // ormUpdate is the UPDATE GORM sends for Save of a five-column model.

@@ -10,9 +10,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/auditpgx/auditpgx/internal/parser"
+	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
-	"github.com/auditpgx/auditpgx/parser"
-	"github.com/auditpgx/auditpgx/registry"
 )
 
 // resolveQuery asks the server, in one round trip, what each written name

@@ -9,7 +9,7 @@ import (
 	"reflect"
 	"slices"
 
-	"github.com/auditpgx/auditpgx/registry"
+	"github.com/auditpgx/auditpgx/internal/registry"
 )
 
 // A write that passes through although a name it writes is a registered

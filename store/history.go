@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
-	"github.com/auditpgx/auditpgx/registry"
 )
 
 // Get returns the entry with the given id. The error wraps [ErrNotFound]

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
-	"github.com/auditpgx/auditpgx/registry"
 )
 
 // Snapshot reads the current rows of an audited table as [Replay] would

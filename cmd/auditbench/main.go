@@ -32,7 +32,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpgx/auditpgx/bench"
+	"github.com/auditpgx/auditpgx/internal/bench"
 	"github.com/auditpgx/auditpgx/internal/pgtest"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/auditpgx/auditpgx/registry"
+	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/store"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/auditpgx/auditpgx"
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
-	"github.com/auditpgx/auditpgx/registry"
 	"github.com/auditpgx/auditpgx/store"
 )
 

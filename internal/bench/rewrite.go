@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/auditpgx/auditpgx/diff"
-	"github.com/auditpgx/auditpgx/parser"
+	"github.com/auditpgx/auditpgx/internal/parser"
 )
 
 // catalog describes the benchmark's table to the rewriter, as auditpgx's

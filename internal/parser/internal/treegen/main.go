@@ -1,5 +1,5 @@
-// Command treegen writes parser/walk_gen.go, a walk over pg_query's parse
-// tree, and parser/encode_gen.go and decode_gen.go, a protobuf encoder and
+// Command treegen writes internal/parser/walk_gen.go, a walk over pg_query's parse
+// tree, and internal/parser/encode_gen.go and decode_gen.go, a protobuf encoder and
 // decoder for it: one function per message type, so that none goes through
 // protobuf reflection on the hot path.
 //

@@ -27,8 +27,8 @@ var (
 // The ratios and targets come from cmd/auditbench, which interleaves the
 // variants; this is for profiling one of them and as a smoke test:
 //
-//	go test ./bench/ -run '^$' -bench . -benchtime=1x
-//	go test ./bench/ -run '^$' -bench 'Workloads/bulk-update/auditpgx' -benchtime=3x -bench.rows=100000 -cpuprofile cpu.out
+//	go test ./internal/bench/ -run '^$' -bench . -benchtime=1x
+//	go test ./internal/bench/ -run '^$' -bench 'Workloads/bulk-update/auditpgx' -benchtime=3x -bench.rows=100000 -cpuprofile cpu.out
 func BenchmarkWorkloads(b *testing.B) {
 	ctx := context.Background()
 	s, err := Open(ctx, Config{DSN: pgtest.NewDatabase(b), Rows: *benchRows, BulkInsert: *benchBulk})
