@@ -447,16 +447,9 @@ const truncateReachQuery = `WITH RECURSIVE r(oid) AS (
 		UNION ALL
 		SELECT confrelid, conrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' AND $2::bool
 	) e ON e.parent = r.oid
-), t AS (
+), roots AS (
 	SELECT row_number() OVER (ORDER BY oid) AS i, oid FROM r
-), a(i, depth, oid) AS (
-	SELECT i, 0, oid FROM t
-	UNION ALL
-	SELECT a.i, a.depth + 1, h.inhparent FROM a JOIN pg_catalog.pg_inherits h ON h.inhrelid = a.oid WHERE a.depth < 64
-)
-SELECT a.i, a.depth, a.oid::bigint, n.nspname::text, c.relname::text, pg_catalog.pg_table_is_visible(a.oid)
-FROM a LEFT JOIN pg_catalog.pg_class c ON c.oid = a.oid LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-ORDER BY a.i, a.depth`
+)` + ancestorsCTE + `, rel AS (SELECT i, depth, oid FROM a)` + relationRows
 
 func (p *planner) rewriteOne(st *parser.Statement, cat *catalog, opt parser.Options, actor string) (*parser.Rewrite, error) {
 	fp, err := parser.Fingerprint(st.SQL)

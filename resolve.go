@@ -27,32 +27,42 @@ import (
 // does not grow with the number of registered tables. to_regclass reads the
 // newest catalog, the joins the statement's snapshot: a table committed in
 // between comes back without a name, and the query is run again.
-const resolveQuery = `WITH RECURSIVE w AS (
+const resolveQuery = `WITH RECURSIVE roots AS (
 	SELECT u.i, pg_catalog.to_regclass(u.n)::oid AS oid, u.d
 	FROM unnest($1::text[], $2::bool[]) WITH ORDINALITY AS u(n, d, i)
-), a(i, depth, oid) AS (
-	SELECT w.i, 0, w.oid FROM w WHERE w.oid IS NOT NULL
-	UNION ALL
-	SELECT a.i, a.depth + 1, h.inhparent FROM a JOIN pg_catalog.pg_inherits h ON h.inhrelid = a.oid WHERE a.depth < 64
-), v(i, oid, hops) AS (
-	SELECT w.i, w.oid, 0 FROM w WHERE w.oid IS NOT NULL
+)` + ancestorsCTE + `, v(i, oid, hops) AS (
+	SELECT roots.i, roots.oid, 0 FROM roots WHERE roots.oid IS NOT NULL
 	UNION
 	SELECT v.i, d.refobjid, v.hops + 1 FROM v
 	JOIN pg_catalog.pg_rewrite rw ON rw.ev_class = v.oid
 	JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = rw.oid
 		AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid
 	WHERE v.hops < 16
-), r(i, depth, oid) AS (
+), rel(i, depth, oid) AS (
 	SELECT i, depth, oid FROM a
 	UNION ALL
-	SELECT DISTINCT w.i, -1, k.conrelid FROM w JOIN pg_catalog.pg_constraint k
-		ON w.d AND k.confrelid = w.oid AND k.contype = 'f' AND k.confdeltype = 'c'
+	SELECT DISTINCT roots.i, -1, k.conrelid FROM roots JOIN pg_catalog.pg_constraint k
+		ON roots.d AND k.confrelid = roots.oid AND k.contype = 'f' AND k.confdeltype = 'c'
 	UNION ALL
 	SELECT DISTINCT v.i, -2, v.oid FROM v WHERE v.hops > 0
-)
-SELECT r.i, r.depth, r.oid::bigint, n.nspname::text, c.relname::text, pg_catalog.pg_table_is_visible(r.oid)
-FROM r LEFT JOIN pg_catalog.pg_class c ON c.oid = r.oid LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-ORDER BY r.i, r.depth < 0, abs(r.depth)`
+)` + relationRows
+
+// ancestorsCTE follows the query's roots(i, oid, …) to their partition and
+// inheritance ancestors: a(i, depth, oid), depth 0 for the root itself.
+const ancestorsCTE = `, a(i, depth, oid) AS (
+	SELECT roots.i, 0, roots.oid FROM roots WHERE roots.oid IS NOT NULL
+	UNION ALL
+	SELECT a.i, a.depth + 1, h.inhparent FROM a JOIN pg_catalog.pg_inherits h ON h.inhrelid = a.oid WHERE a.depth < 64
+)`
+
+// relationRows names the relations of the query's rel(i, depth, oid), in
+// the columns queryRelations reads: a relation found by OID but without a
+// name (dropped, or committed after the statement's snapshot) comes back
+// with NULLs, which queryRelations reports as errCatalogMoved.
+const relationRows = `
+SELECT rel.i, rel.depth, rel.oid::bigint, n.nspname::text, c.relname::text, pg_catalog.pg_table_is_visible(rel.oid)
+FROM rel LEFT JOIN pg_catalog.pg_class c ON c.oid = rel.oid LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ORDER BY rel.i, rel.depth < 0, abs(rel.depth)`
 
 // relation is one row of resolveQuery or truncateReachQuery.
 type relation struct {
@@ -74,17 +84,9 @@ func (r relation) temp() bool {
 var errCatalogMoved = errors.New("auditpgx: the catalog changed while a statement's tables were resolved; try again")
 
 // queryRelations runs resolveQuery, truncateReachQuery or
-// newWriteLocksQuery, again while the catalog moves under it (a few times),
-// so that no relation is left out.
+// newWriteLocksQuery. When the catalog moved under it (errCatalogMoved), the
+// planner plans the statement again.
 func queryRelations(ctx context.Context, q driver.QueryerContext, query string, args ...any) ([]relation, error) {
-	for attempt := 0; ; attempt++ {
-		rels, err := queryRelationsOnce(ctx, q, query, args...)
-		if !errors.Is(err, errCatalogMoved) || attempt == 4 {
-			return rels, err
-		}
-	}
-}
-func queryRelationsOnce(ctx context.Context, q driver.QueryerContext, query string, args ...any) ([]relation, error) {
 	named := make([]driver.NamedValue, len(args))
 	for i, a := range args {
 		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}

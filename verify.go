@@ -34,19 +34,12 @@ WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.mode
 
 // newWriteLocksQuery lists, in the columns of resolveQuery, the relations
 // locked for writing that are not in $1 (bigint[]), with their ancestors.
-const newWriteLocksQuery = `WITH RECURSIVE w AS (
+const newWriteLocksQuery = `WITH RECURSIVE roots AS (
 	SELECT row_number() OVER () AS i, l.relation AS oid FROM pg_catalog.pg_locks l
 	JOIN pg_catalog.pg_class lc ON lc.oid = l.relation AND lc.relkind IN ('r', 'p', 'f')
 	WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' AND l.granted
 		AND NOT l.relation::bigint = ANY ($1::bigint[])
-), a(i, depth, oid) AS (
-	SELECT i, 0, oid FROM w
-	UNION ALL
-	SELECT a.i, a.depth + 1, h.inhparent FROM a JOIN pg_catalog.pg_inherits h ON h.inhrelid = a.oid WHERE a.depth < 64
-)
-SELECT a.i, a.depth, a.oid::bigint, n.nspname::text, c.relname::text, coalesce(pg_catalog.pg_table_is_visible(a.oid), false)
-FROM a JOIN pg_catalog.pg_class c ON c.oid = a.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-ORDER BY a.i, a.depth`
+)` + ancestorsCTE + `, rel AS (SELECT i, depth, oid FROM a)` + relationRows
 
 // errReplan reports that a verified write reached a registered table and
 // was undone.

@@ -330,7 +330,7 @@ func systemSchema(schema string) bool {
 // nil: the registration of its schema and name, or, when visible (the
 // session's search_path finds it by its bare name), the unqualified
 // registration of its name. When both exist they are two registrations of
-// one table, which is a DuplicateError.
+// one table, which is the error Duplicate returns.
 func (r *Registry) Match(schema, rel string, visible bool) (*Table, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -341,25 +341,22 @@ func (r *Registry) Match(schema, rel string, visible bool) (*Table, error) {
 	}
 	switch {
 	case qualified != nil && bare != nil:
-		return nil, duplicate(Name{Schema: schema, Rel: rel}.String(), qualified, bare)
+		return nil, Duplicate(Name{Schema: schema, Rel: rel}.String(), qualified, bare)
 	case qualified != nil:
 		return qualified, nil
 	}
 	return bare, nil
 }
 
-// duplicate is the error for two registrations of one table.
-func duplicate(table string, a, b *Table) error {
+// Duplicate is the error for registrations a and b both covering table
+// (the same table by two spellings, or a table and its parent).
+func Duplicate(table string, a, b *Table) error {
 	x, y := a.Registered, b.Registered
 	if x > y {
 		x, y = y, x
 	}
 	return fmt.Errorf("%w: table %s is registered twice, as %q and as %q: a table, with its partitions and inheritance children, takes one registration", ErrInvalid, table, x, y)
 }
-
-// Duplicate is the error for registrations a and b both covering table
-// (the same table by two spellings, or a table and its parent).
-func Duplicate(table string, a, b *Table) error { return duplicate(table, a, b) }
 
 // Collides reports whether a reference to a table, as written in SQL
 // (schema empty when unqualified), may mean a registered table, depending
@@ -385,7 +382,7 @@ func (r *Registry) Resolve(t *Table, c *Catalog) (*Meta, error) {
 		for _, child := range c.Children {
 			other, err := r.Match(child.Schema, child.Rel, child.Visible)
 			if err == nil && other != nil && other != t {
-				err = duplicate(child.Schema+"."+child.Rel, t, other)
+				err = Duplicate(child.Schema+"."+child.Rel, t, other)
 			}
 			if err != nil {
 				return nil, err
