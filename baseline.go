@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/parser"
 	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
@@ -383,7 +384,7 @@ func baselineBatchSQL(entry, table string, m *registry.Meta) (first, next string
 	}
 	var (
 		sel, order, orderB, desc, cols, params, text []string
-		ids                                          []string
+		ids, keyTypes                                []string
 	)
 	for i, k := range m.PrimaryKey {
 		j := slices.Index(m.Columns, k)
@@ -400,17 +401,9 @@ func baselineBatchSQL(entry, table string, m *registry.Meta) (first, next string
 		params = append(params, "$"+strconv.Itoa(5+i)+"::text::"+m.Types[j])
 		text = append(text, "b."+alias+"::text")
 		ids = append(ids, q)
+		keyTypes = append(keyTypes, m.Types[j])
 	}
-	var oid string
-	if len(ids) == 1 {
-		oid = "to_jsonb(" + ids[0] + ") #>> '{}'"
-	} else {
-		parts := make([]string, len(ids))
-		for i, e := range ids {
-			parts[i] = "to_jsonb(" + e + ")::text"
-		}
-		oid = "'[' || " + strings.Join(parts, " || ',' || ") + " || ']'"
-	}
+	oid := parser.ObjectIDSQL(ids, keyTypes)
 	build := func(where string) string {
 		return `WITH b AS MATERIALIZED (
 	SELECT ` + strings.Join(sel, ", ") + `, ` + oid + ` AS oid, ` + diff.MaskedImageSQL("t", m.Audit) + ` AS img

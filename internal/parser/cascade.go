@@ -78,6 +78,11 @@ func keyText(exprs, types []string) string {
 	return "'[' || " + strings.Join(parts, " || ',' || ") + " || ']'"
 }
 
+// ObjectIDSQL is the SQL of an entry's object_id for key expressions of
+// those types (as format_type names them): one rendering for every writer
+// of entries, the rewrite and Baseline alike.
+func ObjectIDSQL(exprs, types []string) string { return keyText(exprs, types) }
+
 // textIsJSONText lists the types (as format_type names them) whose text
 // form is the text of their to_jsonb value. Not character(n): to_jsonb
 // keeps its padding and ::text strips it.
