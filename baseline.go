@@ -150,13 +150,8 @@ func Baseline(ctx context.Context, db *sql.DB, opts ...BaselineOption) ([]Baseli
 			o.applyBaseline(cfg)
 		}
 	}
-	switch {
-	case cfg.registry == nil:
-		return nil, errors.New("auditpgx: Baseline: WithRegistry(nil)")
-	case len(cfg.migrate) > 0:
-		return nil, errors.New("auditpgx: Baseline does not take WithoutEntryIndexes, an option of Migrate")
-	case len(cfg.stdlib) > 0:
-		return nil, errors.New("auditpgx: Baseline does not take WithStdlibOptions, an option of the connectors")
+	if err := cfg.check("Baseline", 0); err != nil {
+		return nil, err
 	}
 	if cfg.batch <= 0 {
 		return nil, fmt.Errorf("auditpgx: BaselineBatchSize(%d): want a positive number of rows", cfg.batch)
@@ -182,7 +177,7 @@ func Baseline(ctx context.Context, db *sql.DB, opts ...BaselineOption) ([]Baseli
 		if !ok {
 			return fmt.Errorf("auditpgx: Baseline: the connection is a %T, not pgx's", dc)
 		}
-		b := &baseliner{cfg: cfg, conn: sc.Conn(), entry: cfg.registry.EntryTable()}
+		b := &baseliner{cfg: cfg, conn: sc.Conn(), entry: cfg.registry.r.EntryTable()}
 		if hasActor {
 			b.actor = &actor
 		}
@@ -203,16 +198,16 @@ func Baseline(ctx context.Context, db *sql.DB, opts ...BaselineOption) ([]Baseli
 // baselineTables returns the registrations to baseline; named says they
 // were asked for by name.
 func baselineTables(reg *Registry, names []string) ([]*registry.Table, bool, error) {
-	all := reg.Tables()
+	all := reg.r.Tables()
 	slices.SortFunc(all, func(a, b *registry.Table) int { return strings.Compare(a.Registered, b.Registered) })
 	if len(names) == 0 {
 		return all, false, nil
 	}
 	var out []*registry.Table
 	for _, name := range names {
-		n, err := registry.ParseName(name)
+		n, err := sqlq.ParseName(name)
 		if err != nil {
-			return nil, true, err
+			return nil, true, fmt.Errorf("auditpgx: baseline: table name %q: %v", name, err)
 		}
 		i := slices.IndexFunc(all, func(t *registry.Table) bool { return t.Registered == name || t.Name == n })
 		if i < 0 {
@@ -228,7 +223,7 @@ func baselineTables(reg *Registry, names []string) ([]*registry.Table, bool, err
 type baseliner struct {
 	cfg   *baselineConfig
 	conn  *pgx.Conn
-	entry registry.Name
+	entry sqlq.Name
 	actor *string
 }
 
@@ -296,7 +291,7 @@ func (b *baseliner) table(ctx context.Context, t *registry.Table, named bool) (r
 	if err := json.Unmarshal([]byte(catalog), &c); err != nil {
 		return res, false, err
 	}
-	meta, err := b.cfg.registry.Resolve(t, &c)
+	meta, err := b.cfg.registry.r.Resolve(t, &c)
 	if err != nil {
 		return res, false, err
 	}

@@ -121,7 +121,7 @@ func interceptorFor(reg *Registry) *interceptor {
 	if reg == defaultRegistry {
 		return defaultInterceptor
 	}
-	return newInterceptor(reg)
+	return newInterceptor(reg.r)
 }
 
 // auditedDriver is pgx's stdlib driver wrapped with intr: the driver

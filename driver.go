@@ -50,80 +50,11 @@ import (
 // DriverName is the name the driver registers with database/sql.
 const DriverName = "auditpgx"
 
-// Registry is a set of audited tables and where their entries go.
-type Registry = registry.Registry
-
-// RegistryConfig configures a Registry; its field comments give defaults.
-type RegistryConfig = registry.Config
-
-// TableOption configures a registered table.
-type TableOption = registry.TableOption
-
-var (
-	defaultRegistry    = mustRegistry(registry.New(registry.Config{}))
-	defaultInterceptor = newInterceptor(defaultRegistry)
-)
-
-func mustRegistry(r *registry.Registry, err error) *registry.Registry {
-	if err != nil {
-		panic(err)
-	}
-	return r
-}
+var defaultInterceptor = newInterceptor(defaultRegistry.r)
 
 func init() {
 	sql.Register(DriverName, sqlmw.Driver(stdlib.GetDefaultDriver(), defaultInterceptor))
 }
-
-// NewRegistry returns an empty registry, for use with WithRegistry.
-func NewRegistry(cfg RegistryConfig) (*Registry, error) {
-	return registry.New(cfg)
-}
-
-// DefaultRegistry returns the registry that sql.Open("auditpgx", ...) and
-// the package-level RegisterTable use.
-func DefaultRegistry() *Registry { return defaultRegistry }
-
-// RegisterTable audits a table in the default registry. name is written as
-// in SQL: "users", "app.projects", `"Users"`. The table is checked against
-// the catalog when first used (or by Check).
-func RegisterTable(name string, opts ...TableOption) error {
-	return defaultRegistry.RegisterTable(name, opts...)
-}
-
-// M2M describes a many-to-many join table for RegisterM2M.
-type M2M = registry.M2M
-
-// Ref names a table and the join table's column that refers to it.
-type Ref = registry.Ref
-
-// RegisterM2M records every write to a join table in the default registry
-// as associate and disassociate entries on the owner: one per link inserted
-// or deleted, a disassociate and an associate for an UPDATE that moves a
-// link, nothing for links that did not change. The join table and both
-// columns are checked at first use; Owner and Related need not be
-// registered tables. A join table may also be registered with
-// RegisterTable, for its own columns.
-func RegisterM2M(table string, m M2M) error {
-	return defaultRegistry.RegisterM2M(table, m)
-}
-
-// Exclude leaves columns out of every entry, deletes included.
-func Exclude(cols ...string) TableOption { return registry.Exclude(cols...) }
-
-// Redact records columns as "$encrypted$"; a change to one is recorded as
-// ["$encrypted$", "$encrypted$"]. Values never leave the server.
-func Redact(cols ...string) TableOption { return registry.Redact(cols...) }
-
-// Only audits just these columns; every other column behaves as excluded.
-func Only(cols ...string) TableOption { return registry.Only(cols...) }
-
-// RecordTruncate lets TRUNCATE of the table run, recorded as one entry with
-// operation "truncate" (no object_id, no changes), where it is otherwise
-// refused. Partitions, inheritance children and, for TRUNCATE ... CASCADE,
-// the tables that refer to the truncated ones count too: a TRUNCATE that
-// empties a registered table without this option is refused.
-func RecordTruncate() TableOption { return registry.RecordTruncate() }
 
 // Option configures NewConnector, Migrate and Check.
 type Option func(*options)
@@ -160,18 +91,27 @@ const (
 // take is an error, never ignored.
 func applyOptions(fn string, use optionUse, opts []Option) (*options, error) {
 	o := &options{registry: defaultRegistry}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("auditpgx: %s: option %d is nil", fn, i+1)
+		}
 		opt(o)
 	}
+	return o, o.check(fn, use)
+}
+
+// check refuses, for a function named fn, a nil registry and an option fn
+// does not take.
+func (o *options) check(fn string, use optionUse) error {
 	switch {
 	case o.registry == nil:
-		return nil, fmt.Errorf("auditpgx: %s: WithRegistry(nil)", fn)
+		return fmt.Errorf("auditpgx: %s: WithRegistry(nil)", fn)
 	case len(o.migrate) > 0 && use&takesMigrate == 0:
-		return nil, fmt.Errorf("auditpgx: %s does not take WithoutEntryIndexes, an option of Migrate", fn)
+		return fmt.Errorf("auditpgx: %s does not take WithoutEntryIndexes, an option of Migrate", fn)
 	case len(o.stdlib) > 0 && use&takesStdlib == 0:
-		return nil, fmt.Errorf("auditpgx: %s does not take WithStdlibOptions, an option of the connectors", fn)
+		return fmt.Errorf("auditpgx: %s does not take WithStdlibOptions, an option of the connectors", fn)
 	}
-	return o, nil
+	return nil
 }
 
 // NewConnector returns a connector for sql.OpenDB. dsn is anything pgx
@@ -188,7 +128,7 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	return store.Migrate(ctx, db, o.registry.EntryTable().String(), o.migrate...)
+	return store.Migrate(ctx, db, o.registry.r.EntryTable().Quoted(), o.migrate...)
 }
 
 // Check reads the catalog for every registered table and returns the first
@@ -206,7 +146,7 @@ func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
 	}
 	defer conn.Close()
 	var errs []error
-	tables := o.registry.Tables()
+	tables := o.registry.r.Tables()
 	slices.SortFunc(tables, func(a, b *registry.Table) int { return strings.Compare(a.Registered, b.Registered) })
 	// owner maps each table checked, and its partitions and children, to
 	// its registration: two registrations of one table are an error.
@@ -222,7 +162,7 @@ func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
 			if err != nil {
 				return err
 			}
-			if _, err := o.registry.Resolve(t, c); err != nil {
+			if _, err := o.registry.r.Resolve(t, c); err != nil {
 				return err
 			}
 			covered := []registry.Child{{OID: c.OID, Schema: c.Schema, Rel: c.Rel}}

@@ -513,7 +513,7 @@ func TestHostileRegistrationErrors(t *testing.T) {
 	t.Parallel()
 	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
 	require.NoError(t, err)
-	for _, name := range []string{``, `"unterminated`, `two words`, `a.b.c`, `x'y`, `"a"b`} {
+	for _, name := range []string{``, `"unterminated`, `two words`, `a.b.c`, `x'y`, `"a"b`, `users;drop`} {
 		err := reg.RegisterTable(name)
 		require.ErrorIs(t, err, auditpgx.ErrInvalidRegistration, "%q", name)
 	}
@@ -530,8 +530,6 @@ func TestHostileRegistrationErrors(t *testing.T) {
 		message   string
 	}{
 		{"unknown quoted table", ``, func(r *auditpgx.Registry) error { return r.RegisterTable(`"gh""ost; DROP TABLE users; --"`) },
-			`does not exist`},
-		{"semicolon in an unquoted name", ``, func(r *auditpgx.Registry) error { return r.RegisterTable(`users;drop`) },
 			`does not exist`},
 		{"unknown Only column", `CREATE TABLE ghosts (a int PRIMARY KEY);`,
 			func(r *auditpgx.Registry) error { return r.RegisterTable("ghosts", auditpgx.Only(`b"; --`)) }, `has no column "b\"; --"`},

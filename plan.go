@@ -241,7 +241,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	cat := &catalog{planner: p, ctx: ctx, q: q, refs: refs}
 	entry := p.reg.EntryTable()
 	opt := parser.Options{
-		Entries:       parser.EntryTable{Schema: entry.Schema, Name: entry.Rel},
+		Entries:       entry,
 		ServerVersion: int(p.version.Load()),
 	}
 	var rw *parser.Rewrite

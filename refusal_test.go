@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
+	"github.com/auditpgx/auditpgx/store"
 )
 
 func TestRefusalsChangeNothing(t *testing.T) {
@@ -81,7 +82,7 @@ func TestRegistrationErrors(t *testing.T) {
 	err = reg.RegisterTable("USERS")
 	require.ErrorIs(t, err, auditpgx.ErrInvalidRegistration)
 	require.ErrorContains(t, err, "already registered")
-	require.ErrorContains(t, reg.RegisterTable("a.b.c.d"), "more than two parts")
+	require.ErrorContains(t, reg.RegisterTable("a.b.c.d"), "has 4 dot-separated parts")
 	require.ErrorContains(t, reg.RegisterTable("auditpgx_entry"), "entry table")
 	require.ErrorContains(t, reg.RegisterTable("x", auditpgx.Exclude("a"), auditpgx.Redact("a")), "both excluded and redacted")
 
@@ -154,4 +155,56 @@ func TestWriteCTEWithoutReturningReferenced(t *testing.T) {
 	var n int
 	require.NoError(t, e.plain.QueryRow(`SELECT count(*) FROM users`).Scan(&n))
 	require.Equal(t, 1, n)
+}
+
+// TestEntryTableNameReadAsSQL: an entry table name means one table, read
+// as SQL reads a table name, wherever it is given — the driver writing
+// entries, Migrate creating the table, store reading it back — so that
+// `"audit.log"` is one table named audit.log (not log in schema audit)
+// and Audit.Entries is audit.entries (not "Audit"."Entries").
+func TestEntryTableNameReadAsSQL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		setup func(schema string) string // DDL the name needs
+		entry func(schema string) string // the configured name
+		rel   string                     // the table it must mean
+	}{
+		{"quoted dot", func(string) string { return "" }, func(string) string { return `"audit.log"` }, "audit.log"},
+		{"unquoted capitals", func(s string) string { return `CREATE SCHEMA ` + s + `_audit;` },
+			func(s string) string { return strings.ToUpper(s) + `_Audit.Entries` }, "entries"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dsn, schema := pgtestSchema(t)
+			e := newEnvDSN(t, dsn, schema, tc.setup(schema)+usersDDL, nil)
+			name := tc.entry(schema)
+			reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{EntryTable: name})
+			require.NoError(t, err)
+			require.NoError(t, reg.RegisterTable("users"))
+			db := openWith(t, dsn, reg)
+			require.NoError(t, auditpgx.Migrate(e.ctx, db, auditpgx.WithRegistry(reg)))
+			require.NoError(t, store.Migrate(e.ctx, e.plain, name), "store.Migrate of the same name")
+			_, err = db.ExecContext(e.ctx, `INSERT INTO users (name) VALUES ('a')`)
+			require.NoError(t, err)
+
+			// One table of that name was created, and it holds the entry.
+			var tables int
+			require.NoError(t, e.plain.QueryRow(`SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE c.relkind = 'r' AND n.nspname LIKE $1 || '%' AND c.relname NOT IN ('users', 'auditpgx_entry')`, schema).Scan(&tables))
+			require.Equal(t, 1, tables)
+			var rel string
+			require.NoError(t, e.plain.QueryRow(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE c.relkind = 'r' AND n.nspname LIKE $1 || '%' AND c.relname NOT IN ('users', 'auditpgx_entry')`, schema).Scan(&rel))
+			require.Equal(t, tc.rel, rel)
+
+			entries, err := store.List(e.ctx, e.plain, store.Query{Table: name})
+			require.NoError(t, err)
+			require.Len(t, entries, 1)
+			require.Equal(t, store.OpCreate, entries[0].Operation)
+			h, err := store.History(e.ctx, e.plain, "users", "1", store.WithEntryTable(name))
+			require.NoError(t, err)
+			require.Len(t, h, 1)
+		})
+	}
 }

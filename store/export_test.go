@@ -1,6 +1,10 @@
 package store
 
-import "math"
+import (
+	"math"
+
+	"github.com/auditpgx/auditpgx/internal/sqlq"
+)
 
 // ListSQL returns the statement and arguments List sends for q, which must
 // be valid, so that tests can EXPLAIN it.
@@ -15,6 +19,6 @@ func ListSQL(q Query) (string, []any) {
 // HistorySQL returns the statement History sends first for an object of
 // table whose key columns are keys.
 func HistorySQL(table, objectID string, keys []string) (string, []any) {
-	l := &lineage{t: tableName{name: defaultTable}, table: table, keys: keys, related: true}
+	l := &lineage{t: tableName{sqlq.Name{Rel: defaultTable}}, table: table, keys: keys, related: true}
 	return l.query(objectID, math.MaxInt64)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/auditpgx/auditpgx/diff"
-	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -162,7 +161,7 @@ func newLineage(ctx context.Context, db Querier, table string, opts []Option) (*
 // names in db's catalog, nil when there is no such table or the name is not
 // one PostgreSQL reads as a table name.
 func catalogKeys(ctx context.Context, db Querier, table string) ([]string, error) {
-	n, err := registry.ParseName(table)
+	n, err := sqlq.ParseName(table)
 	if err != nil {
 		return nil, nil
 	}

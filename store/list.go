@@ -16,8 +16,10 @@ const (
 // Query selects entries for [List] and [ListPage]. Zero-valued filters
 // match everything; set filters are combined with AND.
 type Query struct {
-	// Table is the entry table to read, optionally schema-qualified.
-	// Default: "auditpgx_entry".
+	// Table is the entry table to read, optionally schema-qualified,
+	// written as in SQL and as for the driver's RegistryConfig.EntryTable:
+	// Audit.Entries is audit.entries, `"audit.log"` one table named
+	// audit.log. Default: "auditpgx_entry".
 	Table string
 
 	TableName  string      // entries for this audited table

@@ -16,8 +16,15 @@ type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// MigrateOption changes what [Migrate] creates.
-type MigrateOption func(skip *map[string]bool) error
+// MigrateOption changes what [Migrate] creates: [WithoutIndexes].
+type MigrateOption struct {
+	apply func(*migrateConfig) error
+}
+
+// migrateConfig is what the options of Migrate set.
+type migrateConfig struct {
+	skip map[string]bool // index suffixes left out
+}
 
 // WithoutIndexes leaves secondary indexes of the entry table out: Migrate
 // neither creates them nor counts them when it decides whether there is
@@ -29,19 +36,19 @@ type MigrateOption func(skip *map[string]bool) error
 // [ChangeFilter], "actor" the actor filter, "object" [History] and [AsOf].
 // An unknown name is an error.
 func WithoutIndexes(names ...string) MigrateOption {
-	return func(skip *map[string]bool) error {
+	return MigrateOption{func(c *migrateConfig) error {
 		for _, n := range names {
 			suffix := "_" + n + "_idx"
 			if !slices.Contains(indexSuffixes, suffix) {
 				return fmt.Errorf("auditpgx: WithoutIndexes: no index %q (the indexes are object, created, tx, actor, related and changes)", n)
 			}
-			if *skip == nil {
-				*skip = map[string]bool{}
+			if c.skip == nil {
+				c.skip = map[string]bool{}
 			}
-			(*skip)[suffix] = true
+			c.skip[suffix] = true
 		}
 		return nil
-	}
+	}}
 }
 
 // migrateLockKey is the pg_advisory_xact_lock key Migrate holds while it runs.
@@ -67,12 +74,16 @@ type beginner interface {
 // The schema of a qualified name must already exist. An invalid name returns
 // an error wrapping [ErrInvalidTableName] before anything is sent.
 func Migrate(ctx context.Context, db Querier, table string, opts ...MigrateOption) error {
-	var skip map[string]bool
-	for _, o := range opts {
-		if err := o(&skip); err != nil {
+	var c migrateConfig
+	for i, o := range opts {
+		if o.apply == nil {
+			return fmt.Errorf("auditpgx: Migrate: option %d is the zero MigrateOption", i+1)
+		}
+		if err := o.apply(&c); err != nil {
 			return err
 		}
 	}
+	skip := c.skip
 	all, err := ddlStatements(table)
 	if err != nil {
 		return err

@@ -217,7 +217,7 @@ func TestMigrateQualifiedName(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	table := other + ".Entries"
+	table := `"` + strings.ReplaceAll(other, `"`, `""`) + `"."Entries"`
 	for range 2 {
 		if err := store.Migrate(ctx, db, table); err != nil {
 			t.Fatal(err)

@@ -57,7 +57,17 @@ func TestDDLNames(t *testing.T) {
 			notWant: []string{`"audit_entries`, `"audit.entries`},
 		},
 		{
-			table: `My"Schema.Audit Log`,
+			// Read as SQL reads a name: unquoted is folded, and a dot
+			// inside quotes is part of the name.
+			table: `Audit.Entries`,
+			want:  []string{`CREATE TABLE IF NOT EXISTS "audit"."entries" (`},
+		},
+		{
+			table: `"audit.log"`,
+			want:  []string{`CREATE TABLE IF NOT EXISTS "audit.log" (`, `"audit.log_tx_idx" ON "audit.log"`},
+		},
+		{
+			table: `"My""Schema"."Audit Log"`,
 			want: []string{
 				`CREATE TABLE IF NOT EXISTS "My""Schema"."Audit Log" (`,
 				`"Audit Log_tx_idx" ON "My""Schema"."Audit Log"`,

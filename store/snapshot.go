@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/auditpgx/auditpgx/diff"
-	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -25,7 +24,7 @@ import (
 // started empty or were baselined, [EqualStates] of [ReplayTable] and
 // Snapshot is nil.
 func Snapshot(ctx context.Context, db Querier, table string, keyCols []string, cols diff.Columns) (map[string]diff.Image, error) {
-	n, err := registry.ParseName(table)
+	n, err := sqlq.ParseName(table)
 	if err != nil {
 		return nil, fmt.Errorf("auditpgx: snapshot: %q is not a table name as SQL writes one", table)
 	}

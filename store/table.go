@@ -1,10 +1,8 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -13,47 +11,19 @@ import (
 // defaultTable is the entry table name used when none is configured.
 const defaultTable = "auditpgx_entry"
 
-// maxIdentLen is PostgreSQL's identifier limit (NAMEDATALEN-1) in bytes;
-// longer names are silently truncated by the server.
-const maxIdentLen = 63
+// tableName is an entry table's name, read as SQL reads a table name
+// (sqlq.ParseName): "Audit.Entries" is audit.entries, `"audit.log"` one
+// table named audit.log, exactly as the driver writes to it.
+type tableName struct{ sqlq.Name }
 
-// tableName is a parsed entry table name.
-type tableName struct {
-	schema string // "" when unqualified
-	name   string
-}
-
-// parseTableName splits table at its dot. The error carries the reason only;
-// callers add the prefix and sentinel that fit their API.
+// parseTableName reads table. The error carries the reason only; callers
+// add the prefix and sentinel that fit their API.
 func parseTableName(table string) (tableName, error) {
-	if table == "" {
-		return tableName{}, errors.New("empty")
-	}
-	if !utf8.ValidString(table) {
-		return tableName{}, errors.New("not valid UTF-8")
-	}
-	if strings.IndexByte(table, 0) >= 0 {
-		return tableName{}, errors.New("contains a NUL byte")
-	}
-	parts := strings.Split(table, ".")
-	if len(parts) > 2 {
-		return tableName{}, fmt.Errorf("has %d dot-separated parts, want at most 2 (schema.table)", len(parts))
-	}
-	for _, p := range parts {
-		if p == "" {
-			return tableName{}, errors.New("has an empty part")
-		}
-		if len(p) > maxIdentLen {
-			return tableName{}, fmt.Errorf("part of %d bytes exceeds PostgreSQL's limit of %d", len(p), maxIdentLen)
-		}
-	}
-	if len(parts) == 2 {
-		return tableName{schema: parts[0], name: parts[1]}, nil
-	}
-	return tableName{name: parts[0]}, nil
+	n, err := sqlq.ParseName(table)
+	return tableName{n}, err
 }
 
-func (t tableName) quoted() string { return sqlq.QualifiedIdent(t.schema, t.name) }
+func (t tableName) quoted() string { return t.Quoted() }
 
 // indexName derives an index name from the table's own name (indexes always
 // live in the table's schema, so the schema is not part of it). When the
@@ -65,12 +35,12 @@ func (t tableName) indexName(suffix string) string {
 	// tie with it). Raising it would rename the indexes of existing long-named
 	// tables, and Migrate would then build them a second time.
 	const longestSuffix = len("_created_idx")
-	base := t.name
-	if len(base)+longestSuffix > maxIdentLen {
+	base := t.Rel
+	if len(base)+longestSuffix > sqlq.MaxIdentLen {
 		h := fnv.New32a()
-		h.Write([]byte(t.name))
+		h.Write([]byte(t.Rel))
 		tag := fmt.Sprintf("_%08x", h.Sum32())
-		base = truncateUTF8(base, maxIdentLen-longestSuffix-len(tag)) + tag
+		base = truncateUTF8(base, sqlq.MaxIdentLen-longestSuffix-len(tag)) + tag
 	}
 	return base + suffix
 }
@@ -88,8 +58,8 @@ func truncateUTF8(s string, n int) string {
 
 // qualify prefixes a quoted name with the table's schema, if any.
 func (t tableName) qualify(quotedName string) string {
-	if t.schema == "" {
+	if t.Schema == "" {
 		return quotedName
 	}
-	return sqlq.Ident(t.schema) + "." + quotedName
+	return sqlq.Ident(t.Schema) + "." + quotedName
 }

@@ -102,13 +102,7 @@ func runBaseline(ctx context.Context, e env, args []string) error {
 		}
 		ctx = auditpgx.WithActor(ctx, *actor)
 	}
-	// The entry table as store reads --entry-table: each part literally.
-	schema, rel, qualified := strings.Cut(c.entryTable, ".")
-	entryName := sqlq.Ident(schema)
-	if qualified {
-		entryName += "." + sqlq.Ident(rel)
-	}
-	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{EntryTable: entryName})
+	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{EntryTable: c.entryTable})
 	if err != nil {
 		return usagef("--entry-table: %v", err)
 	}
@@ -139,7 +133,7 @@ func runBaseline(ctx context.Context, e env, args []string) error {
 	}
 	if !*noCheck {
 		for _, t := range tables {
-			if err := compareWithEntries(ctx, e, db, entryName, t, specs[t]); err != nil {
+			if err := compareWithEntries(ctx, e, db, c.entryTable, t, specs[t]); err != nil {
 				return err
 			}
 		}
@@ -184,13 +178,17 @@ func (f *columnsFlag) Set(v string) error {
 // the reverse), a column the entries leave out, or one they hold that the
 // options leave out. It compares with the latest entry that lists every
 // audited column; without one there is nothing to compare with.
-func compareWithEntries(ctx context.Context, e env, db *sql.DB, entryName, table string, s *tableSpec) error {
+func compareWithEntries(ctx context.Context, e env, db *sql.DB, entryTable, table string, s *tableSpec) error {
 	var (
 		id      int64
 		op      string
 		changes []byte
 	)
-	err := db.QueryRowContext(ctx, `SELECT id, operation, changes FROM `+entryName+`
+	entries, err := sqlq.ParseName(entryTable)
+	if err != nil {
+		return usagef("--entry-table: %v", err)
+	}
+	err = db.QueryRowContext(ctx, `SELECT id, operation, changes FROM `+entries.Quoted()+`
 		WHERE table_name = $1 AND object_id <> '' AND operation IN ('create', 'delete', 'snapshot')
 		ORDER BY id DESC LIMIT 1`, table).Scan(&id, &op, &changes)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -6,10 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/auditpgx/auditpgx/store"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/auditpgx/auditpgx/store"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 )

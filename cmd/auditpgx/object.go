@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/auditpgx/auditpgx/internal/registry"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 	"github.com/auditpgx/auditpgx/store"
 )
 
@@ -88,7 +88,7 @@ func checkTable(ctx context.Context, db *sql.DB, entryTable, table string) error
 			return err
 		}
 	}
-	if n, err := registry.ParseName(table); err == nil {
+	if n, err := sqlq.ParseName(table); err == nil {
 		var exists bool
 		err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_class c
 			JOIN pg_namespace s ON s.oid = c.relnamespace

@@ -6,6 +6,7 @@ import (
 
 	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/parser"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
 // catalog describes the benchmark's table to the rewriter, as auditpgx's
@@ -51,7 +52,7 @@ func RewriteSQL(query string, serverVersion int) (string, error) {
 		return "", err
 	}
 	rw, err := st.Rewrite(newCatalog(), parser.Options{
-		Entries:       parser.EntryTable{Name: "auditpgx_entry"},
+		Entries:       sqlq.Name{Rel: "auditpgx_entry"},
 		Fingerprint:   fp,
 		Actor:         "$" + strconv.Itoa(st.NumParams+1) + "::text",
 		ServerVersion: serverVersion,
@@ -79,7 +80,7 @@ func ParseRewrite(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		opt := parser.Options{Entries: parser.EntryTable{Name: "auditpgx_entry"}, Fingerprint: fp, Actor: "$12::text", ServerVersion: 150000}
+		opt := parser.Options{Entries: sqlq.Name{Rel: "auditpgx_entry"}, Fingerprint: fp, Actor: "$12::text", ServerVersion: 150000}
 		if _, err := st.Rewrite(cat, opt); err != nil {
 			b.Fatal(err)
 		}

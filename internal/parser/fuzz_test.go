@@ -11,6 +11,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
 // fuzzCatalog is a fixed catalog: a few audited tables, a join table, and
@@ -178,7 +179,7 @@ func checkRewrite(t *testing.T, sql string) {
 				}
 			}
 			opt := Options{
-				Entries:       EntryTable{Name: "auditpgx_entry"},
+				Entries:       sqlq.Name{Rel: "auditpgx_entry"},
 				Fingerprint:   "0123456789abcdef",
 				Actor:         "$" + strconv.Itoa(sub.NumParams+1) + "::text",
 				RowsForExec:   st.Count > 1,

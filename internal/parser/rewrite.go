@@ -7,6 +7,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
 // Target describes an audited table as the catalog and the registration
@@ -90,14 +91,9 @@ type Catalog interface {
 	Columns(TableName) ([]string, error)
 }
 
-// EntryTable names the table that receives entries.
-type EntryTable struct {
-	Schema, Name string
-}
-
 // Options fix what the rewrite writes into every entry.
 type Options struct {
-	Entries     EntryTable
+	Entries     sqlq.Name
 	Fingerprint string
 	// Actor is the SQL expression of the acting user, e.g. "$3::text".
 	Actor string

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
 // splice replaces each marker in the deparsed text by generated SQL, in
@@ -33,7 +31,7 @@ func (rw *rewriter) splice(sql string, inline bool) (out, insert string, err err
 		entries = append(entries, g.entries)
 	}
 	// One INSERT for all entries, in the order of the writes.
-	insert = cteEntries + " AS (INSERT INTO " + sqlq.QualifiedIdent(rw.opt.Entries.Schema, rw.opt.Entries.Name) + " " +
+	insert = cteEntries + " AS (INSERT INTO " + rw.opt.Entries.Quoted() + " " +
 		entryColumns + " " + strings.Join(entries, " UNION ALL ") + ")"
 	if inline {
 		sp.marker(markEntries+" AS (SELECT ", markEntries, ")", insert)

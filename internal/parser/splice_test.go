@@ -3,6 +3,8 @@ package parser
 import (
 	"strings"
 	"testing"
+
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
 // TestRewriteRefusesMarkerText: text that spells a marker as the deparser
@@ -20,7 +22,7 @@ func TestRewriteRefusesMarkerText(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", sql, err)
 		}
-		_, err = st.Rewrite(fuzzCatalog{}, Options{Entries: EntryTable{Name: "e"}, Actor: "$1::text", ServerVersion: 170000})
+		_, err = st.Rewrite(fuzzCatalog{}, Options{Entries: sqlq.Name{Rel: "e"}, Actor: "$1::text", ServerVersion: 170000})
 		want := "the statement contains the text " + marker + ", which the rewrite uses"
 		if err == nil || err.Error() != want {
 			t.Errorf("Rewrite(%q) = %v, want %q", sql, err, want)
@@ -38,7 +40,7 @@ func TestRewriteRefusesMarkerText(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rw, err := st.Rewrite(fuzzCatalog{}, Options{Entries: EntryTable{Name: "e"}, Actor: "$1::text", ServerVersion: 170000})
+		rw, err := st.Rewrite(fuzzCatalog{}, Options{Entries: sqlq.Name{Rel: "e"}, Actor: "$1::text", ServerVersion: 170000})
 		if err != nil {
 			t.Fatalf("%s: %v", constant, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -34,7 +35,7 @@ func treeTexts(t *testing.T) []string {
 		}
 		for _, v := range []int{170000, 180000} {
 			st, _ := Parse(sql)
-			rw, err := st.Rewrite(fuzzCatalog{}, Options{Entries: EntryTable{Name: "e"}, Actor: "$9::text", ServerVersion: v})
+			rw, err := st.Rewrite(fuzzCatalog{}, Options{Entries: sqlq.Name{Rel: "e"}, Actor: "$9::text", ServerVersion: v})
 			if err == nil {
 				out = append(out, rw.ExecSQL, rw.QuerySQL)
 			}

@@ -13,7 +13,7 @@ import (
 // opt supplies the entry table, the actor expression and the fingerprint.
 func TruncateEntries(tables []string, opt Options) string {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO " + sqlq.QualifiedIdent(opt.Entries.Schema, opt.Entries.Name) + " " + entryColumns + " VALUES ")
+	sb.WriteString("INSERT INTO " + opt.Entries.Quoted() + " " + entryColumns + " VALUES ")
 	for i, t := range tables {
 		if i > 0 {
 			sb.WriteString(", ")

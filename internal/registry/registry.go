@@ -21,73 +21,6 @@ const DefaultEntryTable = "auditpgx_entry"
 // ErrInvalid is wrapped by every registration and catalog-check error.
 var ErrInvalid = errors.New("auditpgx: invalid registration")
 
-// Name is a table name split into schema and relation, folded as
-// PostgreSQL folds unquoted identifiers.
-type Name struct {
-	Schema string
-	Rel    string
-}
-
-func (n Name) String() string {
-	if n.Schema == "" {
-		return n.Rel
-	}
-	return n.Schema + "." + n.Rel
-}
-
-// ParseName reads "users", "app.projects" or `"Users"` the way PostgreSQL
-// reads a table name in SQL: unquoted parts are lower-cased, quoted parts
-// are taken as written.
-func ParseName(s string) (Name, error) {
-	var parts []string
-	for rest := strings.TrimSpace(s); ; {
-		var part string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(rest); i++ {
-				if rest[i] == '"' {
-					if i+1 < len(rest) && rest[i+1] == '"' {
-						b.WriteByte('"')
-						i++
-						continue
-					}
-					break
-				}
-				b.WriteByte(rest[i])
-			}
-			if i >= len(rest) {
-				return Name{}, fmt.Errorf("%w: table name %q has an unterminated quote", ErrInvalid, s)
-			}
-			part, rest = b.String(), rest[i+1:]
-		} else {
-			end := strings.IndexByte(rest, '.')
-			if end < 0 {
-				end = len(rest)
-			}
-			part, rest = strings.ToLower(strings.TrimSpace(rest[:end])), rest[end:]
-			if part == "" || strings.ContainsAny(part, ` "'`) {
-				return Name{}, fmt.Errorf("%w: table name %q is not a valid name (quote it as in SQL)", ErrInvalid, s)
-			}
-		}
-		parts = append(parts, part)
-		if rest == "" {
-			break
-		}
-		if rest[0] != '.' {
-			return Name{}, fmt.Errorf("%w: table name %q is not a valid name", ErrInvalid, s)
-		}
-		rest = rest[1:]
-	}
-	switch len(parts) {
-	case 1:
-		return Name{Rel: parts[0]}, nil
-	case 2:
-		return Name{Schema: parts[0], Rel: parts[1]}, nil
-	}
-	return Name{}, fmt.Errorf("%w: table name %q has more than two parts", ErrInvalid, s)
-}
-
 // Config holds a registry's settings.
 type Config struct {
 	// EntryTable is where entries are written. Default "auditpgx_entry",
@@ -110,10 +43,10 @@ type Config struct {
 // described anew rather than mistaken for the old one.
 type Registry struct {
 	cfg   Config
-	entry Name
+	entry sqlq.Name
 
 	mu     sync.RWMutex
-	tables map[Name]*Table
+	tables map[sqlq.Name]*Table
 	// rels counts the registrations of each relation name, schema aside.
 	rels map[string]int
 	// generation changes whenever the set of tables changes, so that
@@ -129,18 +62,18 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	entry, err := ParseName(cfg.EntryTable)
+	entry, err := sqlq.ParseName(cfg.EntryTable)
 	if err != nil {
-		return nil, fmt.Errorf("EntryTable: %w", err)
+		return nil, fmt.Errorf("%w: EntryTable %q: %v", ErrInvalid, cfg.EntryTable, err)
 	}
-	return &Registry{cfg: cfg, entry: entry, tables: map[Name]*Table{}, rels: map[string]int{}}, nil
+	return &Registry{cfg: cfg, entry: entry, tables: map[sqlq.Name]*Table{}, rels: map[string]int{}}, nil
 }
 
 // Config returns the registry's settings with defaults filled in.
 func (r *Registry) Config() Config { return r.cfg }
 
 // EntryTable returns the entry table's name.
-func (r *Registry) EntryTable() Name { return r.entry }
+func (r *Registry) EntryTable() sqlq.Name { return r.entry }
 
 // Generation changes every time a table is registered.
 func (r *Registry) Generation() uint64 { return r.generation.Load() }
@@ -263,9 +196,9 @@ func (r *Registry) RegisterM2M(name string, l M2M) error {
 }
 
 func (r *Registry) newTable(name string) (*Table, error) {
-	n, err := ParseName(name)
+	n, err := sqlq.ParseName(name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: table name %q: %v", ErrInvalid, name, err)
 	}
 	if n == r.entry || (n.Schema == "" && n.Rel == r.entry.Rel) {
 		return nil, fmt.Errorf("%w: table %q is the entry table and cannot be audited", ErrInvalid, name)
@@ -334,14 +267,14 @@ func systemSchema(schema string) bool {
 func (r *Registry) Match(schema, rel string, visible bool) (*Table, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	qualified := r.tables[Name{Schema: schema, Rel: rel}]
+	qualified := r.tables[sqlq.Name{Schema: schema, Rel: rel}]
 	var bare *Table
 	if visible {
-		bare = r.tables[Name{Rel: rel}]
+		bare = r.tables[sqlq.Name{Rel: rel}]
 	}
 	switch {
 	case qualified != nil && bare != nil:
-		return nil, Duplicate(Name{Schema: schema, Rel: rel}.String(), qualified, bare)
+		return nil, Duplicate(sqlq.Name{Schema: schema, Rel: rel}.String(), qualified, bare)
 	case qualified != nil:
 		return qualified, nil
 	}
@@ -367,7 +300,7 @@ func (r *Registry) Collides(schema, rel string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if schema != "" {
-		return r.tables[Name{Schema: schema, Rel: rel}] != nil || r.tables[Name{Rel: rel}] != nil
+		return r.tables[sqlq.Name{Schema: schema, Rel: rel}] != nil || r.tables[sqlq.Name{Rel: rel}] != nil
 	}
 	return r.rels[rel] > 0
 }
@@ -411,7 +344,7 @@ type Table struct {
 	// Registered is the name as the application registered it; entries
 	// carry it in table_name.
 	Registered string
-	Name       Name
+	Name       sqlq.Name
 
 	exclude, redact, only []string
 	audited               bool
@@ -431,12 +364,26 @@ type Table struct {
 // a rewrite made from an older description is not to be used.
 func (t *Table) Version() uint64 { return t.version.Load() }
 
+// Audited reports whether the table was registered with RegisterTable.
+func (t *Table) Audited() bool {
+	t.once.Lock()
+	defer t.once.Unlock()
+	return t.audited
+}
+
+// Link returns the join-table registration, or nil.
+func (t *Table) Link() *M2M {
+	t.once.Lock()
+	defer t.once.Unlock()
+	return t.link
+}
+
 // RecordsTruncate reports whether a TRUNCATE of the table is recorded as
 // one entry rather than refused.
 func (t *Table) RecordsTruncate() bool { return t.recordTruncate }
 
 // Quoted returns the registered name quoted for SQL, e.g. "app"."projects".
-func (t *Table) Quoted() string { return sqlq.QualifiedIdent(t.Name.Schema, t.Name.Rel) }
+func (t *Table) Quoted() string { return t.Name.Quoted() }
 
 // Invalidate forgets the checked description, so that the next statement
 // reads the catalog again (after DDL on the table).
@@ -482,6 +429,9 @@ type Meta struct {
 	// Link is set for a join table registered with RegisterM2M.
 	Link *M2M
 }
+
+// Quoted returns the described table's name quoted for SQL.
+func (m *Meta) Quoted() string { return sqlq.QualifiedIdent(m.Schema, m.Rel) }
 
 // MetaFor returns the checked description of the table with that OID, or
 // nil before its first successful check.

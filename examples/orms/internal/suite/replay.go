@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
 	"github.com/auditpgx/auditpgx/diff"
-	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 	"github.com/auditpgx/auditpgx/store"
 )
@@ -33,31 +31,29 @@ func (e *Env) RequireReplay() {
 	require.NoError(e.t, auditpgx.Check(e.Ctx, e.Audited, auditpgx.WithRegistry(e.Registry)),
 		"resolving the registered tables")
 	tables := e.Registry.Tables()
-	slices.SortFunc(tables, func(a, b *registry.Table) int { return strings.Compare(a.Registered, b.Registered) })
 	entries := e.Entries()
 
 	keys := map[string][]string{}
 	for _, t := range tables {
-		meta := t.Meta()
-		require.NotNil(e.t, meta, "table %q is not resolved", t.Registered)
-		keys[t.Registered] = meta.PrimaryKey
+		require.True(e.t, t.Checked, "table %q is not resolved", t.Name)
+		keys[t.Name] = t.PrimaryKey
 	}
 	state, err := store.Replay(entries, keys)
 	require.NoError(e.t, err, "replaying the entries")
 	for _, t := range tables {
-		meta := t.Meta()
-		if meta.Audited {
-			e.requireTableReplay(t.Registered, meta, state[t.Registered])
+		if t.Audited {
+			e.requireTableReplay(t, state[t.Name])
 		}
-		if meta.Link != nil {
-			e.requireLinkReplay(t, *meta.Link, entries)
+		if t.Link != nil {
+			e.requireLinkReplay(t, *t.Link, entries)
 		}
 	}
 }
 
-func (e *Env) requireTableReplay(table string, meta *registry.Meta, replayed map[string]diff.Image) {
+func (e *Env) requireTableReplay(t auditpgx.RegisteredTable, replayed map[string]diff.Image) {
 	e.t.Helper()
-	current, err := store.Snapshot(e.Ctx, e.admin, table, meta.PrimaryKey, meta.Audit)
+	table := t.Name
+	current, err := store.Snapshot(e.Ctx, e.admin, table, t.PrimaryKey, t.Columns)
 	require.NoError(e.t, err)
 	if replayed == nil {
 		replayed = map[string]diff.Image{}
@@ -82,7 +78,7 @@ func (e *Env) render(objects map[string]diff.Image) map[string]string {
 
 // requireLinkReplay checks a join table against its associate and
 // disassociate entries.
-func (e *Env) requireLinkReplay(t *registry.Table, m registry.M2M, entries []store.Entry) {
+func (e *Env) requireLinkReplay(t auditpgx.RegisteredTable, m auditpgx.M2M, entries []store.Entry) {
 	e.t.Helper()
 	links := map[string]bool{}
 	for _, en := range entries {
@@ -106,7 +102,7 @@ func (e *Env) requireLinkReplay(t *registry.Table, m registry.M2M, entries []sto
 	slices.Sort(replayed)
 
 	q := fmt.Sprintf(`SELECT to_jsonb(%s) #>> '{}', to_jsonb(%s) #>> '{}' FROM %s`,
-		sqlq.Ident(m.Owner.Column), sqlq.Ident(m.Related.Column), t.Quoted())
+		sqlq.Ident(m.Owner.Column), sqlq.Ident(m.Related.Column), t.Table)
 	rows, err := e.admin.QueryContext(e.Ctx, q)
 	require.NoError(e.t, err)
 	defer rows.Close()
@@ -118,5 +114,5 @@ func (e *Env) requireLinkReplay(t *registry.Table, m registry.M2M, entries []sto
 	}
 	require.NoError(e.t, rows.Err())
 	slices.Sort(current)
-	require.Equal(e.t, current, replayed, "links in %s (-) and their replay from the entries (+)", t.Registered)
+	require.Equal(e.t, current, replayed, "links in %s (-) and their replay from the entries (+)", t.Name)
 }
