@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/auditpgx/auditpgx/diff"
-	"github.com/auditpgx/auditpgx/internal/parser"
 	"github.com/auditpgx/auditpgx/internal/registry"
+	"github.com/auditpgx/auditpgx/internal/rewrite"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -398,7 +398,7 @@ func baselineBatchSQL(entry, table string, m *registry.Meta) (first, next string
 		ids = append(ids, q)
 		keyTypes = append(keyTypes, m.Types[j])
 	}
-	oid := parser.ObjectIDSQL(ids, keyTypes)
+	oid := rewrite.ObjectIDSQL(ids, keyTypes)
 	build := func(where string) string {
 		return `WITH b AS MATERIALIZED (
 	SELECT ` + strings.Join(sel, ", ") + `, ` + oid + ` AS oid, ` + diff.MaskedImageSQL("t", m.Audit) + ` AS img

@@ -24,7 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/auditpgx/auditpgx"
-	"github.com/auditpgx/auditpgx/internal/parser"
+	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/pgtest"
 	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/store"
@@ -624,7 +624,7 @@ func explainGolden(t testing.TB, c *corpusCase, e *corpusEnv) {
 		schema = e.schemas[0]
 	}
 	text := strings.NewReplacer("<actor>", "'corpus'::text", "<oid>", "0", "<schema>", schema).Replace(c.rewrite)
-	st, err := parser.Parse(text)
+	st, err := parse.Parse(text)
 	if err != nil {
 		t.Errorf("rewrite.sql does not parse: %v", err)
 		return

@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
-	"github.com/auditpgx/auditpgx/internal/parser"
 	"github.com/auditpgx/auditpgx/internal/pgtest"
+	"github.com/auditpgx/auditpgx/internal/rewrite"
 )
 
 // The fidelity tests run each statement of a corpus twice, on two identical
@@ -744,7 +744,7 @@ func runAfterDDL(t *testing.T, c fidelityCase, inTx bool) {
 		if first.rawErr != nil {
 			var pgErr *pgconn.PgError
 			require.ErrorAs(t, first.rawErr, &pgErr)
-			require.True(t, pgErr.Code == "42703" || strings.Contains(pgErr.Message, parser.StaleMarker), "error %v", first.rawErr)
+			require.True(t, pgErr.Code == "42703" || strings.Contains(pgErr.Message, rewrite.StaleMarker), "error %v", first.rawErr)
 			require.Equal(t, 0, audited.countEntries(), "entries of the failed transaction")
 		} else {
 			got = first

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
-	"github.com/auditpgx/auditpgx/internal/parser"
+	"github.com/auditpgx/auditpgx/internal/parse"
 )
 
 // hostileDDL is usersDDL (registered) beside notes, which is not.
@@ -46,7 +46,7 @@ func requireSamePgError(t *testing.T, plainErr, auditErr error, msg string) {
 func TestHostileMalformedUnregistered(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, hostileDDL, registerUsers)
-	deep := strings.Repeat("(", parser.MaxNesting+5) + "1" + strings.Repeat(")", parser.MaxNesting+5)
+	deep := strings.Repeat("(", parse.MaxNesting+5) + "1" + strings.Repeat(")", parse.MaxNesting+5)
 	for _, q := range []string{
 		`SELEC 1`,
 		`INSERT INTO notes VALUES (`,
@@ -122,7 +122,7 @@ func TestHostileRegisteredInputs(t *testing.T) {
 		for _, q := range []string{
 			`UPDATE users SET name = 'x' WHERE`,
 			`INSERT INTO users (name) VALUES ('a'`,
-			`UPDATE users SET name = ` + strings.Repeat("(", parser.MaxNesting+1) + `'x'` + strings.Repeat(")", parser.MaxNesting+1),
+			`UPDATE users SET name = ` + strings.Repeat("(", parse.MaxNesting+1) + `'x'` + strings.Repeat(")", parse.MaxNesting+1),
 			`UPDATE users SET name = ` + strings.Repeat("(", 100_000) + `'x'` + strings.Repeat(")", 100_000),
 			`UPDATE users SET name = ` + strings.Repeat("(", 100_000),
 			`UPDATE users SET name = 'x' WHERE id = ANY(ARRAY` + strings.Repeat("[", 100_000) + `1`,
@@ -136,7 +136,7 @@ func TestHostileRegisteredInputs(t *testing.T) {
 	})
 
 	t.Run("nesting at the limit runs", func(t *testing.T) {
-		q := `UPDATE users SET name = ` + strings.Repeat("(", parser.MaxNesting) + `'deep'` + strings.Repeat(")", parser.MaxNesting)
+		q := `UPDATE users SET name = ` + strings.Repeat("(", parse.MaxNesting) + `'deep'` + strings.Repeat(")", parse.MaxNesting)
 		_, err := e.db.ExecContext(e.ctx, q)
 		require.NoError(t, err)
 		require.Equal(t, 1, e.countEntries())
@@ -237,15 +237,15 @@ func TestHostileMaxParameters(t *testing.T) {
 }
 
 // hostileDeepCases are inputs aimed at the C parser's recursion. The
-// parenthesis guard (parser.MaxNesting) covers the first ones; the rest
+// parenthesis guard (parse.MaxNesting) covers the first ones; the rest
 // nest as deeply without any parenthesis or bracket: left-recursive
 // operator chains build one tree level per operator.
 var hostileDeepCases = []struct {
 	name string
 	sql  func() string
 }{
-	{"parens at MaxNesting", func() string { return nest("(", ")", parser.MaxNesting) }},
-	{"parens just over MaxNesting", func() string { return nest("(", ")", parser.MaxNesting+1) }},
+	{"parens at MaxNesting", func() string { return nest("(", ")", parse.MaxNesting) }},
+	{"parens just over MaxNesting", func() string { return nest("(", ")", parse.MaxNesting+1) }},
 	{"parens far over MaxNesting", func() string { return nest("(", ")", 1_000_000) }},
 	{"unbalanced open parens", func() string { return `UPDATE users SET name = ` + strings.Repeat("(", 100_000) }},
 	{"unbalanced open brackets", func() string { return `UPDATE users SET name = x` + strings.Repeat("[", 100_000) }},

@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ngrok/sqlmw"
 
-	"github.com/auditpgx/auditpgx/internal/parser"
 	"github.com/auditpgx/auditpgx/internal/registry"
+	"github.com/auditpgx/auditpgx/internal/rewrite"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -237,7 +237,7 @@ func (e *StaleError) Unwrap() error { return e.Err }
 // staleError wraps an error of the rewrite's guard in a StaleError.
 func staleError(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "22P02" && strings.Contains(pgErr.Message, parser.StaleMarker) {
+	if errors.As(err, &pgErr) && pgErr.Code == "22P02" && strings.Contains(pgErr.Message, rewrite.StaleMarker) {
 		return &StaleError{Err: err}
 	}
 	return err
@@ -281,7 +281,7 @@ func (i *interceptor) retry(ctx context.Context, c connection, p *plan, query st
 	}
 	switch {
 	case pgErr.Code == "42703", pgErr.Code == "42P01", pgErr.Code == "0A000", pgErr.Code == "42804":
-	case pgErr.Code == "22P02" && strings.Contains(pgErr.Message, parser.StaleMarker):
+	case pgErr.Code == "22P02" && strings.Contains(pgErr.Message, rewrite.StaleMarker):
 	default:
 		return nil, false
 	}

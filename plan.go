@@ -11,8 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/auditpgx/auditpgx/internal/parser"
+	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/registry"
+	"github.com/auditpgx/auditpgx/internal/rewrite"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -29,7 +30,7 @@ const (
 type plan struct {
 	action     action
 	generation uint64
-	rewrite    *parser.Rewrite
+	rewrite    *rewrite.Rewrite
 	// inlineActor: the rewrite holds actorMarker where the actor goes, as a
 	// literal (multi-statement strings, and statements that use every
 	// parameter the protocol allows).
@@ -171,7 +172,7 @@ var afterBuild atomic.Pointer[func(query string)]
 // that depend on the catalog's current state in a way no guard in the
 // rewrite checks when it runs.
 func (p *planner) build(ctx context.Context, q driver.QueryerContext, query string) (pl *plan, cacheable bool, err error) {
-	st, perr := parser.Parse(query)
+	st, perr := parse.Parse(query)
 	if perr == nil && strings.IndexByte(query, 0) >= 0 {
 		perr = errors.New("the text contains a NUL byte")
 	}
@@ -214,7 +215,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 			continue
 		}
 		switch w.Kind {
-		case parser.CopyFrom:
+		case parse.CopyFrom:
 			return refused(t.table.Registered, "COPY FROM cannot be audited; use INSERT (multi-row VALUES or INSERT ... SELECT)"), !refs.temp, nil
 		default:
 			audited = t.table
@@ -240,11 +241,11 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	}
 	cat := &catalog{planner: p, ctx: ctx, q: q, refs: refs}
 	entry := p.reg.EntryTable()
-	opt := parser.Options{
+	opt := rewrite.Options{
 		Entries:       entry,
 		ServerVersion: int(p.version.Load()),
 	}
-	var rw *parser.Rewrite
+	var rw *rewrite.Rewrite
 	var truncate bool
 	if st.Count > 1 {
 		rw, err = p.rewriteMulti(ctx, q, st, cat, opt)
@@ -264,7 +265,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	if errors.As(err, &re) {
 		return re.plan, cacheable && !errors.As(err, &regErr), nil
 	}
-	var ue *parser.UnsupportedError
+	var ue *rewrite.UnsupportedError
 	if errors.As(err, &ue) {
 		name := ""
 		if audited != nil {
@@ -308,7 +309,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 // may mean a registered table (the name means something else once the
 // string's first statements have run), and CREATE TABLE ... AS or SELECT
 // ... INTO a registered name, which fills a table without an INSERT.
-func (p *planner) refuseUnplannable(st *parser.Statement) *plan {
+func (p *planner) refuseUnplannable(st *parse.Statement) *plan {
 	if p.reg.Empty() {
 		return nil
 	}
@@ -335,7 +336,7 @@ func (p *planner) refuseUnplannable(st *parser.Statement) *plan {
 		if changed {
 			for _, w := range sub.Writes {
 				switch w.Kind {
-				case parser.Alter, parser.Drop:
+				case parse.Alter, parse.Drop:
 				default:
 					return refused(collides, "a string that changes search_path, the role or the catalog and then writes a table that may be registered is not audited: its names mean something else once its first statements have run; send them separately")
 				}
@@ -353,12 +354,12 @@ func (e *refusalError) Error() string { return e.plan.err.Error() }
 
 // truncates reports whether st holds a TRUNCATE that may empty a
 // registered table.
-func (p *planner) truncates(st *parser.Statement) bool {
+func (p *planner) truncates(st *parse.Statement) bool {
 	if p.reg.Empty() {
 		return false
 	}
 	for _, w := range st.Writes {
-		if w.Kind == parser.Truncate {
+		if w.Kind == parse.Truncate {
 			return true
 		}
 	}
@@ -369,12 +370,12 @@ func (p *planner) truncates(st *parser.Statement) bool {
 // the TRUNCATE empties in front of it, in one string that runs as one
 // transaction. It returns a nil rewrite when no registered table is
 // emptied, and a refusalError when one is that does not record TRUNCATE.
-func (p *planner) rewriteTruncate(ctx context.Context, q driver.QueryerContext, st *parser.Statement, opt parser.Options) (*parser.Rewrite, bool, error) {
+func (p *planner) rewriteTruncate(ctx context.Context, q driver.QueryerContext, st *parse.Statement, opt rewrite.Options) (*rewrite.Rewrite, bool, error) {
 	tables, err := p.truncated(ctx, q, st.Writes)
 	if err != nil || len(tables) == 0 {
 		return nil, false, err
 	}
-	fp, err := parser.Fingerprint(st.SQL)
+	fp, err := parse.Fingerprint(st.SQL)
 	if err != nil {
 		return nil, false, fmt.Errorf("auditpgx: fingerprint: %w", err)
 	}
@@ -385,8 +386,8 @@ func (p *planner) rewriteTruncate(ctx context.Context, q driver.QueryerContext, 
 	}
 	// The user's text goes last: its command tag is the string's, and a
 	// trailing comment cannot hide anything.
-	sql := parser.TruncateEntries(names, opt) + "\n; " + st.SQL
-	return &parser.Rewrite{ExecSQL: sql, QuerySQL: sql}, true, nil
+	sql := rewrite.TruncateEntries(names, opt) + "\n; " + st.SQL
+	return &rewrite.Rewrite{ExecSQL: sql, QuerySQL: sql}, true, nil
 }
 
 // truncated returns the registered tables a TRUNCATE's writes empty: those
@@ -395,11 +396,11 @@ func (p *planner) rewriteTruncate(ctx context.Context, q driver.QueryerContext, 
 // counts under its own registration or its nearest registered ancestor's.
 // If one of them does not record TRUNCATE, the error is a refusalError.
 // Registered tables the TRUNCATE does not reach play no part.
-func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes []parser.Write) ([]*registry.Table, error) {
+func (p *planner) truncated(ctx context.Context, q driver.QueryerContext, writes []parse.Write) ([]*registry.Table, error) {
 	var names []string
 	cascade := false
 	for _, w := range writes {
-		if w.Kind == parser.Truncate {
+		if w.Kind == parse.Truncate {
 			names = append(names, sqlq.QualifiedIdent(w.Table.Schema, w.Table.Name))
 			cascade = cascade || w.Cascade
 		}
@@ -451,21 +452,21 @@ const truncateReachQuery = `WITH RECURSIVE r(oid) AS (
 	SELECT row_number() OVER (ORDER BY oid) AS i, oid FROM r
 )` + ancestorsCTE + `, rel AS (SELECT i, depth, oid FROM a)` + relationRows
 
-func (p *planner) rewriteOne(st *parser.Statement, cat *catalog, opt parser.Options, actor string) (*parser.Rewrite, error) {
-	fp, err := parser.Fingerprint(st.SQL)
+func (p *planner) rewriteOne(st *parse.Statement, cat *catalog, opt rewrite.Options, actor string) (*rewrite.Rewrite, error) {
+	fp, err := parse.Fingerprint(st.SQL)
 	if err != nil {
 		return nil, fmt.Errorf("auditpgx: fingerprint: %w", err)
 	}
 	opt.Fingerprint, opt.Actor = fp, actor
-	return st.Rewrite(cat, opt)
+	return rewrite.Build(st, cat, opt)
 }
 
 // rewriteMulti rewrites each audited statement of a multi-statement
 // string. Such strings travel without parameters (the simple protocol), so
 // the actor is spliced in as a quoted literal at run time, at each NUL.
-func (p *planner) rewriteMulti(ctx context.Context, q driver.QueryerContext, st *parser.Statement, cat *catalog, opt parser.Options) (*parser.Rewrite, error) {
+func (p *planner) rewriteMulti(ctx context.Context, q driver.QueryerContext, st *parse.Statement, cat *catalog, opt rewrite.Options) (*rewrite.Rewrite, error) {
 	if st.NumParams > 0 {
-		return nil, &parser.UnsupportedError{Reason: "a string of several statements cannot take parameters"}
+		return nil, &rewrite.UnsupportedError{Reason: "a string of several statements cannot take parameters"}
 	}
 	opt.RowsForExec = true
 	var execParts, queryParts []string
@@ -501,7 +502,7 @@ func (p *planner) rewriteMulti(ctx context.Context, q driver.QueryerContext, st 
 	}
 	// A newline before each semicolon: a statement's text may end in a
 	// line comment.
-	return &parser.Rewrite{ExecSQL: strings.Join(execParts, "\n; "), QuerySQL: strings.Join(queryParts, "\n; ")}, nil
+	return &rewrite.Rewrite{ExecSQL: strings.Join(execParts, "\n; "), QuerySQL: strings.Join(queryParts, "\n; ")}, nil
 }
 
 // maxParams is the most parameters the extended protocol carries.
@@ -513,11 +514,11 @@ const actorMarker = "\x00"
 
 // deletes reports whether a write of kind k may delete rows, and so
 // cascade to the rows that refer to them.
-func deletes(k parser.Kind) bool {
-	return k == parser.Delete || k == parser.Merge
+func deletes(k parse.Kind) bool {
+	return k == parse.Delete || k == parse.Merge
 }
 
-func writesAudited(st *parser.Statement, cat *catalog) bool {
+func writesAudited(st *parse.Statement, cat *catalog) bool {
 	for _, w := range st.Writes {
 		if cat.refs.tables[w.Table] != nil || (deletes(w.Kind) && len(cat.refs.cascades[w.Table]) > 0) {
 			return true
@@ -535,17 +536,17 @@ type catalog struct {
 	refs    refs
 }
 
-func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
+func (c *catalog) Target(n parse.TableName) (*rewrite.Target, error) {
 	t := c.refs.tables[n]
 	cascades := cascades(c.refs.cascades[n])
 	if t == nil {
 		if len(cascades) == 0 {
 			return nil, nil
 		}
-		return &parser.Target{Registered: n.String(), Cascades: cascades}, nil
+		return &rewrite.Target{Registered: n.String(), Cascades: cascades}, nil
 	}
 	meta := t.meta
-	return &parser.Target{
+	return &rewrite.Target{
 		Cascades:     cascades,
 		Registered:   t.table.Registered,
 		OID:          meta.OID,
@@ -564,10 +565,10 @@ func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
 	}, nil
 }
 
-func cascades(cs []cascade) []parser.Cascade {
-	var out []parser.Cascade
+func cascades(cs []cascade) []rewrite.Cascade {
+	var out []rewrite.Cascade
 	for _, c := range cs {
-		pc := parser.Cascade{
+		pc := rewrite.Cascade{
 			RefColumn: c.fk.RefColumn,
 			Schema:    c.meta.Schema, Rel: c.meta.Rel, Column: c.fk.Column,
 		}
@@ -582,24 +583,24 @@ func cascades(cs []cascade) []parser.Cascade {
 	return out
 }
 
-func link(l *registry.M2M) *parser.Link {
+func link(l *registry.M2M) *rewrite.Link {
 	if l == nil {
 		return nil
 	}
-	return &parser.Link{
+	return &rewrite.Link{
 		Field:      l.Field,
 		OwnerTable: l.Owner.Table, OwnerColumn: l.Owner.Column,
 		RelatedTable: l.Related.Table, RelatedColumn: l.Related.Column,
 	}
 }
 
-func (c *catalog) Columns(n parser.TableName) ([]string, error) {
+func (c *catalog) Columns(n parse.TableName) ([]string, error) {
 	desc, err := readCatalog(c.ctx, c.q, registry.CatalogQuery, sqlq.QualifiedIdent(n.Schema, n.Name))
 	if err != nil {
 		return nil, err
 	}
 	if desc == nil {
-		return nil, &parser.UnsupportedError{Reason: fmt.Sprintf("RETURNING * over %q, which is not a table, is not audited; name the columns", n.String())}
+		return nil, &rewrite.UnsupportedError{Reason: fmt.Sprintf("RETURNING * over %q, which is not a table, is not audited; name the columns", n.String())}
 	}
 	return desc.Columns, nil
 }
@@ -638,7 +639,7 @@ func (p *planner) mentioned(query string) string {
 			return t.Registered
 		}
 	}
-	words, lexed := parser.Identifiers(query)
+	words, lexed := parse.Identifiers(query)
 	if !lexed {
 		// Not even lexable (as pg_query lexes; a server with other settings,
 		// such as standard_conforming_strings off, may read quotes

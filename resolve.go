@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/auditpgx/auditpgx/internal/parser"
+	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
@@ -146,8 +146,8 @@ type cascade struct {
 
 // refs maps each table a statement writes to what it means.
 type refs struct {
-	tables   map[parser.TableName]*target
-	cascades map[parser.TableName][]cascade
+	tables   map[parse.TableName]*target
+	cascades map[parse.TableName][]cascade
 	// temp: a name resolved to a session's temporary table, or a
 	// temporary table took part, so that the plan holds for this session
 	// only.
@@ -178,15 +178,15 @@ func (e *registrationError) Unwrap() error { return e.err }
 // in one round trip, and matches the answers against the registrations by
 // name. Descriptions of the registered tables met are read once per table
 // (by OID) and kept.
-func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *parser.Statement) (refs, error) {
-	r := refs{tables: map[parser.TableName]*target{}, cascades: map[parser.TableName][]cascade{}}
+func (p *planner) resolveRefs(ctx context.Context, q driver.QueryerContext, st *parse.Statement) (refs, error) {
+	r := refs{tables: map[parse.TableName]*target{}, cascades: map[parse.TableName][]cascade{}}
 	var names []string
 	var dels []bool
-	var order []parser.TableName
-	index := map[parser.TableName]int{}
+	var order []parse.TableName
+	index := map[parse.TableName]int{}
 	for _, w := range st.Writes {
 		switch w.Kind {
-		case parser.Insert, parser.Update, parser.Delete, parser.Merge, parser.CopyFrom:
+		case parse.Insert, parse.Update, parse.Delete, parse.Merge, parse.CopyFrom:
 		default:
 			continue
 		}
@@ -339,7 +339,7 @@ func readCatalog(ctx context.Context, q driver.QueryerContext, query string, arg
 // dropLinkOnlyUpdates forgets the join tables (registered with RegisterM2M
 // only) whose every write is an UPDATE that assigns neither link column:
 // such an UPDATE changes no link, records nothing and runs as it is.
-func (r *refs) dropLinkOnlyUpdates(writes []parser.Write) {
+func (r *refs) dropLinkOnlyUpdates(writes []parse.Write) {
 	for n, t := range r.tables {
 		if t == nil || t.meta.Audited || t.meta.Link == nil {
 			continue
@@ -350,7 +350,7 @@ func (r *refs) dropLinkOnlyUpdates(writes []parser.Write) {
 			if w.Table != n {
 				continue
 			}
-			if w.Kind != parser.Update || slices.Contains(w.Assigns, l.Owner.Column) || slices.Contains(w.Assigns, l.Related.Column) {
+			if w.Kind != parse.Update || slices.Contains(w.Assigns, l.Owner.Column) || slices.Contains(w.Assigns, l.Related.Column) {
 				changesLinks = true
 			}
 		}

@@ -5,16 +5,17 @@ import (
 	"testing"
 
 	"github.com/auditpgx/auditpgx/diff"
-	"github.com/auditpgx/auditpgx/internal/parser"
+	"github.com/auditpgx/auditpgx/internal/parse"
+	"github.com/auditpgx/auditpgx/internal/rewrite"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
 // catalog describes the benchmark's table to the rewriter, as auditpgx's
 // planner does after reading the database catalog.
-type catalog struct{ target *parser.Target }
+type catalog struct{ target *rewrite.Target }
 
 func newCatalog() *catalog {
-	return &catalog{target: &parser.Target{
+	return &catalog{target: &rewrite.Target{
 		Registered: Table,
 		Columns:    append([]string{primaryKey}, columns...),
 		Types: []string{"bigint", "text", "text", "numeric(12,2)", "boolean", "integer", "text[]", "jsonb",
@@ -25,33 +26,33 @@ func newCatalog() *catalog {
 	}}
 }
 
-func (c *catalog) Target(n parser.TableName) (*parser.Target, error) {
+func (c *catalog) Target(n parse.TableName) (*rewrite.Target, error) {
 	if n.Name == Table {
 		return c.target, nil
 	}
 	return nil, nil
 }
 
-func (c *catalog) Columns(n parser.TableName) ([]string, error) {
+func (c *catalog) Columns(n parse.TableName) ([]string, error) {
 	if n.Name == Table {
 		return c.target.Columns, nil
 	}
-	return nil, &parser.UnsupportedError{Reason: "unknown table " + n.String()}
+	return nil, &rewrite.UnsupportedError{Reason: "unknown table " + n.String()}
 }
 
 // RewriteSQL returns the ExecSQL auditpgx runs for one of the benchmark's
 // statements on a server of the given server_version_num, for reading
 // the SQL or running EXPLAIN on it. The actor is parameter NumParams+1.
 func RewriteSQL(query string, serverVersion int) (string, error) {
-	st, err := parser.Parse(query)
+	st, err := parse.Parse(query)
 	if err != nil {
 		return "", err
 	}
-	fp, err := parser.Fingerprint(query)
+	fp, err := parse.Fingerprint(query)
 	if err != nil {
 		return "", err
 	}
-	rw, err := st.Rewrite(newCatalog(), parser.Options{
+	rw, err := rewrite.Build(st, newCatalog(), rewrite.Options{
 		Entries:       sqlq.Name{Rel: "auditpgx_entry"},
 		Fingerprint:   fp,
 		Actor:         "$" + strconv.Itoa(st.NumParams+1) + "::text",
@@ -72,16 +73,16 @@ func ParseRewrite(b *testing.B) {
 	cat := newCatalog()
 	b.ReportAllocs()
 	for b.Loop() {
-		st, err := parser.Parse(gormSaveSQL)
+		st, err := parse.Parse(gormSaveSQL)
 		if err != nil {
 			b.Fatal(err)
 		}
-		fp, err := parser.Fingerprint(gormSaveSQL)
+		fp, err := parse.Fingerprint(gormSaveSQL)
 		if err != nil {
 			b.Fatal(err)
 		}
-		opt := parser.Options{Entries: sqlq.Name{Rel: "auditpgx_entry"}, Fingerprint: fp, Actor: "$12::text", ServerVersion: 150000}
-		if _, err := st.Rewrite(cat, opt); err != nil {
+		opt := rewrite.Options{Entries: sqlq.Name{Rel: "auditpgx_entry"}, Fingerprint: fp, Actor: "$12::text", ServerVersion: 150000}
+		if _, err := rewrite.Build(st, cat, opt); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,10 +1,11 @@
-package parser
+package rewrite
 
 import (
 	"strconv"
 	"strings"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -23,7 +24,7 @@ func (w *write) cascadeGenerated(g *generated) {
 	}
 	ref := sqlq.Ident(w.ref)
 	deleted := w.name() + " d"
-	if w.kind == Merge {
+	if w.kind == parse.Merge {
 		deleted += " WHERE d." + colAction + " = 'DELETE'"
 	}
 	cols := map[string]string{}

@@ -1,4 +1,4 @@
-package parser
+package rewrite
 
 import (
 	"strconv"
@@ -7,6 +7,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -15,7 +16,7 @@ import (
 // private names and the rewrite's own items are appended.
 type write struct {
 	idx       int
-	kind      Kind
+	kind      parse.Kind
 	node      *pg_query.Node
 	rel       *pg_query.RangeVar
 	returning *[]*pg_query.Node
@@ -53,22 +54,22 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 	var with *pg_query.WithClause
 	switch s := n.Node.(type) {
 	case *pg_query.Node_InsertStmt:
-		w.kind, w.rel, w.returning, with = Insert, s.InsertStmt.Relation, &s.InsertStmt.ReturningList, s.InsertStmt.WithClause
+		w.kind, w.rel, w.returning, with = parse.Insert, s.InsertStmt.Relation, &s.InsertStmt.ReturningList, s.InsertStmt.WithClause
 	case *pg_query.Node_UpdateStmt:
-		w.kind, w.rel, w.returning, with, from = Update, s.UpdateStmt.Relation, &s.UpdateStmt.ReturningList, s.UpdateStmt.WithClause, s.UpdateStmt.FromClause
-		if isCurrentOf(s.UpdateStmt.WhereClause) {
+		w.kind, w.rel, w.returning, with, from = parse.Update, s.UpdateStmt.Relation, &s.UpdateStmt.ReturningList, s.UpdateStmt.WithClause, s.UpdateStmt.FromClause
+		if parse.IsCurrentOf(s.UpdateStmt.WhereClause) {
 			return nil, unsupported("UPDATE ... WHERE CURRENT OF cannot be audited; address the row by its primary key")
 		}
 	case *pg_query.Node_DeleteStmt:
-		w.kind, w.rel, w.returning, with, from = Delete, s.DeleteStmt.Relation, &s.DeleteStmt.ReturningList, s.DeleteStmt.WithClause, s.DeleteStmt.UsingClause
-		if isCurrentOf(s.DeleteStmt.WhereClause) {
+		w.kind, w.rel, w.returning, with, from = parse.Delete, s.DeleteStmt.Relation, &s.DeleteStmt.ReturningList, s.DeleteStmt.WithClause, s.DeleteStmt.UsingClause
+		if parse.IsCurrentOf(s.DeleteStmt.WhereClause) {
 			return nil, unsupported("DELETE ... WHERE CURRENT OF cannot be audited; address the row by its primary key")
 		}
 	case *pg_query.Node_MergeStmt:
-		w.kind, w.rel, w.returning, with = Merge, s.MergeStmt.Relation, &s.MergeStmt.ReturningList, s.MergeStmt.WithClause
+		w.kind, w.rel, w.returning, with = parse.Merge, s.MergeStmt.Relation, &s.MergeStmt.ReturningList, s.MergeStmt.WithClause
 		from = []*pg_query.Node{s.MergeStmt.SourceRelation}
 	}
-	t, err := rw.cat.Target(TableName{Schema: w.rel.Schemaname, Name: w.rel.Relname})
+	t, err := rw.cat.Target(parse.TableName{Schema: w.rel.Schemaname, Name: w.rel.Relname})
 	if err != nil || !t.audits(w.kind) {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 	if w.rel.Alias != nil && w.rel.Alias.Aliasname != "" {
 		w.ref = w.rel.Alias.Aliasname
 	}
-	if len(t.PrimaryKey) == 0 && w.kind == Update && (rw.opt.ServerVersion < 180000 || clashesWithOldNew(w.ref, from)) {
+	if len(t.PrimaryKey) == 0 && w.kind == parse.Update && (rw.opt.ServerVersion < 180000 || clashesWithOldNew(w.ref, from)) {
 		return nil, unsupported("join table %q has no primary key: an UPDATE that changes its link columns is audited from PostgreSQL 18 (RETURNING old.*); delete the old link and insert the new one", t.Registered)
 	}
 	if err := rw.renameReturning(w, from); err != nil {
@@ -145,7 +146,7 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 func (w *write) ctes() []*pg_query.Node {
 	var out []*pg_query.Node
 	switch {
-	case w.kind == Update && !w.returningOld:
+	case w.kind == parse.Update && !w.returningOld:
 		// pre shares the UPDATE's nodes: the tree is no longer edited, and
 		// the deparser prints a node met twice twice.
 		pre := selectOf(markerTarget(markPre + w.suffix()))
@@ -282,27 +283,27 @@ func (w *write) generated() generated {
 		join = append(join, ref+"."+sqlq.Ident(k)+" = "+w.pre()+"."+key)
 	}
 	var g generated
-	if w.kind == Update && !w.returningOld {
+	if w.kind == parse.Update && !w.returningOld {
 		// tableoid too: inheritance children do not share the parent's
 		// key, so the same key may name a row in each.
 		join = append(join, ref+".tableoid = "+w.pre()+"."+colTable)
 		g.join = "(" + strings.Join(join, " AND ") + ")"
 	}
 	switch {
-	case w.kind == Merge:
+	case w.kind == parse.Merge:
 		g = w.mergeGenerated(strings.Join(keys, ", "))
 	case w.t.Audited:
 		g = w.tableGenerated(g, strings.Join(keys, ", "))
-	case w.kind == Update && !w.returningOld:
+	case w.kind == parse.Update && !w.returningOld:
 		g.pre = strings.Join(keys, ", ")
 	}
-	if w.kind == Update && !w.returningOld {
+	if w.kind == parse.Update && !w.returningOld {
 		g.pre += ", " + ref + ".tableoid AS " + colTable
 	}
 	if w.t.Link != nil {
 		w.linkGenerated(&g)
 	}
-	if w.kind == Delete || w.kind == Merge {
+	if w.kind == parse.Delete || w.kind == parse.Merge {
 		w.cascadeGenerated(&g)
 	}
 	if guard := w.staleGuard(); guard != "" {
@@ -336,7 +337,7 @@ func (w *write) staleGuard() string {
 // tableGenerated adds the SQL of create, update and delete entries.
 func (w *write) tableGenerated(g generated, keyList string) generated {
 	switch {
-	case w.kind == Update:
+	case w.kind == parse.Update:
 		// The diff is computed in RETURNING, from the old values (pre's
 		// columns, or old.* on 18) and the new ones, column by column.
 		cols := w.updatedColumns()
@@ -366,7 +367,7 @@ func (w *write) tableGenerated(g generated, keyList string) generated {
 		u := w.upsert.generated(w, keyList, diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit))
 		u.join = g.join
 		g = u
-	case w.kind == Insert:
+	case w.kind == parse.Insert:
 		// The masked image is added_fields itself: built once, in RETURNING.
 		g.returning = keyList + ", " + diff.MaskedImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colNew
 		g.entries = w.entrySelect("'create'", diff.CreatedSQL("d."+colNew)) + " FROM " + w.name() + " d"

@@ -1,4 +1,4 @@
-package parser
+package rewrite
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -70,8 +71,8 @@ type Cascade struct {
 }
 
 // audits reports whether a write of kind k to t produces entries.
-func (t *Target) audits(k Kind) bool {
-	return t != nil && (t.Audited || t.Link != nil || ((k == Delete || k == Merge) && len(t.Cascades) > 0))
+func (t *Target) audits(k parse.Kind) bool {
+	return t != nil && (t.Audited || t.Link != nil || ((k == parse.Delete || k == parse.Merge) && len(t.Cascades) > 0))
 }
 
 // Link describes a join table: each row links the owner object to the
@@ -86,9 +87,9 @@ type Link struct {
 type Catalog interface {
 	// Target returns the audited table a reference means, or nil when the
 	// table is not audited.
-	Target(TableName) (*Target, error)
+	Target(parse.TableName) (*Target, error)
 	// Columns returns the columns of a table, for expanding a * over it.
-	Columns(TableName) ([]string, error)
+	Columns(parse.TableName) ([]string, error)
 }
 
 // Options fix what the rewrite writes into every entry.
@@ -164,23 +165,23 @@ const (
 	markEntries   = "__auditpgx_m_entries"
 )
 
-// Rewrite turns the statement into its audited form: every INSERT, UPDATE
+// Build turns the statement into its audited form: every INSERT, UPDATE
 // and DELETE on an audited table, at the top level or in a WITH query of
 // the top level, also inserts its entries. The statement must be a single
-// one (the caller splits strings of several). Rewrite consumes st: it edits
+// one (the caller splits strings of several). Build consumes st: it edits
 // its parse tree, so it may be called once.
-func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
-	if len(st.tree.Stmts) != 1 {
-		return nil, unsupported("a string of %d statements must be rewritten one statement at a time", len(st.tree.Stmts))
+func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
+	if len(st.Tree().Stmts) != 1 {
+		return nil, unsupported("a string of %d statements must be rewritten one statement at a time", len(st.Tree().Stmts))
 	}
-	if st.reservedName {
+	if st.ReservedName() {
 		return nil, unsupported("names beginning with %s are reserved for the rewrite", reserved)
 	}
-	if st.badParam {
+	if st.BadParam() {
 		return nil, unsupported("$0 is not a valid parameter")
 	}
 	// The tree is edited in place: a Statement is rewritten once.
-	root := st.tree.Stmts[0].Stmt
+	root := st.Tree().Stmts[0].Stmt
 	rw := &rewriter{cat: cat, opt: opt}
 
 	with := withOf(root)
@@ -199,7 +200,7 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 			ctes = append(ctes, c)
 			continue
 		}
-		if len(*returningOf(cte.Ctequery)) == 0 && st.readsName(cte.Ctename) {
+		if len(*returningOf(cte.Ctequery)) == 0 && st.ReadsName(cte.Ctename) {
 			// Such a reference is an error, or, before the WITH query in the
 			// list, a table of that name; neither is worth the doubt.
 			return nil, unsupported("the statement refers to the name of WITH query %q, which writes an audited table without RETURNING; rename one of them or add RETURNING", cte.Ctename)
@@ -227,7 +228,7 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 	if top != nil {
 		ctes = append(ctes, top.ctes()...)
 	}
-	if len(rw.writes) != st.auditedWrites(cat) {
+	if len(rw.writes) != auditedWrites(st, cat) {
 		return nil, unsupported("a write to an audited table inside a subquery or a nested WITH query is not audited; move it to a WITH query of its own at the top of the statement")
 	}
 	if len(rw.writes) == 0 {
@@ -245,8 +246,8 @@ func (st *Statement) Rewrite(cat Catalog, opt Options) (*Rewrite, error) {
 	}
 	*withOf(stmt) = &pg_query.WithClause{Ctes: ctes, Recursive: recursive}
 
-	tree := &pg_query.ParseResult{Version: st.tree.Version, Stmts: []*pg_query.RawStmt{{Stmt: stmt}}}
-	sql, err := deparse(tree)
+	tree := &pg_query.ParseResult{Version: st.Tree().Version, Stmts: []*pg_query.RawStmt{{Stmt: stmt}}}
+	sql, err := parse.Deparse(tree)
 	if err != nil {
 		return nil, fmt.Errorf("auditpgx internal error: deparse: %w", err)
 	}
@@ -282,10 +283,10 @@ type rewriter struct {
 
 // auditedWrites counts the writes to audited tables anywhere in the
 // statement.
-func (st *Statement) auditedWrites(cat Catalog) int {
+func auditedWrites(st *parse.Statement, cat Catalog) int {
 	n := 0
 	for _, w := range st.Writes {
-		if w.Kind != Insert && w.Kind != Update && w.Kind != Delete && w.Kind != Merge {
+		if w.Kind != parse.Insert && w.Kind != parse.Update && w.Kind != parse.Delete && w.Kind != parse.Merge {
 			continue
 		}
 		if t, err := cat.Target(w.Table); err == nil && t.audits(w.Kind) {

@@ -1,4 +1,4 @@
-package parser
+package rewrite
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -18,7 +19,7 @@ import (
 // columns for any other table a RETURNING * may expand.
 type fuzzCatalog struct{}
 
-var fuzzTargets = map[TableName]*Target{
+var fuzzTargets = map[parse.TableName]*Target{
 	{Name: "users"}: {
 		Registered: "users",
 		Columns:    []string{"id", "name", "email", "pw"},
@@ -56,17 +57,17 @@ var fuzzTargets = map[TableName]*Target{
 	},
 }
 
-func (fuzzCatalog) Target(n TableName) (*Target, error) {
+func (fuzzCatalog) Target(n parse.TableName) (*Target, error) {
 	if t, ok := fuzzTargets[n]; ok {
 		return t, nil
 	}
 	if n.Schema == "public" {
-		return fuzzTargets[TableName{Name: n.Name}], nil
+		return fuzzTargets[parse.TableName{Name: n.Name}], nil
 	}
 	return nil, nil
 }
 
-func (fuzzCatalog) Columns(n TableName) ([]string, error) {
+func (fuzzCatalog) Columns(n parse.TableName) ([]string, error) {
 	if t, _ := (fuzzCatalog{}).Target(n); t != nil {
 		return t.Columns, nil
 	}
@@ -112,10 +113,10 @@ var fuzzSeeds = []string{
 	`INSERT INTO public.users (id) VALUES (1) RETURNING (SELECT 1), EXISTS (SELECT 1), ARRAY(SELECT 1), CASE WHEN true THEN 1 END`,
 	`UPDATE users SET name = __auditpgx_x`,
 	`UPDATE users SET name = $2 WHERE id = $1 RETURNING $3::int`,
-	strings.Repeat("(", MaxNesting-3) + "SELECT 1" + strings.Repeat(")", MaxNesting-3),
-	"UPDATE users SET id = " + strings.Repeat("(", MaxNesting-10) + "1" + strings.Repeat(")", MaxNesting-10),
-	"INSERT INTO users (id) VALUES " + strings.Repeat("(", MaxNesting-2) + "1" + strings.Repeat(")", MaxNesting-2),
-	"INSERT INTO users (id) VALUES " + strings.Repeat("(", MaxNesting+1) + "1" + strings.Repeat(")", MaxNesting+1),
+	strings.Repeat("(", parse.MaxNesting-3) + "SELECT 1" + strings.Repeat(")", parse.MaxNesting-3),
+	"UPDATE users SET id = " + strings.Repeat("(", parse.MaxNesting-10) + "1" + strings.Repeat(")", parse.MaxNesting-10),
+	"INSERT INTO users (id) VALUES " + strings.Repeat("(", parse.MaxNesting-2) + "1" + strings.Repeat(")", parse.MaxNesting-2),
+	"INSERT INTO users (id) VALUES " + strings.Repeat("(", parse.MaxNesting+1) + "1" + strings.Repeat(")", parse.MaxNesting+1),
 	"UPDATE users SET name = ')' || '(((' WHERE id = ARRAY[[[1]]][1][1][1]",
 	`UPDATE users SET name = "(" FROM "((" WHERE id = 1`,
 	"DELETE FROM users WHERE id = 1 -- )))\n AND name = ')'",
@@ -140,7 +141,7 @@ func FuzzRewrite(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
 	}
-	inputs, _ := filepath.Glob(filepath.Join("..", "testdata", "rewrite", "*", "input.sql"))
+	inputs, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "rewrite", "*", "input.sql"))
 	for _, p := range inputs {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(string(b))
@@ -152,15 +153,15 @@ func FuzzRewrite(f *testing.F) {
 }
 
 func checkRewrite(t *testing.T, sql string) {
-	st, err := Parse(sql)
+	st, err := parse.Parse(sql)
 	if err != nil {
-		var se *SyntaxError
-		if !errors.As(err, &se) && !errors.Is(err, ErrTooComplex) {
+		var se *parse.SyntaxError
+		if !errors.As(err, &se) && !errors.Is(err, parse.ErrTooComplex) {
 			t.Fatalf("Parse: unexpected error type %T: %v", err, err)
 		}
 		return
 	}
-	subs := []*Statement{st}
+	subs := []*parse.Statement{st}
 	if st.Count > 1 {
 		subs = st.Split()
 	}
@@ -174,7 +175,7 @@ func checkRewrite(t *testing.T, sql string) {
 			if i > 0 {
 				// Rewrite consumes its statement: parse the text again.
 				text := sub.SQL
-				if sub, err = Parse(text); err != nil {
+				if sub, err = parse.Parse(text); err != nil {
 					t.Fatalf("Parse(%q) again: %v", text, err)
 				}
 			}
@@ -185,7 +186,7 @@ func checkRewrite(t *testing.T, sql string) {
 				RowsForExec:   st.Count > 1,
 				ServerVersion: version,
 			}
-			rw, err := sub.Rewrite(fuzzCatalog{}, opt)
+			rw, err := Build(sub, fuzzCatalog{}, opt)
 			if err != nil {
 				if strings.Contains(err.Error(), "internal error") {
 					t.Fatalf("Rewrite(%q) for server %d: %v", sub.SQL, version, err)
@@ -199,7 +200,7 @@ func checkRewrite(t *testing.T, sql string) {
 	}
 }
 
-func writesFuzzTarget(st *Statement) bool {
+func writesFuzzTarget(st *parse.Statement) bool {
 	for _, w := range st.Writes {
 		if t, _ := (fuzzCatalog{}).Target(w.Table); t != nil {
 			return true
@@ -208,9 +209,9 @@ func writesFuzzTarget(st *Statement) bool {
 	return false
 }
 
-func checkReparse(t *testing.T, orig *Statement, text string) {
-	again, err := Parse(text)
-	if errors.Is(err, ErrTooComplex) {
+func checkReparse(t *testing.T, orig *parse.Statement, text string) {
+	again, err := parse.Parse(text)
+	if errors.Is(err, parse.ErrTooComplex) {
 		// The rewrite nests the user's text a few levels deeper; the
 		// guard is for untrusted text, which the rewrite is not.
 		if _, err := pg_query.Parse(text); err != nil {
@@ -248,7 +249,7 @@ func checkReparse(t *testing.T, orig *Statement, text string) {
 	}
 }
 
-func writeKinds(ws []Write) map[string]int {
+func writeKinds(ws []parse.Write) map[string]int {
 	m := map[string]int{}
 	for _, w := range ws {
 		m[w.Kind.String()+" "+w.Table.String()]++

@@ -1,4 +1,4 @@
-package parser
+package rewrite
 
 import pg_query "github.com/pganalyze/pg_query_go/v6"
 

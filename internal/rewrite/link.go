@@ -1,10 +1,11 @@
-package parser
+package rewrite
 
 import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -37,14 +38,14 @@ func (w *write) linkGenerated(g *generated) {
 	var entries []string
 	moved := " WHERE (d." + colOldOwner + ", d." + colOldRelated + ") IS DISTINCT FROM (d." + colOwner + ", d." + colRelated + ")"
 	switch {
-	case w.kind == Insert && w.onConflictUpdate:
+	case w.kind == parse.Insert && w.onConflictUpdate:
 		add(&g.returning, "("+ref+".xmax = 0) AS "+colLinkIns)
 		entries = append(entries, w.linkSelect("associate", colOwner, colRelated)+from+" WHERE d."+colLinkIns)
-	case w.kind == Insert:
+	case w.kind == parse.Insert:
 		entries = append(entries, w.linkSelect("associate", colOwner, colRelated)+from)
-	case w.kind == Delete:
+	case w.kind == parse.Delete:
 		entries = append(entries, w.linkSelect("disassociate", colOwner, colRelated)+from)
-	case w.kind == Update:
+	case w.kind == parse.Update:
 		if w.returningOld {
 			add(&g.returning, "old."+sqlq.Ident(l.OwnerColumn)+" AS "+colOldOwner, "old."+sqlq.Ident(l.RelatedColumn)+" AS "+colOldRelated)
 		} else {

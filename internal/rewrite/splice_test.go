@@ -1,9 +1,10 @@
-package parser
+package rewrite
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -18,11 +19,11 @@ func TestRewriteRefusesMarkerText(t *testing.T) {
 		`WITH d AS (DELETE FROM users RETURNING id) SELECT '__auditpgx_m_proj_0_' FROM d`:            "SELECT '" + markProject + "0_'",
 		`INSERT INTO users (id, name) VALUES (1, '__auditpgx_m_ret_0_') ON CONFLICT (id) DO NOTHING`: "'" + markReturning + "0_'",
 	} {
-		st, err := Parse(sql)
+		st, err := parse.Parse(sql)
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", sql, err)
 		}
-		_, err = st.Rewrite(fuzzCatalog{}, Options{Entries: sqlq.Name{Rel: "e"}, Actor: "$1::text", ServerVersion: 170000})
+		_, err = Build(st, fuzzCatalog{}, Options{Entries: sqlq.Name{Rel: "e"}, Actor: "$1::text", ServerVersion: 170000})
 		want := "the statement contains the text " + marker + ", which the rewrite uses"
 		if err == nil || err.Error() != want {
 			t.Errorf("Rewrite(%q) = %v, want %q", sql, err, want)
@@ -36,11 +37,11 @@ func TestRewriteRefusesMarkerText(t *testing.T) {
 		`'__auditpgx_m_entries'`,
 		`'__auditpgx_m_tail'`,
 	} {
-		st, err := Parse(`UPDATE users SET name = ` + constant + ` WHERE id = 1`)
+		st, err := parse.Parse(`UPDATE users SET name = ` + constant + ` WHERE id = 1`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rw, err := st.Rewrite(fuzzCatalog{}, Options{Entries: sqlq.Name{Rel: "e"}, Actor: "$1::text", ServerVersion: 170000})
+		rw, err := Build(st, fuzzCatalog{}, Options{Entries: sqlq.Name{Rel: "e"}, Actor: "$1::text", ServerVersion: 170000})
 		if err != nil {
 			t.Fatalf("%s: %v", constant, err)
 		}

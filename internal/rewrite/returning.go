@@ -1,8 +1,9 @@
-package parser
+package rewrite
 
 import (
 	"strconv"
 
+	"github.com/auditpgx/auditpgx/internal/parse"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
@@ -52,7 +53,7 @@ func (rw *rewriter) renameReturning(w *write, from []*pg_query.Node) error {
 		// The target's columns come first, except in MERGE, where the
 		// source's do.
 		target := fromItem{ref: w.ref, columns: w.t.Columns}
-		if w.kind == Merge {
+		if w.kind == parse.Merge {
 			items = append(items, target)
 		} else {
 			items = append([]fromItem{target}, items...)
@@ -89,7 +90,7 @@ func (rw *rewriter) fromItem(n *pg_query.Node) (fromItem, error) {
 		var err error
 		if cols, ok := rw.cteColumns(rv); ok {
 			fi.columns = cols
-		} else if fi.columns, err = rw.cat.Columns(TableName{Schema: rv.Schemaname, Name: rv.Relname}); err != nil {
+		} else if fi.columns, err = rw.cat.Columns(parse.TableName{Schema: rv.Schemaname, Name: rv.Relname}); err != nil {
 			return fromItem{}, err
 		}
 		if rv.Alias != nil {

@@ -1,4 +1,4 @@
-package parser
+package parse
 
 import (
 	"encoding/binary"
@@ -31,7 +31,7 @@ func parseTree(sql string) (*pg_query.ParseResult, error) {
 }
 
 // deparse is pg_query.Deparse with the tree encoded by encode_gen.go.
-func deparse(tree *pg_query.ParseResult) (string, error) {
+func Deparse(tree *pg_query.ParseResult) (string, error) {
 	e := encoder{b: make([]byte, 0, 2048)}
 	e.encParseResult(tree)
 	if e.err != nil {

@@ -1,9 +1,10 @@
-// Package parser is auditpgx's only door to PostgreSQL's grammar: it parses
-// SQL with pg_query, reports which tables a statement writes, and rewrites
-// an audited write into the one statement that also records its entries.
-//
-// No other package imports pg_query, so cgo stays here.
-package parser
+// Package parse is the first room of auditpgx's pipeline and its door to
+// PostgreSQL's grammar: it parses SQL with pg_query (through a generated
+// codec, faster than protobuf's reflection), and reports what a statement
+// writes, creates, and changes in the session. Package rewrite edits the
+// trees it returns; the cgo of pg_query is built for these two packages
+// only.
+package parse
 
 import (
 	"errors"
@@ -268,7 +269,7 @@ func (st *Statement) collect(top *pg_query.Node) {
 			})
 		case *pg_query.UpdateStmt:
 			st.add(Update, n.Relation, isTop, func(w *Write) {
-				w.CurrentOf = isCurrentOf(n.WhereClause)
+				w.CurrentOf = IsCurrentOf(n.WhereClause)
 				for _, item := range n.TargetList {
 					if rt := item.GetResTarget(); rt != nil {
 						w.Assigns = append(w.Assigns, rt.Name)
@@ -276,7 +277,7 @@ func (st *Statement) collect(top *pg_query.Node) {
 				}
 			})
 		case *pg_query.DeleteStmt:
-			st.add(Delete, n.Relation, isTop, func(w *Write) { w.CurrentOf = isCurrentOf(n.WhereClause) })
+			st.add(Delete, n.Relation, isTop, func(w *Write) { w.CurrentOf = IsCurrentOf(n.WhereClause) })
 		case *pg_query.MergeStmt:
 			st.add(Merge, n.Relation, isTop, nil)
 		case *pg_query.TruncateStmt:
@@ -367,9 +368,20 @@ func (st *Statement) noteName(names ...string) {
 	}
 }
 
-// readsName reports whether an unqualified name is referenced other than
+// Tree returns the statement's parse tree, which package rewrite edits in
+// place: a Statement is rewritten once.
+func (st *Statement) Tree() *pg_query.ParseResult { return st.tree }
+
+// BadParam reports a $0 in the text, which the deparser cannot render.
+func (st *Statement) BadParam() bool { return st.badParam }
+
+// ReservedName reports an identifier beginning with __auditpgx, the prefix
+// of the names the rewrite adds.
+func (st *Statement) ReservedName() bool { return st.reservedName }
+
+// ReadsName reports whether an unqualified name is referenced other than
 // as the target of a write.
-func (st *Statement) readsName(name string) bool {
+func (st *Statement) ReadsName(name string) bool {
 	n := st.relNames[name]
 	for _, w := range st.Writes {
 		if w.Table.Schema == "" && w.Table.Name == name {
@@ -390,7 +402,7 @@ func (st *Statement) add(k Kind, rv *pg_query.RangeVar, top bool, more func(*Wri
 	st.Writes = append(st.Writes, w)
 }
 
-func isCurrentOf(n *pg_query.Node) bool {
+func IsCurrentOf(n *pg_query.Node) bool {
 	return n != nil && n.GetCurrentOfExpr() != nil
 }
 
