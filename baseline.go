@@ -3,7 +3,6 @@ package auditpgx
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/catalog"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/rewrite"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -238,7 +239,7 @@ func (b *baseliner) progress(p BaselineProgress) {
 func (b *baseliner) table(ctx context.Context, t *registry.Table, named bool) (res BaselineResult, skip bool, err error) {
 	start := time.Now()
 	res.Table = t.Registered
-	entry := sqlq.QualifiedIdent(b.entry.Schema, b.entry.Rel)
+	entry := b.entry.Quoted()
 	lockKey := "auditpgx baseline " + b.entry.String() + " " + t.Registered
 	if _, err := b.conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, lockKey); err != nil {
 		return res, false, err
@@ -281,17 +282,17 @@ func (b *baseliner) table(ctx context.Context, t *registry.Table, named bool) (r
 		return res, false, err
 	}
 	res.At = res.At.UTC()
-	var catalog string
-	if err := tx.QueryRow(ctx, registry.CatalogQuery, t.Quoted()).Scan(&catalog); errors.Is(err, pgx.ErrNoRows) {
+	var description string
+	if err := tx.QueryRow(ctx, catalog.ByNameQuery, t.Quoted()).Scan(&description); errors.Is(err, pgx.ErrNoRows) {
 		return res, false, fmt.Errorf("%w: table %q does not exist", ErrInvalidRegistration, t.Registered)
 	} else if err != nil {
 		return res, false, err
 	}
-	var c registry.Catalog
-	if err := json.Unmarshal([]byte(catalog), &c); err != nil {
+	c, err := catalog.Decode([]byte(description))
+	if err != nil {
 		return res, false, err
 	}
-	meta, err := b.cfg.registry.r.Resolve(t, &c)
+	meta, err := b.cfg.registry.r.Resolve(t, c)
 	if err != nil {
 		return res, false, err
 	}
@@ -307,7 +308,7 @@ func (b *baseliner) table(ctx context.Context, t *registry.Table, named bool) (r
 	}
 	b.progress(BaselineProgress{Table: t.Registered, Total: total, Elapsed: time.Since(start)})
 
-	first, next, err := baselineBatchSQL(entry, t.Quoted(), meta)
+	first, next, err := baselineBatchSQL(b.entry, t.Quoted(), meta)
 	if err != nil {
 		return res, false, err
 	}
@@ -342,10 +343,9 @@ func (b *baseliner) table(ctx context.Context, t *registry.Table, named bool) (r
 			break
 		}
 	}
-	err = tx.QueryRow(ctx, `INSERT INTO `+entry+` (created, created_by, operation, table_name, object_id, changes, tx_id)
-		VALUES ($1::timestamptz, $2::text, 'snapshot', $3::text, '', jsonb_build_object('snapshot', $4::text, 'rows', $5::bigint),
-			pg_current_xact_id()::text::bigint)
-		RETURNING id`, res.At, b.actor, t.Registered, snapshot, res.Rows).Scan(&res.Marker)
+	marker := record.Entry{Created: "$1::timestamptz", Actor: "$2::text", Operation: "'snapshot'", Table: "$3::text",
+		ObjectID: "''", Changes: "jsonb_build_object('snapshot', $4::text, 'rows', $5::bigint)"}
+	err = tx.QueryRow(ctx, record.InsertInto(b.entry)+` VALUES (`+marker.Values()+`) RETURNING id`, res.At, b.actor, t.Registered, snapshot, res.Rows).Scan(&res.Marker)
 	if err != nil {
 		return res, false, checkError(err)
 	}
@@ -373,7 +373,7 @@ func checkError(err error) error {
 // key given as text in $5… (next). Its parameters are the batch size, the
 // entries' created, created_by and table_name; it returns, from the last
 // row of the batch, the number of rows and the key columns as text.
-func baselineBatchSQL(entry, table string, m *registry.Meta) (first, next string, err error) {
+func baselineBatchSQL(entry sqlq.Name, table string, m *registry.Meta) (first, next string, err error) {
 	if len(m.PrimaryKey) == 0 {
 		return "", "", fmt.Errorf("%w: table %q has no primary key", ErrInvalidRegistration, table)
 	}
@@ -406,8 +406,9 @@ func baselineBatchSQL(entry, table string, m *registry.Meta) (first, next string
 	ORDER BY ` + strings.Join(order, ", ") + `
 	LIMIT $1
 ), ins AS (
-	INSERT INTO ` + entry + ` (created, created_by, operation, table_name, object_id, changes, tx_id)
-	SELECT $2::timestamptz, $3::text, 'snapshot', $4::text, b.oid, ` + diff.CreatedSQL("b.img") + `, pg_current_xact_id()::text::bigint
+	` + record.InsertInto(entry) + `
+	` + record.Entry{Created: "$2::timestamptz", Actor: "$3::text", Operation: "'snapshot'", Table: "$4::text",
+			ObjectID: "b.oid", Changes: diff.CreatedSQL("b.img")}.Select() + `
 	FROM b ORDER BY ` + strings.Join(orderB, ", ") + `
 )
 SELECT count(*) OVER (), ` + strings.Join(text, ", ") + ` FROM b ORDER BY ` + strings.Join(desc, ", ") + ` LIMIT 1`

@@ -1,3 +1,6 @@
+// Concurrent transactions: an entry records the values its write replaced,
+// as committed, not as its snapshot first saw them.
+
 package auditpgx_test
 
 import (

@@ -43,6 +43,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/ngrok/sqlmw"
 
+	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/store"
 )
@@ -158,14 +159,14 @@ func Check(ctx context.Context, db *sql.DB, opts ...Option) error {
 			if !ok {
 				return fmt.Errorf("auditpgx: connection of type %T cannot run queries", dc)
 			}
-			c, err := readCatalog(ctx, q, registry.CatalogQuery, t.Quoted())
+			c, err := catalog.Describe(ctx, q, catalog.ByNameQuery, t.Quoted())
 			if err != nil {
 				return err
 			}
 			if _, err := o.registry.r.Resolve(t, c); err != nil {
 				return err
 			}
-			covered := []registry.Child{{OID: c.OID, Schema: c.Schema, Rel: c.Rel}}
+			covered := []catalog.Child{{OID: c.OID, Schema: c.Schema, Rel: c.Rel}}
 			for _, child := range append(covered, c.Children...) {
 				other := owner[child.OID]
 				if other == nil {

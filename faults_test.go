@@ -1,3 +1,7 @@
+// The faults suite: connections ended, statements cancelled and servers
+// failing mid-write leave no change without its entry and no entry without
+// its change, and never run a statement twice.
+
 package auditpgx_test
 
 import (

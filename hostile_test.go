@@ -1,3 +1,7 @@
+// The hostile suite: malformed SQL, hostile identifiers and values, and
+// registrations that cannot work get the server's own errors or a clear
+// refusal, and nothing a user writes is run as SQL by auditpgx.
+
 package auditpgx_test
 
 import (

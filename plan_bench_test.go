@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/registry"
 )
 
@@ -37,7 +38,7 @@ func benchPlanner(b *testing.B, absent ...string) *planner {
 			t = rt
 		}
 	}
-	if _, err := reg.Resolve(t, &registry.Catalog{
+	if _, err := reg.Resolve(t, &catalog.Table{
 		OID: benchOID, NAtts: 7, Schema: "public", Rel: "users",
 		Columns:    []string{"id", "name", "email", "password_hash", "last_login", "updated_at", "deleted_at"},
 		PrimaryKey: []string{"id"},
@@ -124,7 +125,7 @@ type benchConn struct{}
 
 func (benchConn) QueryContext(_ context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	switch {
-	case query == resolveQuery:
+	case query == catalog.ResolveQuery:
 		names, _ := args[0].Value.([]string)
 		rows := &benchRows{}
 		for i, n := range names {

@@ -1,3 +1,6 @@
+// Schemas and partitions: a partitioned table is audited under its
+// parent's registration, and unqualified names follow the search_path.
+
 package auditpgx_test
 
 import (

@@ -1,3 +1,6 @@
+// The secrets suite: excluded and redacted values never leave the server in
+// an entry, an error or a log record.
+
 package auditpgx_test
 
 import (

@@ -1,3 +1,6 @@
+// Statement shapes beyond a plain write: writable WITH queries, strings of
+// several statements, RETURNING * over joined tables.
+
 package auditpgx_test
 
 import (

@@ -1,3 +1,7 @@
+// The stress suite: many clients write the audited tables at random, in
+// transactions that commit or roll back, and replaying every entry from
+// nothing must rebuild the tables exactly.
+
 package auditpgx_test
 
 import (

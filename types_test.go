@@ -1,3 +1,6 @@
+// Column types, NULLs, Only and composite keys as entries record them, and
+// no raw secret in any entry.
+
 package auditpgx_test
 
 import (

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/registry"
 )
 
@@ -26,20 +27,6 @@ import (
 // verifySavepoint is the savepoint a verified write runs under inside the
 // caller's transaction.
 const verifySavepoint = "__auditpgx_verify"
-
-// writeLocksQuery lists the relations this session holds a RowExclusiveLock
-// on: every table written in its transaction.
-const writeLocksQuery = `SELECT l.relation::bigint FROM pg_catalog.pg_locks l
-WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' AND l.granted`
-
-// newWriteLocksQuery lists, in the columns of resolveQuery, the relations
-// locked for writing that are not in $1 (bigint[]), with their ancestors.
-const newWriteLocksQuery = `WITH RECURSIVE roots AS (
-	SELECT row_number() OVER () AS i, l.relation AS oid FROM pg_catalog.pg_locks l
-	JOIN pg_catalog.pg_class lc ON lc.oid = l.relation AND lc.relkind IN ('r', 'p', 'f')
-	WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' AND l.granted
-		AND NOT l.relation::bigint = ANY ($1::bigint[])
-)` + ancestorsCTE + `, rel AS (SELECT i, depth, oid FROM a)` + relationRows
 
 // errReplan reports that a verified write reached a registered table and
 // was undone.
@@ -83,7 +70,7 @@ func (i *interceptor) verified(ctx context.Context, c connection, p *plan, run f
 
 // lockedForWrite returns the relations the session has locked for writing.
 func lockedForWrite(ctx context.Context, c connection) ([]int64, error) {
-	rows, err := c.QueryContext(ctx, writeLocksQuery, nil)
+	rows, err := c.QueryContext(ctx, catalog.WriteLocksQuery, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -110,12 +97,12 @@ func lockedForWrite(ctx context.Context, c connection) ([]int64, error) {
 // before is a registered table, or a partition or child of one, other than
 // those skipped.
 func (i *interceptor) wroteRegistered(ctx context.Context, c connection, before []int64, skipped []*registry.Table) error {
-	rels, err := queryRelations(ctx, c, newWriteLocksQuery, before)
+	rels, err := catalog.Relations(ctx, c, catalog.NewWriteLocksQuery, before)
 	if err != nil {
 		return err
 	}
 	for _, rel := range rels {
-		if t, err := i.planner.reg.Match(rel.schema, rel.rel, rel.visible); err != nil || (t != nil && !slices.Contains(skipped, t)) {
+		if t, err := i.planner.reg.Match(rel.Schema, rel.Rel, rel.Visible); err != nil || (t != nil && !slices.Contains(skipped, t)) {
 			return errReplan
 		}
 	}

@@ -6,10 +6,11 @@ import (
 	"fmt"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/record"
 )
 
-const entryColumns = `id, created, created_by, operation, table_name, object_id, changes, ` +
-	`related_table_name, related_object_id, related_field_name, tx_id, statement_fingerprint`
+// entryColumns are the columns scanEntries reads, in its order.
+const entryColumns = record.ReadColumns
 
 // entryTableName parses an entry table name, "" meaning the default.
 func entryTableName(table string) (tableName, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -52,20 +53,7 @@ func ddlStatements(table string) ([]string, error) {
 	}
 	q := t.quoted()
 	return []string{
-		`CREATE TABLE IF NOT EXISTS ` + q + ` (
-    id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    created               timestamptz NOT NULL DEFAULT statement_timestamp(),
-    created_by            text,
-    operation             text NOT NULL CHECK (operation IN ('create', 'update', 'delete', 'associate', 'disassociate', 'truncate', 'snapshot')),
-    table_name            text NOT NULL,
-    object_id             text NOT NULL,
-    changes               jsonb,
-    related_table_name    text,
-    related_object_id     text,
-    related_field_name    text,
-    tx_id                 bigint NOT NULL,
-    statement_fingerprint text
-)`,
+		record.CreateTable(q),
 		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_object_idx")) + ` ON ` + q + ` (table_name, object_id, id)`,
 		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_created_idx")) + ` ON ` + q + ` (created)`,
 		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_tx_idx")) + ` ON ` + q + ` (tx_id)`,

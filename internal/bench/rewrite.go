@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/rewrite"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -12,28 +13,30 @@ import (
 
 // catalog describes the benchmark's table to the rewriter, as auditpgx's
 // planner does after reading the database catalog.
-type catalog struct{ target *rewrite.Target }
+type fixedCatalog struct{ target *rewrite.Target }
 
-func newCatalog() *catalog {
-	return &catalog{target: &rewrite.Target{
+func newCatalog() *fixedCatalog {
+	return &fixedCatalog{target: &rewrite.Target{
 		Registered: Table,
-		Columns:    append([]string{primaryKey}, columns...),
-		Types: []string{"bigint", "text", "text", "numeric(12,2)", "boolean", "integer", "text[]", "jsonb",
-			"timestamp with time zone", "text", "timestamp with time zone"},
-		PrimaryKey: []string{primaryKey},
-		Audited:    true,
-		Audit:      diff.Columns{Names: auditedColumns(), Redacted: map[string]bool{redactedColumn: true}},
+		Table: catalog.Table{
+			Columns: append([]string{primaryKey}, columns...),
+			Types: []string{"bigint", "text", "text", "numeric(12,2)", "boolean", "integer", "text[]", "jsonb",
+				"timestamp with time zone", "text", "timestamp with time zone"},
+			PrimaryKey: []string{primaryKey},
+		},
+		Audited: true,
+		Audit:   diff.Columns{Names: auditedColumns(), Redacted: map[string]bool{redactedColumn: true}},
 	}}
 }
 
-func (c *catalog) Target(n parse.TableName) (*rewrite.Target, error) {
+func (c *fixedCatalog) Target(n parse.TableName) (*rewrite.Target, error) {
 	if n.Name == Table {
 		return c.target, nil
 	}
 	return nil, nil
 }
 
-func (c *catalog) Columns(n parse.TableName) ([]string, error) {
+func (c *fixedCatalog) Columns(n parse.TableName) ([]string, error) {
 	if n.Name == Table {
 		return c.target.Columns, nil
 	}

@@ -180,3 +180,27 @@ func sanitize(s string) string {
 	}
 	return b.String()
 }
+
+// ExampleSchema is NewSchema for a testable example, which has no
+// testing.TB: it panics when no server can be had, and done drops the
+// schema. The package's TestMain must call Main, as for tests.
+func ExampleSchema(name string) (dsn string, done func()) {
+	srv, err := sharedServer()
+	if err != nil {
+		panic(err)
+	}
+	schema := uniqueName("x", name)
+	if err := srv.exec("CREATE SCHEMA " + schema); err != nil {
+		panic(fmt.Sprintf("pgtest: creating schema %s: %v", schema, err))
+	}
+	dsn = srv.dsn(func(u *url.URL) {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+	})
+	return dsn, func() {
+		if err := srv.exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			panic(fmt.Sprintf("pgtest: dropping schema %s: %v", schema, err))
+		}
+	}
+}

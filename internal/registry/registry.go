@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -310,7 +311,7 @@ func (r *Registry) Collides(schema, rel string) bool {
 // statements.
 // A partition or inheritance child of the table that falls under another
 // registration makes two registrations of one table: an error.
-func (r *Registry) Resolve(t *Table, c *Catalog) (*Meta, error) {
+func (r *Registry) Resolve(t *Table, c *catalog.Table) (*Meta, error) {
 	if c != nil {
 		for _, child := range c.Children {
 			other, err := r.Match(child.Schema, child.Rel, child.Visible)
@@ -410,18 +411,7 @@ func (t *Table) checkOptionOverlap() error {
 // Meta is a table as the catalog describes it, with the registration's
 // options applied.
 type Meta struct {
-	OID          uint32
-	NAtts        int
-	Partitioned  bool
-	Generated    []string
-	BeforeUpdate bool
-	FKs          []FK
-	Children     []Child
-	Schema, Rel  string
-	Columns      []string
-	Types        []string
-	PrimaryKey   []string
-	Unique       map[string][]string
+	*catalog.Table
 	// Audited is true for a table registered with RegisterTable; Audit
 	// then lists its audited columns.
 	Audited bool
@@ -429,9 +419,6 @@ type Meta struct {
 	// Link is set for a join table registered with RegisterM2M.
 	Link *M2M
 }
-
-// Quoted returns the described table's name quoted for SQL.
-func (m *Meta) Quoted() string { return sqlq.QualifiedIdent(m.Schema, m.Rel) }
 
 // MetaFor returns the checked description of the table with that OID, or
 // nil before its first successful check.
@@ -467,7 +454,7 @@ func (t *Table) ChildNames() []string {
 // temporary table of the name is one.
 const metasKept = 64
 
-func (t *Table) resolve(c *Catalog) (*Meta, error) {
+func (t *Table) resolve(c *catalog.Table) (*Meta, error) {
 	t.once.Lock()
 	defer t.once.Unlock()
 	m, err := t.apply(c)
@@ -482,7 +469,7 @@ func (t *Table) resolve(c *Catalog) (*Meta, error) {
 	return m, nil
 }
 
-func (t *Table) apply(c *Catalog) (*Meta, error) {
+func (t *Table) apply(c *catalog.Table) (*Meta, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: table %q does not exist", ErrInvalid, t.Registered)
 	}
@@ -532,8 +519,7 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{OID: c.OID, NAtts: c.NAtts, Partitioned: c.Kind == "p", Generated: c.Generated, BeforeUpdate: c.BeforeUpdate, FKs: c.FKs, Children: c.Children, Schema: c.Schema, Rel: c.Rel, Columns: c.Columns, Types: c.Types, PrimaryKey: c.PrimaryKey, Unique: c.Unique,
-		Audited: t.audited, Link: t.link, Audit: diff.Columns{Redacted: redacted}}
+	m := &Meta{Table: c, Audited: t.audited, Link: t.link, Audit: diff.Columns{Redacted: redacted}}
 	for _, col := range c.Columns {
 		if excluded[col] || (len(only) > 0 && !only[col]) {
 			continue
@@ -542,100 +528,6 @@ func (t *Table) apply(c *Catalog) (*Meta, error) {
 	}
 	return m, nil
 }
-
-// Catalog is what the database says about a table.
-type Catalog struct {
-	OID uint32 `json:"oid"`
-	// NAtts is pg_class.relnatts: it grows with every column added.
-	NAtts int `json:"natts"`
-	// Kind is pg_class.relkind: "r" for a table, "p" for a partitioned one.
-	Kind string `json:"kind"`
-	// Generated lists the stored generated columns.
-	Generated []string `json:"generated"`
-	// BeforeUpdate is true when a BEFORE UPDATE row trigger on the table
-	// or a child may change columns an UPDATE does not assign.
-	BeforeUpdate bool     `json:"before_update"`
-	Schema       string   `json:"schema"`
-	Rel          string   `json:"rel"`
-	Columns      []string `json:"columns"`
-	Types        []string `json:"types"`
-	PrimaryKey   []string `json:"primary_key"`
-	// Unique maps unique and primary key constraint names to columns.
-	Unique map[string][]string `json:"unique"`
-	// Children are the table's partitions and inheritance children, at
-	// any depth.
-	Children []Child `json:"children"`
-	// FKs are the table's single-column foreign keys.
-	FKs []FK `json:"fks"`
-}
-
-// FK is a single-column foreign key of a registered table.
-type FK struct {
-	Column    string `json:"column"`
-	RefOID    uint32 `json:"ref_oid"`
-	RefSchema string `json:"ref_schema"`
-	RefRel    string `json:"ref_rel"`
-	RefColumn string `json:"ref_column"`
-	// OnDelete is pg_constraint.confdeltype: "c" for CASCADE.
-	OnDelete string `json:"on_delete"`
-}
-
-// Child is a partition or inheritance child of a registered table.
-type Child struct {
-	OID    uint32 `json:"oid"`
-	Schema string `json:"schema"`
-	Rel    string `json:"rel"`
-	// Visible: the session's search_path finds the child by its bare name.
-	Visible bool `json:"visible"`
-}
-
-// CatalogQuery reads a table's description as one JSON text value (no row
-// when the table does not exist), given the quoted name as $1.
-const CatalogQuery = catalogSelect + `
-WHERE c.oid = pg_catalog.to_regclass($1)`
-
-// CatalogByOIDQuery is CatalogQuery given the table's OID as $1 (bigint).
-const CatalogByOIDQuery = catalogSelect + `
-WHERE c.oid = $1::bigint::oid`
-
-const catalogSelect = `SELECT json_build_object(
-  'oid', c.oid::bigint,
-  'natts', c.relnatts,
-  'kind', c.relkind,
-  'generated', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 's'),
-  'before_update', EXISTS (SELECT FROM pg_catalog.pg_trigger g
-              WHERE (g.tgrelid = c.oid OR g.tgrelid IN (SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid)
-                     OR g.tgrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(c.oid) p))
-              AND NOT g.tgisinternal AND g.tgtype & 19 = 19),
-  'schema', n.nspname,
-  'rel', c.relname,
-  'columns', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-  'types', (SELECT json_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-  'unique', (SELECT json_object_agg(k.conname, (SELECT json_agg(a.attname ORDER BY u.ord)
-              FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum))
-              FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u')),
-  'fks', (SELECT json_agg(json_build_object('column', a.attname, 'ref_oid', k.confrelid::bigint,
-              'ref_schema', rn.nspname, 'ref_rel', rc.relname, 'ref_column', ra.attname, 'on_delete', k.confdeltype))
-              FROM pg_catalog.pg_constraint k
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
-              JOIN pg_catalog.pg_attribute ra ON ra.attrelid = k.confrelid AND ra.attnum = k.confkey[1]
-              JOIN pg_catalog.pg_class rc ON rc.oid = k.confrelid
-              JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
-              WHERE k.conrelid = c.oid AND k.contype = 'f' AND cardinality(k.conkey) = 1),
-  'children', (WITH RECURSIVE d(oid) AS (
-                 SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid
-                 UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid)
-              SELECT json_agg(json_build_object('oid', cc.oid::bigint, 'schema', cn.nspname, 'rel', cc.relname, 'visible', pg_catalog.pg_table_is_visible(cc.oid)))
-              FROM d JOIN pg_catalog.pg_class cc ON cc.oid = d.oid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace),
-  'primary_key', (SELECT json_agg(a.attname ORDER BY k.ord) FROM pg_catalog.pg_index i
-              CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-              WHERE i.indrelid = c.oid AND i.indisprimary))::text
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`
 
 // Invalidate forgets t's checked description and every cached rewrite, so
 // that the next statement re-reads the catalog (after DDL on the table).

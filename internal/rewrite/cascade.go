@@ -6,6 +6,7 @@ import (
 
 	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/parse"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -38,15 +39,12 @@ func (w *write) cascadeGenerated(g *generated) {
 		from := " FROM " + sqlq.QualifiedIdent(c.Schema, c.Rel) + " j WHERE j." + sqlq.Ident(c.Column) +
 			" IN (SELECT d." + cols[c.RefColumn] + " FROM " + deleted + ")"
 		if l := c.Link; l != nil {
-			entries = append(entries, "SELECT statement_timestamp(), "+w.opt.Actor+", 'disassociate', "+sqlq.Literal(l.OwnerTable)+
-				", to_jsonb(j."+sqlq.Ident(l.OwnerColumn)+") #>> '{}', NULL::jsonb, pg_current_xact_id()::text::bigint, "+
-				sqlq.Literal(w.opt.Fingerprint)+", "+sqlq.Literal(l.RelatedTable)+", to_jsonb(j."+sqlq.Ident(l.RelatedColumn)+
-				") #>> '{}', "+sqlq.Literal(l.Field)+from)
+			entries = append(entries, w.linkEntry("disassociate", "j."+sqlq.Ident(l.OwnerColumn), "j."+sqlq.Ident(l.RelatedColumn), l).Select()+from)
 		}
 		if c.Audited {
-			entries = append(entries, "SELECT statement_timestamp(), "+w.opt.Actor+", 'delete', "+sqlq.Literal(c.Registered)+", "+
-				keyText(qualified("j.", c.PrimaryKey), nil)+", "+diff.DeleteSQL(diff.ImageSQL("j", c.Audit), c.Audit)+
-				", pg_current_xact_id()::text::bigint, "+sqlq.Literal(w.opt.Fingerprint)+", NULL, NULL, NULL"+from)
+			entries = append(entries, record.Entry{Actor: w.opt.Actor, Operation: "'delete'", Table: sqlq.Literal(c.Registered),
+				ObjectID: keyText(qualified("j.", c.PrimaryKey), nil), Changes: diff.DeleteSQL(diff.ImageSQL("j", c.Audit), c.Audit),
+				Fingerprint: sqlq.Literal(w.opt.Fingerprint)}.Select()+from)
 		}
 	}
 	if g.returning != "" {

@@ -11,6 +11,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
@@ -22,38 +23,46 @@ type fuzzCatalog struct{}
 var fuzzTargets = map[parse.TableName]*Target{
 	{Name: "users"}: {
 		Registered: "users",
-		Columns:    []string{"id", "name", "email", "pw"},
-		Types:      []string{"bigint", "text", "text", "text"},
-		PrimaryKey: []string{"id"},
-		Unique:     map[string][]string{"users_pkey": {"id"}, "users_email_key": {"email"}},
-		Audited:    true,
-		Audit:      diff.Columns{Names: []string{"id", "name", "email", "pw"}, Redacted: map[string]bool{"pw": true}},
+		Table: catalog.Table{
+			Columns:    []string{"id", "name", "email", "pw"},
+			Types:      []string{"bigint", "text", "text", "text"},
+			PrimaryKey: []string{"id"},
+			Unique:     map[string][]string{"users_pkey": {"id"}, "users_email_key": {"email"}},
+		},
+		Audited: true,
+		Audit:   diff.Columns{Names: []string{"id", "name", "email", "pw"}, Redacted: map[string]bool{"pw": true}},
 	},
 	{Schema: "app", Name: "items"}: {
 		Registered: "app.items",
-		Columns:    []string{"org", "sku", "qty"},
-		Types:      []string{"integer", "character varying(20)", "numeric(10,2)"},
-		PrimaryKey: []string{"org", "sku"},
-		Unique:     map[string][]string{"items_pkey": {"org", "sku"}},
-		Audited:    true,
-		Audit:      diff.Columns{Names: []string{"org", "sku", "qty"}},
+		Table: catalog.Table{
+			Columns:    []string{"org", "sku", "qty"},
+			Types:      []string{"integer", "character varying(20)", "numeric(10,2)"},
+			PrimaryKey: []string{"org", "sku"},
+			Unique:     map[string][]string{"items_pkey": {"org", "sku"}},
+		},
+		Audited: true,
+		Audit:   diff.Columns{Names: []string{"org", "sku", "qty"}},
 	},
 	{Name: "Odd"}: {
 		Registered: `"Odd"`,
-		Columns:    []string{"Key", "select", `a"b`},
-		Types:      []string{"uuid", "text", "text"},
-		PrimaryKey: []string{"Key"},
-		Unique:     map[string][]string{"Odd_pkey": {"Key"}},
-		Audited:    true,
-		Audit:      diff.Columns{Names: []string{"Key", "select", `a"b`}},
+		Table: catalog.Table{
+			Columns:    []string{"Key", "select", `a"b`},
+			Types:      []string{"uuid", "text", "text"},
+			PrimaryKey: []string{"Key"},
+			Unique:     map[string][]string{"Odd_pkey": {"Key"}},
+		},
+		Audited: true,
+		Audit:   diff.Columns{Names: []string{"Key", "select", `a"b`}},
 	},
 	{Name: "team_members"}: {
 		Registered: "team_members",
-		Columns:    []string{"team_id", "user_id", "role"},
-		Types:      []string{"integer", "integer", "text"},
-		PrimaryKey: []string{"team_id", "user_id"},
-		Unique:     map[string][]string{"team_members_pkey": {"team_id", "user_id"}},
-		Link:       &Link{Field: "members", OwnerTable: "teams", OwnerColumn: "team_id", RelatedTable: "users", RelatedColumn: "user_id"},
+		Table: catalog.Table{
+			Columns:    []string{"team_id", "user_id", "role"},
+			Types:      []string{"integer", "integer", "text"},
+			PrimaryKey: []string{"team_id", "user_id"},
+			Unique:     map[string][]string{"team_members_pkey": {"team_id", "user_id"}},
+		},
+		Link: &Link{Field: "members", OwnerTable: "teams", OwnerColumn: "team_id", RelatedTable: "users", RelatedColumn: "user_id"},
 	},
 }
 

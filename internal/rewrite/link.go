@@ -6,6 +6,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/auditpgx/auditpgx/internal/parse"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -63,10 +64,15 @@ func (w *write) linkGenerated(g *generated) {
 }
 
 func (w *write) linkSelect(op, ownerCol, relatedCol string) string {
-	l := w.t.Link
-	return "SELECT statement_timestamp(), " + w.opt.Actor + ", " + sqlq.Literal(op) + ", " + sqlq.Literal(l.OwnerTable) +
-		", to_jsonb(d." + ownerCol + ") #>> '{}', NULL::jsonb, pg_current_xact_id()::text::bigint, " + sqlq.Literal(w.opt.Fingerprint) +
-		", " + sqlq.Literal(l.RelatedTable) + ", to_jsonb(d." + relatedCol + ") #>> '{}', " + sqlq.Literal(l.Field)
+	return w.linkEntry(op, "d."+ownerCol, "d."+relatedCol, w.t.Link).Select()
+}
+
+// linkEntry is the associate or disassociate entry of link l whose owner
+// and related keys are the column expressions owner and related.
+func (w *write) linkEntry(op, owner, related string, l *Link) record.Entry {
+	return record.Entry{Actor: w.opt.Actor, Operation: sqlq.Literal(op), Table: sqlq.Literal(l.OwnerTable),
+		ObjectID: "to_jsonb(" + owner + ") #>> '{}'", Changes: "NULL::jsonb", Fingerprint: sqlq.Literal(w.opt.Fingerprint),
+		RelatedTable: sqlq.Literal(l.RelatedTable), RelatedObjectID: "to_jsonb(" + related + ") #>> '{}'", RelatedField: sqlq.Literal(l.Field)}
 }
 
 // checkLinkUpsert refuses an upsert on a join table whose DO UPDATE moves

@@ -136,7 +136,7 @@ func (w *write) mergeGenerated(keyList string) generated {
 			k := colKey + strconv.Itoa(i+1)
 			join = append(join, "w."+k+" = p."+k)
 		}
-		if !w.t.Partitioned {
+		if !w.t.Partitioned() {
 			join = append(join, "w."+colTable+" = p."+colTable)
 		}
 		d = "(SELECT " + w.keyList("w.") + ", w." + colAction + ", w." + colNew +

@@ -7,6 +7,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
@@ -14,32 +15,19 @@ import (
 // Target describes an audited table as the catalog and the registration
 // define it.
 type Target struct {
+	// Table is what the catalog says: columns and their types (for
+	// expanding *), keys, unique constraints, stored generated columns,
+	// BEFORE UPDATE triggers (with neither, an UPDATE changes only the
+	// columns it assigns, and only those are read and compared), and its
+	// OID and relnatts as they were when described.
+	catalog.Table
 	// Registered is the table's name as registered: entries carry it.
 	Registered string
-	// OID and NAtts identify the table and its column count (relnatts) as
-	// they were when described, and Resolved is the OID the name written in
-	// the statement meant (the table's, or a partition's or child's): the
-	// rewrite fails with StaleMarker in its error if, when it runs, the
-	// name means another table or the table gained columns since.
-	OID      uint32
-	NAtts    int
+	// Resolved is the OID the name written in the statement meant (the
+	// table's, or a partition's or child's): the rewrite fails with
+	// StaleMarker in its error if, when it runs, the name means another
+	// table or the table gained columns since it was described.
 	Resolved uint32
-	// Partitioned is true for a partitioned table.
-	Partitioned bool
-	// Generated lists stored generated columns; BeforeUpdate is true when
-	// a BEFORE UPDATE row trigger may change any column. Otherwise an
-	// UPDATE changes only the columns it assigns, and only those are
-	// read and compared.
-	Generated    []string
-	BeforeUpdate bool
-	// Columns are all the table's columns in order, for expanding *.
-	Columns []string
-	// Types are the columns' types as format_type renders them.
-	Types []string
-	// PrimaryKey lists the key columns in key order.
-	PrimaryKey []string
-	// Unique maps each unique constraint's name to its columns.
-	Unique map[string][]string
 	// Audited is true when the table's rows are audited: create, update
 	// and delete entries. Audit lists the audited and redacted columns.
 	Audited bool

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/auditpgx/auditpgx/internal/record"
 )
 
 // splice replaces each marker in the deparsed text by generated SQL, in
@@ -31,8 +33,7 @@ func (rw *rewriter) splice(sql string, inline bool) (out, insert string, err err
 		entries = append(entries, g.entries)
 	}
 	// One INSERT for all entries, in the order of the writes.
-	insert = cteEntries + " AS (INSERT INTO " + rw.opt.Entries.Quoted() + " " +
-		entryColumns + " " + strings.Join(entries, " UNION ALL ") + ")"
+	insert = cteEntries + " AS (" + record.InsertInto(rw.opt.Entries) + " " + strings.Join(entries, " UNION ALL ") + ")"
 	if inline {
 		sp.marker(markEntries+" AS (SELECT ", markEntries, ")", insert)
 	}

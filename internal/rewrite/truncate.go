@@ -3,6 +3,7 @@ package rewrite
 import (
 	"strings"
 
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -13,13 +14,13 @@ import (
 // opt supplies the entry table, the actor expression and the fingerprint.
 func TruncateEntries(tables []string, opt Options) string {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO " + opt.Entries.Quoted() + " " + entryColumns + " VALUES ")
+	sb.WriteString(record.InsertInto(opt.Entries) + " VALUES ")
 	for i, t := range tables {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		sb.WriteString("(statement_timestamp(), " + opt.Actor + ", 'truncate', " + sqlq.Literal(t) +
-			", '', NULL, pg_current_xact_id()::text::bigint, " + sqlq.Literal(opt.Fingerprint) + ", NULL, NULL, NULL)")
+		sb.WriteString("(" + record.Entry{Actor: opt.Actor, Operation: "'truncate'", Table: sqlq.Literal(t), ObjectID: "''",
+			Changes: "NULL", Fingerprint: sqlq.Literal(opt.Fingerprint)}.Values() + ")")
 	}
 	return sb.String()
 }

@@ -29,7 +29,7 @@ type upsert struct {
 const srcAlias = "__auditpgx_src"
 
 func (rw *rewriter) prepareUpsert(w *write, s *pg_query.InsertStmt) (*upsert, error) {
-	if w.t.Partitioned {
+	if w.t.Partitioned() {
 		// RETURNING cannot read xmax of a partitioned table, which is how
 		// inserted rows are told from updated ones before RETURNING old.
 		return nil, unsupported("INSERT ... ON CONFLICT DO UPDATE on partitioned table %q is audited from PostgreSQL 18; write to its partition, or use INSERT and UPDATE", w.t.Registered)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/parse"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -419,13 +420,8 @@ func (w *write) objectID() string {
 	return keyText(keys, types)
 }
 
-// entrySelect is the SELECT list of a write's table entries, in the column
-// order of entryColumns.
+// entrySelect is the SELECT of a write's table entries.
 func (w *write) entrySelect(op, changes string) string {
-	return "SELECT statement_timestamp(), " + w.opt.Actor + ", " + op + ", " + sqlq.Literal(w.t.Registered) + ", " +
-		w.objectID() + ", " + changes + ", pg_current_xact_id()::text::bigint, " + sqlq.Literal(w.opt.Fingerprint) +
-		", NULL, NULL, NULL"
+	return record.Entry{Actor: w.opt.Actor, Operation: op, Table: sqlq.Literal(w.t.Registered), ObjectID: w.objectID(),
+		Changes: changes, Fingerprint: sqlq.Literal(w.opt.Fingerprint)}.Select()
 }
-
-const entryColumns = "(created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, " +
-	"related_table_name, related_object_id, related_field_name)"

@@ -1,3 +1,8 @@
+// The planner's decisions, on a mock database (go-sqlmock: pure interception
+// logic): which texts pass through untouched, which are rewritten, refused
+// or run unaudited with AllowUnaudited, and how the plan cache keeps them.
+// The same decisions against a real server are in the thematic suites.
+
 package auditpgx
 
 import (
@@ -21,6 +26,7 @@ import (
 	"github.com/ngrok/sqlmw"
 	"github.com/stretchr/testify/require"
 
+	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/registry"
 )
 
@@ -63,7 +69,7 @@ type mockEnv struct {
 
 // mockTables describes the registered tables to the planner's own catalog
 // reads, by relation name.
-var mockTables = map[string]registry.Catalog{
+var mockTables = map[string]catalog.Table{
 	"users": {
 		OID: 16401, Schema: "public", Rel: "users",
 		Columns:    []string{"id", "name", "email", "password_hash", "last_login"},
@@ -122,7 +128,7 @@ func (d catalogDriver) Open(dsn string) (driver.Conn, error) {
 }
 
 // catalogConn answers the queries the planner sends to learn about tables
-// (the server version, to_regclass look-ups, registry.CatalogQuery) as a
+// (the server version, to_regclass look-ups, catalog.ByNameQuery) as a
 // server holding mockTables would, and hands every other call to sqlmock.
 type catalogConn struct{ driver.Conn }
 
@@ -159,8 +165,8 @@ func (c catalogConn) CheckNamedValue(nv *driver.NamedValue) error {
 
 func answerCatalog(query string, args []driver.NamedValue) (driver.Rows, bool, error) {
 	switch {
-	case query == registry.CatalogQuery || query == registry.CatalogByOIDQuery:
-		var c registry.Catalog
+	case query == catalog.ByNameQuery || query == catalog.ByOIDQuery:
+		var c catalog.Table
 		var ok bool
 		switch v := args[0].Value.(type) {
 		case string:
@@ -179,7 +185,7 @@ func answerCatalog(query string, args []driver.NamedValue) (driver.Rows, bool, e
 		return &staticRows{cols: []string{"json_build_object"}, vals: [][]driver.Value{{string(text)}}}, true, err
 	case strings.Contains(query, "server_version_num"):
 		return &staticRows{cols: []string{"current_setting"}, vals: [][]driver.Value{{int64(170000)}}}, true, nil
-	case query == resolveQuery || query == truncateReachQuery:
+	case query == catalog.ResolveQuery || query == catalog.TruncateReachQuery:
 		// What each name means, or what a TRUNCATE reaches: the named
 		// tables (the mock knows no partitions, children or foreign keys);
 		// an unqualified name finds only tables in public.

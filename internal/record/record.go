@@ -1,0 +1,87 @@
+// Package record is the pipeline's last room: the one place that knows the
+// entry table's columns. The rewrite and Baseline write entries through
+// Entry and Columns, store reads them through ReadColumns, and store's DDL
+// creates the table with CreateTable, so that a column added here reaches
+// every writer and reader at once.
+package record
+
+import (
+	"strings"
+
+	"github.com/auditpgx/auditpgx/internal/sqlq"
+)
+
+// Columns are the entry columns an entry is written with, in the order of
+// Entry.Values; id is an identity column.
+const Columns = "(created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, " +
+	"related_table_name, related_object_id, related_field_name)"
+
+// ReadColumns are the entry columns readers select, in the order
+// store scans them.
+const ReadColumns = `id, created, created_by, operation, table_name, object_id, changes, ` +
+	`related_table_name, related_object_id, related_field_name, tx_id, statement_fingerprint`
+
+// CurrentTx is the SQL of an entry's tx_id: the writing transaction's id,
+// assigned by the write itself.
+const CurrentTx = "pg_current_xact_id()::text::bigint"
+
+// Operations are the values the entry table's CHECK on operation allows.
+var Operations = []string{"create", "update", "delete", "associate", "disassociate", "truncate", "snapshot"}
+
+// Entry is one entry's values as SQL expressions (never as values: the
+// caller quotes with sqlq or passes parameters). An empty Created is
+// statement_timestamp(); an empty Fingerprint or Related* field is NULL.
+type Entry struct {
+	Created     string
+	Actor       string
+	Operation   string
+	Table       string
+	ObjectID    string
+	Changes     string
+	Fingerprint string
+
+	RelatedTable, RelatedObjectID, RelatedField string
+}
+
+// Values renders the expressions in the order of Columns.
+func (e Entry) Values() string {
+	or := func(s, dflt string) string {
+		if s == "" {
+			return dflt
+		}
+		return s
+	}
+	return strings.Join([]string{
+		or(e.Created, "statement_timestamp()"), e.Actor, e.Operation, e.Table, e.ObjectID, e.Changes, CurrentTx,
+		or(e.Fingerprint, "NULL"), or(e.RelatedTable, "NULL"), or(e.RelatedObjectID, "NULL"), or(e.RelatedField, "NULL"),
+	}, ", ")
+}
+
+// Select is "SELECT " followed by e's Values.
+func (e Entry) Select() string { return "SELECT " + e.Values() }
+
+// InsertInto begins an INSERT of entries into table: the table and Columns.
+func InsertInto(table sqlq.Name) string { return "INSERT INTO " + table.Quoted() + " " + Columns }
+
+// CreateTable is the CREATE TABLE IF NOT EXISTS of an entry table whose
+// quoted name is quoted.
+func CreateTable(quoted string) string {
+	ops := make([]string, len(Operations))
+	for i, op := range Operations {
+		ops[i] = sqlq.Literal(op)
+	}
+	return `CREATE TABLE IF NOT EXISTS ` + quoted + ` (
+    id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created               timestamptz NOT NULL DEFAULT statement_timestamp(),
+    created_by            text,
+    operation             text NOT NULL CHECK (operation IN (` + strings.Join(ops, ", ") + `)),
+    table_name            text NOT NULL,
+    object_id             text NOT NULL,
+    changes               jsonb,
+    related_table_name    text,
+    related_object_id     text,
+    related_field_name    text,
+    tx_id                 bigint NOT NULL,
+    statement_fingerprint text
+)`
+}
