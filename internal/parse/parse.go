@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/auditpgx/auditpgx/internal/parse/internal/codec"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
 	"google.golang.org/protobuf/proto"
@@ -129,7 +130,7 @@ func Parse(sql string) (*Statement, error) {
 	if err := guard(sql); err != nil {
 		return nil, err
 	}
-	tree, err := parseTree(sql)
+	tree, err := codec.Parse(sql)
 	if err != nil {
 		return nil, syntaxError(err)
 	}
@@ -230,7 +231,7 @@ var nests = map[pg_query.Token]bool{
 // collect walks one top-level statement and records its writes and params.
 func (st *Statement) collect(top *pg_query.Node) {
 	topMsg := nodeMessage(top)
-	walkNode(top, func(node proto.Message) {
+	codec.Walk(top, func(node proto.Message) {
 		isTop := topMsg != nil && node == topMsg
 		switch n := node.(type) {
 		case *pg_query.ParamRef:
@@ -432,7 +433,7 @@ func nodeMessage(n *pg_query.Node) any {
 	if n == nil {
 		return nil
 	}
-	return nodeValue(n)
+	return codec.NodeValue(n)
 }
 
 // Fingerprint returns pg_query's fingerprint of sql: equal for statements
@@ -489,3 +490,6 @@ func Identifiers(sql string) (names map[string]bool, ok bool) {
 	}
 	return names, true
 }
+
+// Deparse prints a parse tree as SQL, as pg_query.Deparse does.
+func Deparse(tree *pg_query.ParseResult) (string, error) { return codec.Deparse(tree) }

@@ -1,4 +1,4 @@
-package parse
+package codec
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 func treeTexts(t *testing.T) []string {
 	var texts []string
 	for _, name := range []string{"input.sql", "rewrite.sql", "rewrite.pg18.sql"} {
-		files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "rewrite", "*", name))
+		files, err := filepath.Glob(filepath.Join("..", "..", "..", "..", "testdata", "rewrite", "*", name))
 		if err != nil {
 			t.Fatal(err)
 		}
