@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/registry"
@@ -401,14 +400,14 @@ func baselineBatchSQL(entry sqlq.Name, table string, m *registry.Meta) (first, n
 	oid := rewrite.ObjectIDSQL(ids, keyTypes)
 	build := func(where string) string {
 		return `WITH b AS MATERIALIZED (
-	SELECT ` + strings.Join(sel, ", ") + `, ` + oid + ` AS oid, ` + diff.MaskedImageSQL("t", m.Audit) + ` AS img
+	SELECT ` + strings.Join(sel, ", ") + `, ` + oid + ` AS oid, ` + record.MaskedImageSQL("t", m.Audit) + ` AS img
 	FROM ` + table + ` t` + where + `
 	ORDER BY ` + strings.Join(order, ", ") + `
 	LIMIT $1
 ), ins AS (
 	` + record.InsertInto(entry) + `
 	` + record.Entry{Created: "$2::timestamptz", Actor: "$3::text", Operation: "'snapshot'", Table: "$4::text",
-			ObjectID: "b.oid", Changes: diff.CreatedSQL("b.img")}.Select() + `
+			ObjectID: "b.oid", Changes: record.CreatedSQL("b.img")}.Select() + `
 	FROM b ORDER BY ` + strings.Join(orderB, ", ") + `
 )
 SELECT count(*) OVER (), ` + strings.Join(text, ", ") + ` FROM b ORDER BY ` + strings.Join(desc, ", ") + ` LIMIT 1`

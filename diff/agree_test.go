@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -169,19 +170,19 @@ type sqlResult struct {
 // of a create, a delete and an update from them.
 func (a agreement) query(t *testing.T, db *sql.DB) []sqlResult {
 	all, cols := a.allCols(), a.auditCols()
-	oldAll, newAll := diff.ImageSQL(`"o"`, all), diff.ImageSQL(`"n"`, all)
+	oldAll, newAll := record.ImageSQL(`"o"`, all), record.ImageSQL(`"n"`, all)
 	q := `WITH s AS MATERIALIZED (
 	SELECT "o".id,
 	       ` + oldAll + ` AS oi,
 	       ` + newAll + ` AS ni,
-	       ` + diff.ImageSQL(`"o"`, cols) + ` AS oa,
+	       ` + record.ImageSQL(`"o"`, cols) + ` AS oa,
 	       ` + oldAll + ` = to_jsonb("o") AND ` + newAll + ` = to_jsonb("n") AS like_to_jsonb
 	FROM old_rows "o" JOIN new_rows "n" ON "n".id = "o".id
 )
 SELECT id, oi::text, ni::text, oa::text, like_to_jsonb,
-       (` + diff.CreateSQL(`"s"."ni"`, cols) + `)::text,
-       (` + diff.DeleteSQL(`"s"."oi"`, cols) + `)::text,
-       (` + diff.UpdateSQL(diff.ChangedSQL(`"s"."oi"`, `"s"."ni"`, cols)) + `)::text
+       (` + record.CreateSQL(`"s"."ni"`, cols) + `)::text,
+       (` + record.DeleteSQL(`"s"."oi"`, cols) + `)::text,
+       (` + record.UpdateSQL(record.ChangedSQL(`"s"."oi"`, `"s"."ni"`, cols)) + `)::text
 FROM s "s" ORDER BY id`
 	rows, err := db.Query(q)
 	if err != nil {

@@ -14,15 +14,9 @@
 // the string "$encrypted$"; an excluded column is never listed.
 //
 // [Create], [Delete] and [Update] apply these rules to row images held in Go.
-// [ImageSQL], [CreateSQL], [DeleteSQL], [ChangedSQL] and [UpdateSQL] build SQL
-// expressions that compute the same objects in the statement that performs
-// the write, so the entry is written without a second round trip:
-//
-//	cols := diff.Columns{Names: []string{"id", "name", "password"}, Redacted: map[string]bool{"password": true}}
-//	oldImg := diff.ImageSQL(`"o"`, cols) // jsonb_build_object('id', "o"."id", ...)
-//	newImg := diff.ImageSQL(`"n"`, cols)
-//	changes := diff.UpdateSQL(diff.ChangedSQL(oldImg, newImg, cols))
-//
-// The Go functions are the reference: the package's tests require both sides
-// to agree on randomly generated rows of every common column type.
+// The driver computes the same objects with SQL expressions inside the
+// statement that performs the write, so the entry is written without a
+// second round trip; the Go functions are the reference, and the package's
+// tests require both sides to agree on randomly generated rows of every
+// common column type.
 package diff

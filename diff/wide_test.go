@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/record"
 )
 
 func TestImageSQLChunks(t *testing.T) {
@@ -19,17 +20,17 @@ func TestImageSQLChunks(t *testing.T) {
 	}
 	for _, c := range []struct{ columns, calls int }{{1, 1}, {50, 1}, {51, 2}, {100, 2}, {101, 3}, {1600, 32}} {
 		cols := names(c.columns)
-		if got := strings.Count(diff.ImageSQL(`"t"`, cols), "jsonb_build_object("); got != c.calls {
+		if got := strings.Count(record.ImageSQL(`"t"`, cols), "jsonb_build_object("); got != c.calls {
 			t.Errorf("ImageSQL, %d columns: %d jsonb_build_object calls, want %d", c.columns, got, c.calls)
 		}
 		// One more call builds the changes object around the columns.
-		for op, s := range map[string]string{"CreateSQL": diff.CreateSQL("x", cols), "DeleteSQL": diff.DeleteSQL("x", cols)} {
+		for op, s := range map[string]string{"CreateSQL": record.CreateSQL("x", cols), "DeleteSQL": record.DeleteSQL("x", cols)} {
 			if got := strings.Count(s, "jsonb_build_object("); got != c.calls+1 {
 				t.Errorf("%s, %d columns: %d jsonb_build_object calls, want %d", op, c.columns, got, c.calls+1)
 			}
 		}
 	}
-	if got := diff.ImageSQL(`"t"`, diff.Columns{}); got != `'{}'::jsonb` {
+	if got := record.ImageSQL(`"t"`, diff.Columns{}); got != `'{}'::jsonb` {
 		t.Errorf("ImageSQL with no columns = %s", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -41,7 +42,7 @@ func Snapshot(ctx context.Context, db Querier, table string, keyCols []string, c
 		}
 		id = `'[' || ` + strings.Join(parts, ` || ',' || `) + ` || ']'`
 	}
-	rows, err := db.QueryContext(ctx, `SELECT `+id+`, `+diff.ImageSQL("t", cols)+
+	rows, err := db.QueryContext(ctx, `SELECT `+id+`, `+record.ImageSQL("t", cols)+
 		` FROM `+sqlq.QualifiedIdent(n.Schema, n.Rel)+` t`)
 	if err != nil {
 		return nil, fmt.Errorf("auditpgx: snapshot of %q: %w", table, err)

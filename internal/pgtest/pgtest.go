@@ -21,6 +21,7 @@ package pgtest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -30,6 +31,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of OpenSchema
 )
 
 // envTestDatabaseURL names the environment variable that points the shared
@@ -203,4 +206,17 @@ func ExampleSchema(name string) (dsn string, done func()) {
 			panic(fmt.Sprintf("pgtest: dropping schema %s: %v", schema, err))
 		}
 	}
+}
+
+// OpenSchema opens a *sql.DB through pgx on a NewSchema, closed when t
+// ends.
+func OpenSchema(t testing.TB) *sql.DB {
+	t.Helper()
+	dsn, _ := NewSchema(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

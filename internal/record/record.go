@@ -1,8 +1,10 @@
 // Package record is the pipeline's last room: the one place that knows the
-// entry table's columns. The rewrite and Baseline write entries through
-// Entry and Columns, store reads them through ReadColumns, and store's DDL
-// creates the table with CreateTable, so that a column added here reaches
-// every writer and reader at once.
+// entry table's columns and payload. The rewrite and Baseline write entries
+// through Entry and Columns, store reads them through ReadColumns, and
+// store's DDL creates the table with CreateTable, so that a column added
+// here reaches every writer and reader at once. changes.go builds the jsonb
+// expressions of the changes column, which compute inside the statement what
+// package diff computes in Go (diff's tests hold the two together).
 package record
 
 import (

@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/parse"
 	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -43,7 +42,7 @@ func (w *write) cascadeGenerated(g *generated) {
 		}
 		if c.Audited {
 			entries = append(entries, record.Entry{Actor: w.opt.Actor, Operation: "'delete'", Table: sqlq.Literal(c.Registered),
-				ObjectID: keyText(qualified("j.", c.PrimaryKey), nil), Changes: diff.DeleteSQL(diff.ImageSQL("j", c.Audit), c.Audit),
+				ObjectID: keyText(qualified("j.", c.PrimaryKey), nil), Changes: record.DeleteSQL(record.ImageSQL("j", c.Audit), c.Audit),
 				Fingerprint: sqlq.Literal(w.opt.Fingerprint)}.Select()+from)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -117,17 +117,17 @@ func (w *write) mergeGenerated(keyList string) generated {
 	var d string
 	switch {
 	case w.returningOld:
-		g.returning += ", " + diff.ImageSQL("new", cols) + " AS " + colNew + ", " + diff.ImageSQL("old", cols) + " AS " + colOld
+		g.returning += ", " + record.ImageSQL("new", cols) + " AS " + colNew + ", " + record.ImageSQL("old", cols) + " AS " + colOld
 		d = "(SELECT " + w.keyList("") + ", " + colAction + ", " + colNew + ", " + colOld + ", CASE WHEN " + colAction +
-			" = 'UPDATE' THEN " + diff.ChangedSQL(colOld, colNew, cols) + " END AS " + colChanges + " FROM " + w.name() + " OFFSET 0) d"
+			" = 'UPDATE' THEN " + record.ChangedSQL(colOld, colNew, cols) + " END AS " + colChanges + " FROM " + w.name() + " OFFSET 0) d"
 	case w.merge.pre == nil:
 		// No UPDATE action: the returned image is the inserted or the
 		// deleted row.
-		g.returning += ", " + diff.ImageSQL(ref, cols) + " AS " + colNew
+		g.returning += ", " + record.ImageSQL(ref, cols) + " AS " + colNew
 		d = "(SELECT " + w.keyList("") + ", " + colAction + ", " + colNew + ", " + colNew + " AS " + colOld +
 			", NULL::jsonb AS " + colChanges + " FROM " + w.name() + " OFFSET 0) d"
 	default:
-		image := diff.ImageSQL(ref, cols)
+		image := record.ImageSQL(ref, cols)
 		g.returning += ", " + image + " AS " + colNew + ", " + ref + ".tableoid AS " + colTable
 		g.pre = keyList + ", " + ref + ".tableoid AS " + colTable + ", " + image + " AS " + colOld
 		g.gate = "(SELECT count(*) FROM " + w.pre() + ") >= 0"
@@ -141,15 +141,15 @@ func (w *write) mergeGenerated(keyList string) generated {
 		}
 		d = "(SELECT " + w.keyList("w.") + ", w." + colAction + ", w." + colNew +
 			", CASE WHEN w." + colAction + " = 'DELETE' THEN w." + colNew + " ELSE p." + colOld + " END AS " + colOld +
-			", CASE WHEN p." + colOld + " IS NOT NULL THEN " + diff.ChangedSQL("p."+colOld, "w."+colNew, cols) + " END AS " + colChanges +
+			", CASE WHEN p." + colOld + " IS NOT NULL THEN " + record.ChangedSQL("p."+colOld, "w."+colNew, cols) + " END AS " + colChanges +
 			" FROM " + w.name() + " w LEFT JOIN " + w.pre() + " p ON " + strings.Join(join, " AND ") + " OFFSET 0) d"
 	}
 	act := "d." + colAction
 	op := "CASE " + act + " WHEN 'INSERT' THEN 'create' WHEN 'DELETE' THEN 'delete' ELSE 'update' END"
-	changes := "CASE " + act + " WHEN 'INSERT' THEN " + diff.CreateSQL("d."+colNew, cols) +
-		" WHEN 'DELETE' THEN " + diff.DeleteSQL("d."+colOld, cols) +
-		" ELSE CASE WHEN d." + colOld + " IS NULL THEN " + diff.ReplacedSQL("d."+colNew, cols) +
-		" ELSE " + diff.UpdateSQL("d."+colChanges) + " END END"
+	changes := "CASE " + act + " WHEN 'INSERT' THEN " + record.CreateSQL("d."+colNew, cols) +
+		" WHEN 'DELETE' THEN " + record.DeleteSQL("d."+colOld, cols) +
+		" ELSE CASE WHEN d." + colOld + " IS NULL THEN " + record.ReplacedSQL("d."+colNew, cols) +
+		" ELSE " + record.UpdateSQL("d."+colChanges) + " END END"
 	g.entries = w.entrySelect(op, changes) + " FROM " + d +
 		" WHERE " + act + " <> 'UPDATE' OR d." + colOld + " IS NULL OR d." + colChanges + " <> '{}'::jsonb"
 	return g

@@ -7,7 +7,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -212,14 +212,14 @@ func (u *upsert) generated(w *write, keyList, image string) generated {
 		k := colKey + strconv.Itoa(i+1)
 		join = append(join, "w."+k+" = p."+k)
 	}
-	changed := diff.ChangedSQL("p."+colOld, "w."+colNew, w.t.Audit)
+	changed := record.ChangedSQL("p."+colOld, "w."+colNew, w.t.Audit)
 	d := "(SELECT " + w.keyList("w.") + ", w." + colIns + ", w." + colNew + ", p." + colOld +
 		", CASE WHEN w." + colIns + " OR p." + colOld + " IS NULL THEN NULL ELSE " + changed + " END AS " + colChanges +
 		" FROM " + w.name() + " w LEFT JOIN " + w.pre() + " p ON " + strings.Join(join, " AND ") + " OFFSET 0) d"
 	op := "CASE WHEN d." + colIns + " THEN 'create' ELSE 'update' END"
-	changes := "CASE WHEN d." + colIns + " THEN " + diff.CreateSQL("d."+colNew, w.t.Audit) +
-		" WHEN d." + colOld + " IS NULL THEN " + diff.ReplacedSQL("d."+colNew, w.t.Audit) +
-		" ELSE " + diff.UpdateSQL("d."+colChanges) + " END"
+	changes := "CASE WHEN d." + colIns + " THEN " + record.CreateSQL("d."+colNew, w.t.Audit) +
+		" WHEN d." + colOld + " IS NULL THEN " + record.ReplacedSQL("d."+colNew, w.t.Audit) +
+		" ELSE " + record.UpdateSQL("d."+colChanges) + " END"
 	return generated{
 		pre:       keyList + ", " + image + " AS " + colOld,
 		gate:      "(SELECT count(*) FROM " + w.pre() + ") >= 0",
@@ -234,15 +234,15 @@ func (u *upsert) generated(w *write, keyList, image string) generated {
 // for an inserted one), whatever happened concurrently.
 func (u *upsert) generatedOld(w *write, keyList, image string) generated {
 	inserted := "(old." + sqlq.Ident(w.t.PrimaryKey[0]) + " IS NULL)"
-	changed := diff.ChangedSQL("d."+colOld, "d."+colNew, w.t.Audit)
+	changed := record.ChangedSQL("d."+colOld, "d."+colNew, w.t.Audit)
 	d := "(SELECT " + w.keyList("") + ", " + colIns + ", " + colNew + ", " + colOld +
 		", CASE WHEN " + colIns + " THEN NULL ELSE " + changed + " END AS " + colChanges +
 		" FROM " + w.name() + " d OFFSET 0) d"
 	return generated{
-		returning: keyList + ", " + image + " AS " + colNew + ", " + diff.ImageSQL("old", w.t.Audit) + " AS " + colOld +
+		returning: keyList + ", " + image + " AS " + colNew + ", " + record.ImageSQL("old", w.t.Audit) + " AS " + colOld +
 			", " + inserted + " AS " + colIns,
 		entries: w.entrySelect("CASE WHEN d."+colIns+" THEN 'create' ELSE 'update' END",
-			"CASE WHEN d."+colIns+" THEN "+diff.CreateSQL("d."+colNew, w.t.Audit)+" ELSE "+diff.UpdateSQL("d."+colChanges)+" END") +
+			"CASE WHEN d."+colIns+" THEN "+record.CreateSQL("d."+colNew, w.t.Audit)+" ELSE "+record.UpdateSQL("d."+colChanges)+" END") +
 			" FROM " + d + " WHERE d." + colIns + " OR d." + colChanges + " <> '{}'::jsonb",
 	}
 }

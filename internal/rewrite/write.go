@@ -361,20 +361,20 @@ func (w *write) tableGenerated(g generated, keyList string) generated {
 		if !w.returningOld {
 			g.pre = pre.String()
 		}
-		g.returning = keyList + ", " + diff.ChangedValuesSQL(olds, news, cols) + " AS " + colChanges
-		g.entries = w.entrySelect("'update'", diff.UpdateSQL("d."+colChanges)) +
+		g.returning = keyList + ", " + record.ChangedValuesSQL(olds, news, cols) + " AS " + colChanges
+		g.entries = w.entrySelect("'update'", record.UpdateSQL("d."+colChanges)) +
 			" FROM " + w.name() + " d WHERE d." + colChanges + " <> '{}'::jsonb"
 	case w.upsert != nil:
-		u := w.upsert.generated(w, keyList, diff.ImageSQL(sqlq.Ident(w.ref), w.t.Audit))
+		u := w.upsert.generated(w, keyList, record.ImageSQL(sqlq.Ident(w.ref), w.t.Audit))
 		u.join = g.join
 		g = u
 	case w.kind == parse.Insert:
 		// The masked image is added_fields itself: built once, in RETURNING.
-		g.returning = keyList + ", " + diff.MaskedImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colNew
-		g.entries = w.entrySelect("'create'", diff.CreatedSQL("d."+colNew)) + " FROM " + w.name() + " d"
+		g.returning = keyList + ", " + record.MaskedImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colNew
+		g.entries = w.entrySelect("'create'", record.CreatedSQL("d."+colNew)) + " FROM " + w.name() + " d"
 	default:
-		g.returning = keyList + ", " + diff.MaskedImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colOld
-		g.entries = w.entrySelect("'delete'", diff.DeletedSQL("d."+colOld)) + " FROM " + w.name() + " d"
+		g.returning = keyList + ", " + record.MaskedImageSQL(sqlq.Ident(w.ref), w.t.Audit) + " AS " + colOld
+		g.entries = w.entrySelect("'delete'", record.DeletedSQL("d."+colOld)) + " FROM " + w.name() + " d"
 	}
 	return g
 }

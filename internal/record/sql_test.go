@@ -1,9 +1,10 @@
-package diff_test
+package record_test
 
 import (
 	"testing"
 
 	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/record"
 )
 
 // The exact text the rewriter splices into statements.
@@ -14,30 +15,30 @@ func TestSQLShape(t *testing.T) {
 	}
 	for _, c := range []struct{ name, got, want string }{
 		{
-			"ImageSQL", diff.ImageSQL(`"u"`, cols),
+			"ImageSQL", record.ImageSQL(`"u"`, cols),
 			`jsonb_build_object('id', "u"."id", 'pw', "u"."pw", E'it''s "x"\\', "u"."it's ""x""\")`,
 		},
 		{
-			"CreateSQL", diff.CreateSQL(`"s"."new"`, cols),
+			"CreateSQL", record.CreateSQL(`"s"."new"`, cols),
 			`jsonb_build_object('added_fields', jsonb_build_object('id', ("s"."new")->'id', 'pw', '$encrypted$'::text, E'it''s "x"\\', ("s"."new")->E'it''s "x"\\'), 'removed_fields', '{}'::jsonb, 'changed_fields', '{}'::jsonb)`,
 		},
 		{
-			"DeleteSQL", diff.DeleteSQL(`o`, cols),
+			"DeleteSQL", record.DeleteSQL(`o`, cols),
 			`jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', jsonb_build_object('id', (o)->'id', 'pw', '$encrypted$'::text, E'it''s "x"\\', (o)->E'it''s "x"\\'), 'changed_fields', '{}'::jsonb)`,
 		},
 		{
-			"ChangedSQL", diff.ChangedSQL(`o`, `n`, cols),
+			"ChangedSQL", record.ChangedSQL(`o`, `n`, cols),
 			`(CASE WHEN (o)->'id' IS DISTINCT FROM (n)->'id' THEN jsonb_build_object('id', jsonb_build_array((o)->'id', (n)->'id')) ELSE '{}'::jsonb END` +
 				` || (CASE WHEN (o)->'pw' IS DISTINCT FROM (n)->'pw' THEN '{"pw":["$encrypted$","$encrypted$"]}'::jsonb ELSE '{}'::jsonb END` +
 				` || CASE WHEN (o)->E'it''s "x"\\' IS DISTINCT FROM (n)->E'it''s "x"\\' THEN jsonb_build_object(E'it''s "x"\\', jsonb_build_array((o)->E'it''s "x"\\', (n)->E'it''s "x"\\')) ELSE '{}'::jsonb END))`,
 		},
 		{
-			"UpdateSQL", diff.UpdateSQL(`c`),
+			"UpdateSQL", record.UpdateSQL(`c`),
 			`jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb, 'changed_fields', (c))`,
 		},
-		{"ImageSQL no columns", diff.ImageSQL(`"u"`, diff.Columns{}), `'{}'::jsonb`},
-		{"CreateSQL no columns", diff.CreateSQL(`i`, diff.Columns{}), `jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb, 'changed_fields', '{}'::jsonb)`},
-		{"ChangedSQL no columns", diff.ChangedSQL(`o`, `n`, diff.Columns{}), `'{}'::jsonb`},
+		{"ImageSQL no columns", record.ImageSQL(`"u"`, diff.Columns{}), `'{}'::jsonb`},
+		{"CreateSQL no columns", record.CreateSQL(`i`, diff.Columns{}), `jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb, 'changed_fields', '{}'::jsonb)`},
+		{"ChangedSQL no columns", record.ChangedSQL(`o`, `n`, diff.Columns{}), `'{}'::jsonb`},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s =\n%s\nwant\n%s", c.name, c.got, c.want)

@@ -1,10 +1,11 @@
-package diff
+package record
 
 import (
 	"bytes"
 	"encoding/json"
 	"strings"
 
+	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -38,7 +39,7 @@ const emptyObjectSQL = `'{}'::jsonb`
 // Values render as to_jsonb renders them and SQL NULL becomes JSON null.
 // Beyond 50 columns the calls are chunked and concatenated with ||. With no
 // columns it is '{}'::jsonb. Redaction does not apply here: the image is raw.
-func ImageSQL(rowRef string, cols Columns) string {
+func ImageSQL(rowRef string, cols diff.Columns) string {
 	return image(rowRef, cols.Names, nil)
 }
 
@@ -46,7 +47,7 @@ func ImageSQL(rowRef string, cols Columns) string {
 // replaced by "$encrypted$": the added_fields of an insert or the
 // removed_fields of a delete, ready for [CreatedSQL] and [DeletedSQL]. A
 // redacted value then never leaves the row it is read from.
-func MaskedImageSQL(rowRef string, cols Columns) string {
+func MaskedImageSQL(rowRef string, cols diff.Columns) string {
 	return image(rowRef, cols.Names, cols.Redacted)
 }
 
@@ -84,19 +85,19 @@ func DeletedSQL(masked string) string {
 // CreateSQL returns the changes object of an insert whose new row image is
 // newImg: every column of cols.Names under added_fields, redacted ones as
 // "$encrypted$", and no other key of newImg.
-func CreateSQL(newImg string, cols Columns) string {
+func CreateSQL(newImg string, cols diff.Columns) string {
 	return CreatedSQL(maskedFrom(newImg, cols))
 }
 
 // DeleteSQL returns the changes object of a delete whose old row image is
 // oldImg: every column of cols.Names under removed_fields, redacted ones as
 // "$encrypted$", and no other key of oldImg.
-func DeleteSQL(oldImg string, cols Columns) string {
+func DeleteSQL(oldImg string, cols diff.Columns) string {
 	return DeletedSQL(maskedFrom(oldImg, cols))
 }
 
 // maskedFrom is the masked image built from the keys of the raw image img.
-func maskedFrom(img string, cols Columns) string {
+func maskedFrom(img string, cols diff.Columns) string {
 	var b strings.Builder
 	b.Grow(imageSize(img, cols.Names))
 	writeMasked(&b, img, cols)
@@ -114,7 +115,7 @@ func maskedFrom(img string, cols Columns) string {
 //
 // (to_jsonb of SQL NULL is NULL where an image holds JSON null; either way
 // two NULLs are not distinct, and jsonb_build_array records null.)
-func ChangedValuesSQL(olds, newVals []string, cols Columns) string {
+func ChangedValuesSQL(olds, newVals []string, cols diff.Columns) string {
 	size := 0
 	for i, name := range cols.Names {
 		size += 120 + 3*len(name) + 2*(len(olds[i])+len(newVals[i]))
@@ -143,7 +144,7 @@ func ChangedValuesSQL(olds, newVals []string, cols Columns) string {
 // IS DISTINCT FROM on jsonb is jsonb equality, which [Equal] mirrors. A key
 // holding JSON null yields jsonb 'null', not SQL NULL, so a NULL column
 // records as null inside the pair.
-func ChangedSQL(oldImg, newImg string, cols Columns) string {
+func ChangedSQL(oldImg, newImg string, cols diff.Columns) string {
 	size := 0
 	for _, name := range cols.Names {
 		size += 110 + 5*len(name) + 2*(len(oldImg)+len(newImg))
@@ -163,7 +164,7 @@ func ChangedSQL(oldImg, newImg string, cols Columns) string {
 // changed writes the per-column CASE expressions of [ChangedSQL] and
 // [ChangedValuesSQL]: oldVal and newVal write column i's old and new values,
 // compared writes a value as it is compared.
-func changed(cols Columns, size int, oldVal, newVal func(*strings.Builder, int), compared func(*strings.Builder, int, func(*strings.Builder, int))) string {
+func changed(cols diff.Columns, size int, oldVal, newVal func(*strings.Builder, int), compared func(*strings.Builder, int, func(*strings.Builder, int))) string {
 	var b strings.Builder
 	b.Grow(size)
 	writeConcat(&b, len(cols.Names), func(b *strings.Builder, i int) {
@@ -199,7 +200,7 @@ func UpdateSQL(changedExpr string) string {
 // ReplacedSQL returns the changes object of an update whose old values are
 // unknown: empty diffs and every column of cols.Names, masked, under
 // replaced_fields (see [Changes.ReplacedFields]).
-func ReplacedSQL(newImg string, cols Columns) string {
+func ReplacedSQL(newImg string, cols diff.Columns) string {
 	var b strings.Builder
 	b.Grow(2*changesSize + imageSize(newImg, cols.Names))
 	b.WriteString("(jsonb_build_object('added_fields', " + emptyObjectSQL + ", 'removed_fields', " + emptyObjectSQL +
@@ -223,7 +224,7 @@ func imageSize(img string, names []string) int {
 
 // writeMasked writes an object of the columns of cols.Names from img, with
 // redacted ones replaced by "$encrypted$".
-func writeMasked(b *strings.Builder, img string, cols Columns) {
+func writeMasked(b *strings.Builder, img string, cols diff.Columns) {
 	writeObject(b, cols.Names, func(b *strings.Builder, name string) {
 		if cols.Redacted[name] {
 			b.WriteString(encryptedTextSQL)
@@ -238,7 +239,7 @@ func writeMasked(b *strings.Builder, img string, cols Columns) {
 	})
 }
 
-var encryptedTextSQL = sqlq.Literal(Encrypted) + "::text"
+var encryptedTextSQL = sqlq.Literal(diff.Encrypted) + "::text"
 
 // writeObject writes jsonb_build_object calls pairing each name with
 // value(name), at most argsPerCall columns per call, joined by writeConcat.
@@ -287,11 +288,11 @@ func encryptedPairSQL(name string) string {
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
 			// Escapes as encoding/json writes them.
-			return jsonConstSQL(map[string][2]string{name: {Encrypted, Encrypted}})
+			return jsonConstSQL(map[string][2]string{name: {diff.Encrypted, diff.Encrypted}})
 		}
 	}
 	// Printable ASCII but " and \ is its own JSON string.
-	return sqlq.Literal(`{"`+name+`":["`+Encrypted+`","`+Encrypted+`"]}`) + "::jsonb"
+	return sqlq.Literal(`{"`+name+`":["`+diff.Encrypted+`","`+diff.Encrypted+`"]}`) + "::jsonb"
 }
 
 // jsonConstSQL renders v as a jsonb constant.
