@@ -344,7 +344,7 @@ func (b *baseliner) table(ctx context.Context, t *registry.Table, named bool) (r
 	}
 	marker := record.Entry{Created: "$1::timestamptz", Actor: "$2::text", Operation: "'snapshot'", Table: "$3::text",
 		ObjectID: "''", Changes: "jsonb_build_object('snapshot', $4::text, 'rows', $5::bigint)"}
-	err = tx.QueryRow(ctx, record.InsertInto(b.entry)+` VALUES (`+marker.Values()+`) RETURNING id`, res.At, b.actor, t.Registered, snapshot, res.Rows).Scan(&res.Marker)
+	err = tx.QueryRow(ctx, record.InsertInto(b.entry, false)+` VALUES (`+marker.Values()+`) RETURNING id`, res.At, b.actor, t.Registered, snapshot, res.Rows).Scan(&res.Marker)
 	if err != nil {
 		return res, false, checkError(err)
 	}
@@ -405,7 +405,7 @@ func baselineBatchSQL(entry sqlq.Name, table string, m *registry.Meta) (first, n
 	ORDER BY ` + strings.Join(order, ", ") + `
 	LIMIT $1
 ), ins AS (
-	` + record.InsertInto(entry) + `
+	` + record.InsertInto(entry, false) + `
 	` + record.Entry{Created: "$2::timestamptz", Actor: "$3::text", Operation: "'snapshot'", Table: "$4::text",
 			ObjectID: "b.oid", Changes: record.CreatedSQL("b.img")}.Select() + `
 	FROM b ORDER BY ` + strings.Join(orderB, ", ") + `

@@ -623,7 +623,7 @@ func explainGolden(t testing.TB, c *corpusCase, e *corpusEnv) {
 	if len(e.schemas) > 0 {
 		schema = e.schemas[0]
 	}
-	text := strings.NewReplacer("<actor>", "'corpus'::text", "<oid>", "0", "<schema>", schema).Replace(c.rewrite)
+	text := strings.NewReplacer("<actor>", "'corpus'::text", "<context>", "NULL::jsonb", "<oid>", "0", "<schema>", schema).Replace(c.rewrite)
 	st, err := parse.Parse(text)
 	if err != nil {
 		t.Errorf("rewrite.sql does not parse: %v", err)
@@ -631,7 +631,7 @@ func explainGolden(t testing.TB, c *corpusCase, e *corpusEnv) {
 	}
 	args := c.args
 	if st.Count == 1 {
-		args = append(append([]any(nil), c.args...), "corpus")
+		args = append(append([]any(nil), c.args...), "corpus", nil) // the actor and the entry context
 	}
 	conn, err := e.plain.Conn(e.ctx)
 	if err != nil {
@@ -677,9 +677,10 @@ var (
 // formatRewrite puts each WITH query of the rewrite on a line of its own;
 // only whitespace changes, and comparisons ignore whitespace. Table OIDs
 // and the case's schema, which differ between copies of a setup, read
-// <oid> and <schema>; the actor spliced into a string of several
-// statements reads <actor>.
+// <oid> and <schema>; the actor and the entry context spliced into a
+// string of several statements read <actor> and <context>.
 func formatRewrite(sql string) string {
+	sql = strings.ReplaceAll(sql, "\x00context\x00", "<context>")
 	sql = strings.ReplaceAll(sql, "\x00", "<actor>")
 	sql = tableOID.ReplaceAllString(sql, "c.oid = <oid>")
 	sql = resolvedOID.ReplaceAllString(sql, ") = <oid>::oid")

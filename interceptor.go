@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ngrok/sqlmw"
 
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/rewrite"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -168,20 +169,50 @@ options:
 			return "", nil, err
 		}
 	}
+	ectx, err := entryContext(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if ectx != nil && !p.withContext {
+		return "", nil, noContextColumn(p)
+	}
 	if p.inlineActor {
-		lit := "NULL::text"
+		lit, clit := "NULL::text", "NULL::jsonb"
 		if hasActor {
 			lit = sqlq.Literal(actor) + "::text"
 		}
+		if ectx != nil {
+			clit = sqlq.Literal(string(ectx)) + "::jsonb"
+		}
+		if p.withContext {
+			sql = strings.ReplaceAll(sql, contextMarker, clit)
+		}
 		return strings.ReplaceAll(sql, actorMarker, lit), args, nil
 	}
-	out := make([]driver.NamedValue, len(args)+1)
+	extra := 1
+	if p.withContext {
+		extra = 2
+	}
+	out := make([]driver.NamedValue, len(args)+extra)
 	copy(out, args)
 	out[len(args)] = driver.NamedValue{Ordinal: len(args) + 1}
 	if hasActor {
 		out[len(args)].Value = actor
 	}
+	if p.withContext {
+		out[len(args)+1] = driver.NamedValue{Ordinal: len(args) + 2}
+		if ectx != nil {
+			out[len(args)+1].Value = string(ectx)
+		}
+	}
 	return sql, out, nil
+}
+
+// noContextColumn is the error of a write that carries an entry context
+// to an entry table without the context column.
+func noContextColumn(p *plan) error {
+	return fmt.Errorf("%w: run, as the entry table's owner, %s (auditpgx.Migrate does); until then only writes without an entry context are audited",
+		ErrNoContextColumn, record.AddContextColumn(p.entryTable.Quoted()))
 }
 
 // execAudited runs the rewrite's exec form, again after a re-read of the

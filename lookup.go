@@ -78,6 +78,10 @@ const maxParams = 65535
 // NUL cannot occur in SQL text.
 const actorMarker = "\x00"
 
+// contextMarker stands for the entry context literal, as actorMarker for
+// the actor; bind replaces it before actorMarker.
+const contextMarker = "\x00context\x00"
+
 // deletes reports whether a write of kind k may delete rows, and so
 // cascade to the rows that refer to them.
 func deletes(k parse.Kind) bool {

@@ -13,8 +13,10 @@ import (
 
 	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/parse"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/registry"
 	"github.com/auditpgx/auditpgx/internal/rewrite"
+	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
 // action is what the interceptor does with a statement.
@@ -35,6 +37,11 @@ type plan struct {
 	// literal (multi-statement strings, and statements that use every
 	// parameter the protocol allows).
 	inlineActor bool
+	// withContext: the entries are written with the context column (the
+	// entry table has it), from a parameter after the actor's or, with
+	// inlineActor, from a literal at contextMarker.
+	withContext bool
+	entryTable  sqlq.Name
 	// multi marks a string of several statements, which pgx cannot prepare.
 	multi bool
 	// truncate marks a TRUNCATE sent with the INSERT of its entries: two
@@ -107,6 +114,34 @@ type planner struct {
 	// ddlConns are the connections whose open transaction ran DDL.
 	ddlConns sessions
 	version  atomic.Int64 // server_version_num, read once
+	// entryContext is whether the entry table has its context column, as
+	// last read.
+	entryContext atomic.Pointer[columnState]
+}
+
+// columnState is whether a column exists, as read at a registry
+// generation, until the coarse clock reaches expires.
+type columnState struct {
+	generation uint64
+	expires    int64
+	exists     bool
+}
+
+// entryHasContext reports whether the entry table has its context column.
+// The answer is kept as long as a write's plan is (recheckAfter), and
+// until DDL through the driver: a column added by another client is seen
+// within that time.
+func (p *planner) entryHasContext(ctx context.Context, q driver.QueryerContext) (bool, error) {
+	gen := p.reg.Generation()
+	if s := p.entryContext.Load(); s != nil && s.generation == gen && coarse.now() < s.expires {
+		return s.exists, nil
+	}
+	exists, err := catalog.HasColumn(ctx, q, p.reg.EntryTable().Quoted(), record.ContextColumn)
+	if err != nil {
+		return false, err
+	}
+	p.entryContext.Store(&columnState{generation: gen, expires: coarse.now() + recheckTicks, exists: exists})
+	return exists, nil
 }
 
 // plan returns the cached plan for query or builds it, reading the catalog
@@ -183,7 +218,9 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		return passThroughPlan, true, nil
 	}
 	for _, w := range st.Writes {
-		if p.reg.IsEntryTable(w.Table.Schema, w.Table.Name) {
+		if p.reg.IsEntryTable(w.Table.Schema, w.Table.Name) && query != record.AddContextColumn(p.reg.EntryTable().Quoted()) {
+			// The one ALTER let through is Migrate's, which adds the
+			// nullable context column and changes no entry.
 			return &plan{action: refuse, err: fmt.Errorf("%w: %s on %q is refused", ErrAppendOnly, w.Kind, w.Table.String())}, true, nil
 		}
 	}
@@ -245,13 +282,31 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		Entries:       entry,
 		ServerVersion: int(p.version.Load()),
 	}
+	withContext, err := p.entryHasContext(ctx, q)
+	if err != nil {
+		return nil, false, err
+	}
+	// The actor, and the context, are parameters after the statement's
+	// own, or literals spliced in at run time where no parameter can be
+	// added (see bind).
+	extra := 1
+	if withContext {
+		extra = 2
+	}
+	inline := st.Count > 1 || truncates || st.NumParams+extra > maxParams
+	if withContext {
+		opt.Context = contextMarker
+		if !inline {
+			opt.Context = "$" + strconv.Itoa(st.NumParams+2) + "::jsonb"
+		}
+	}
 	var rw *rewrite.Rewrite
 	var truncate bool
 	if st.Count > 1 {
 		rw, err = p.rewriteMulti(ctx, q, st, cat, opt)
 	} else if truncates {
 		rw, truncate, err = p.rewriteTruncate(ctx, q, st, opt)
-	} else if st.NumParams >= maxParams {
+	} else if inline {
 		// No parameter is left for the actor: splice it in as a literal.
 		rw, err = p.rewriteOne(st, cat, opt, actorMarker)
 	} else {
@@ -298,7 +353,7 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		// A TRUNCATE that empties no registered table.
 		return &plan{action: passThrough, changesCatalog: st.ChangesCatalog, endsTx: st.EndsTransaction, setsSearchPath: sessionOnly}, cacheable, nil
 	}
-	return &plan{action: audit, rewrite: rw, inlineActor: st.Count > 1 || truncate || st.NumParams >= maxParams, multi: st.Count > 1,
+	return &plan{action: audit, rewrite: rw, inlineActor: inline, withContext: withContext, entryTable: entry, multi: st.Count > 1,
 		truncate: truncate, changesCatalog: st.ChangesCatalog, endsTx: st.EndsTransaction, setsSearchPath: sessionOnly, bySearchPath: refs.unqualified,
 		recheck: refs.resolved,
 		tables:  tables, versions: versions}, cacheable, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/registry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ormUpdate is the UPDATE GORM sends for Save of a five-column model.
@@ -63,6 +64,50 @@ func BenchmarkRewriteCacheHit(b *testing.B) {
 		if _, err := p.plan(ctx, benchConn{}, ormUpdate); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBindContext is binding a cached rewrite's arguments, the actor
+// and the entry context, per statement: with no context (nothing to add),
+// and with a five-field context (WithContext, WithReason) and an
+// OpenTelemetry span.
+func BenchmarkBindContext(b *testing.B) {
+	p := benchPlanner(b)
+	pl, err := p.plan(context.Background(), benchConn{}, ormUpdate)
+	if err != nil || pl.action != audit || !pl.withContext {
+		b.Fatalf("plan: %v %v", pl, err)
+	}
+	args := make([]driver.NamedValue, pl.rewrite.NumParams)
+	for i := range args {
+		args[i] = driver.NamedValue{Ordinal: i + 1, Value: int64(i)}
+	}
+	full := WithActor(context.Background(), "alice")
+	full = WithContext(full, "request_id", "4f1c2b7e-9d1a-4a55-8c3e-0d2f1e6b7a90")
+	full = WithContext(full, "remote_addr", "203.0.113.7")
+	full = WithContext(full, "method", "PATCH")
+	full = WithContext(full, "route", "/accounts/{id}")
+	full = WithReason(full, "ticket #123")
+	full = trace.ContextWithSpanContext(full, trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, SpanID: trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+	}))
+	// The plan of an entry table without the context column binds as
+	// before the column existed: the baseline of "none".
+	noColumn := *pl
+	noColumn.withContext = false
+	actorOnly := WithActor(context.Background(), "alice")
+	for _, c := range []struct {
+		name string
+		pl   *plan
+		ctx  context.Context
+	}{{"baseline-no-column", &noColumn, actorOnly}, {"none", pl, actorOnly}, {"five-fields-and-span", pl, full}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := bind(c.ctx, c.pl, c.pl.rewrite.ExecSQL, args); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -134,6 +179,8 @@ func (benchConn) QueryContext(_ context.Context, query string, args []driver.Nam
 			}
 		}
 		return rows, nil
+	case query == catalog.HasColumnQuery: // the entry table's context column
+		return &benchRows{rows: [][]driver.Value{{true}}}, nil
 	case strings.Contains(query, "server_version_num"):
 		return &benchRows{rows: [][]driver.Value{{int64(150018)}}}, nil
 	}

@@ -185,6 +185,8 @@ func answerCatalog(query string, args []driver.NamedValue) (driver.Rows, bool, e
 		return &staticRows{cols: []string{"json_build_object"}, vals: [][]driver.Value{{string(text)}}}, true, err
 	case strings.Contains(query, "server_version_num"):
 		return &staticRows{cols: []string{"current_setting"}, vals: [][]driver.Value{{int64(170000)}}}, true, nil
+	case query == catalog.HasColumnQuery: // the entry table's context column
+		return &staticRows{cols: []string{"exists"}, vals: [][]driver.Value{{true}}}, true, nil
 	case query == catalog.ResolveQuery || query == catalog.TruncateReachQuery:
 		// What each name means, or what a TRUNCATE reaches: the named
 		// tables (the mock knows no partitions, children or foreign keys);
@@ -367,7 +369,7 @@ func TestPassthroughAuditedAreRewritten(t *testing.T) {
 			m := newMockEnv(t, registry.Config{})
 			args := driverArgs(c.args)
 			if !c.multi {
-				args = append(args, "alice")
+				args = append(args, "alice", nil) // the actor and the entry context (none)
 			}
 			for range 2 {
 				m.mock.ExpectQuery(rewrittenPrefix + c.sql).WithArgs(args...).WillReturnRows(sqlmock.NewRows([]string{"id"}))
@@ -401,7 +403,7 @@ func TestPassthroughCacheSurvivesUserErrors(t *testing.T) {
 	require.NoError(t, rows.Close())
 
 	const bad = `UPDATE users SET nosuch = 1 WHERE id = $1`
-	m.mock.ExpectQuery(rewrittenPrefix+bad).WithArgs(1, nil).
+	m.mock.ExpectQuery(rewrittenPrefix+bad).WithArgs(1, nil, nil).
 		WillReturnError(&pgconn.PgError{Severity: "ERROR", Code: "42703", Message: `column "nosuch" of relation "users" does not exist`})
 	_, err = m.db.QueryContext(ctx, bad, 1) //nolint:rowserrcheck,sqlclosecheck // the query must fail
 	var pgErr *pgconn.PgError

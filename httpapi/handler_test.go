@@ -196,7 +196,8 @@ func TestEntryShape(t *testing.T) {
 		"related_object_id": null,
 		"related_field_name": null,
 		"tx_id": 11,
-		"statement_fingerprint": "fp"
+		"statement_fingerprint": "fp",
+		"context": null
 	}]}`, w.Body.String())
 	require.Equal(t, "no-store", w.Header().Get("Cache-Control"))
 

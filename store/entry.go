@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/auditpgx/auditpgx/diff"
@@ -23,6 +24,9 @@ type Entry struct {
 	RelatedFieldName     *string       `json:"related_field_name"`
 	TxID                 int64         `json:"tx_id"`
 	StatementFingerprint *string       `json:"statement_fingerprint"`
+	// Context is the entry context the write carried (auditpgx.WithContext,
+	// WithReason, the OpenTelemetry ids), a JSON object; nil when none.
+	Context json.RawMessage `json:"context"`
 	// Baseline is set on the marker entry that a baseline writes for a
 	// table, after its snapshot entries and in the same transaction:
 	// operation snapshot, an empty ObjectID, and a changes column holding

@@ -27,8 +27,10 @@ func ExampleDDL() {
 	//     related_object_id     text,
 	//     related_field_name    text,
 	//     tx_id                 bigint NOT NULL,
-	//     statement_fingerprint text
+	//     statement_fingerprint text,
+	//     context               jsonb
 	// );
+	// ALTER TABLE "audit"."entries" ADD COLUMN IF NOT EXISTS context jsonb;
 	// CREATE INDEX IF NOT EXISTS "entries_object_idx" ON "audit"."entries" (table_name, object_id, id);
 	// CREATE INDEX IF NOT EXISTS "entries_created_idx" ON "audit"."entries" (created);
 	// CREATE INDEX IF NOT EXISTS "entries_tx_idx" ON "audit"."entries" (tx_id);

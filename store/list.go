@@ -42,6 +42,12 @@ type Query struct {
 	// never match one.
 	Changes []ChangeFilter
 
+	// Context selects entries whose context holds every one of these
+	// fields with this value (jsonb containment: a nested map matches
+	// when the entry's holds at least its fields), e.g.
+	// {"request_id": "r-42"}.
+	Context map[string]any
+
 	// Descending returns the newest entries (highest ids) first. Default:
 	// oldest first.
 	Descending bool
@@ -98,6 +104,11 @@ func (q Query) validate() error {
 	}
 	if q.Limit > maxLimit {
 		return queryError("Limit", "%d exceeds the maximum of %d", q.Limit, maxLimit)
+	}
+	if len(q.Context) > 0 {
+		if _, err := json.Marshal(q.Context); err != nil {
+			return queryError("Context", "does not encode as JSON: %T", err)
+		}
 	}
 	for i, op := range q.Operations {
 		if !op.Valid() {
@@ -265,6 +276,10 @@ func buildList(t tableName, q Query, limit int) (string, []any) {
 	}
 	for _, f := range q.Changes {
 		where = append(where, f.sql(param)...)
+	}
+	if len(q.Context) > 0 {
+		b, _ := json.Marshal(q.Context) // validate checked it
+		where = append(where, "context @> "+param(string(b))+"::jsonb")
 	}
 	if q.AfterID != 0 {
 		where = append(where, "id > "+param(q.AfterID))

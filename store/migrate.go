@@ -88,10 +88,10 @@ func Migrate(ctx context.Context, db Querier, table string, opts ...MigrateOptio
 	if err != nil {
 		return err
 	}
-	stmts := all[:1]
+	stmts := all[:2] // the table, and its context column
 	for i, suffix := range indexSuffixes {
 		if !skip[suffix] {
-			stmts = append(stmts, all[i+1])
+			stmts = append(stmts, all[i+2])
 		}
 	}
 	if done, err := migrated(ctx, db, table, skip); err != nil {
@@ -145,7 +145,11 @@ func migrated(ctx context.Context, db Querier, table string, skip map[string]boo
 			names = append(names, t.qualify(sqlq.Ident(t.indexName(suffix))))
 		}
 	}
-	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NOT NULL`, names)
+	// The table, its indexes, and its context column, added after the
+	// table's first release.
+	rows, err := db.QueryContext(ctx, `SELECT count(*) + (SELECT count(*) FROM pg_catalog.pg_attribute
+		WHERE attrelid = pg_catalog.to_regclass($2) AND attname = 'context' AND NOT attisdropped)
+		FROM unnest($1::text[]) AS n WHERE pg_catalog.to_regclass(n) IS NOT NULL`, names, t.quoted())
 	if err != nil {
 		return false, fmt.Errorf("auditpgx: migrate %q: %w", table, err)
 	}
@@ -156,5 +160,5 @@ func migrated(ctx context.Context, db Querier, table string, skip map[string]boo
 			return false, fmt.Errorf("auditpgx: migrate %q: %w", table, err)
 		}
 	}
-	return n == len(names), rows.Err()
+	return n == len(names)+1, rows.Err()
 }

@@ -94,6 +94,7 @@ func TestMigrate(t *testing.T) {
 			"related_field_name text identity=",
 			"tx_id bigint NOT NULL identity=",
 			"statement_fingerprint text identity=",
+			"context jsonb identity=",
 		},
 		Indexes: []string{
 			"CREATE INDEX auditpgx_entry_actor_idx ON auditpgx_entry USING btree (created_by, id)",

@@ -3,10 +3,13 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/record"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // entryColumns are the columns scanEntries reads, in its order.
@@ -29,18 +32,21 @@ func entryTableName(table string) (tableName, error) {
 func scanEntries(ctx context.Context, db Querier, t tableName, query string, args []any, each func(*Entry) error) error {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("auditpgx: read entries from %s: %w", t.quoted(), err)
+		return fmt.Errorf("auditpgx: read entries from %s: %w", t.quoted(), noContextHint(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			e       Entry
-			changes []byte
+			e            Entry
+			changes, ctx []byte
 		)
 		if err := rows.Scan(&e.ID, &e.Created, &e.CreatedBy, &e.Operation, &e.TableName, &e.ObjectID,
 			&changes, &e.RelatedTableName, &e.RelatedObjectID, &e.RelatedFieldName, &e.TxID,
-			&e.StatementFingerprint); err != nil {
+			&e.StatementFingerprint, &ctx); err != nil {
 			return fmt.Errorf("auditpgx: read entries from %s: %w", t.quoted(), err)
+		}
+		if ctx != nil {
+			e.Context = json.RawMessage(ctx)
 		}
 		// UTC, so that output does not depend on the reader's time zone.
 		e.Created = e.Created.UTC()
@@ -90,4 +96,14 @@ func decodeChanges(e *Entry, changes []byte) error {
 	}
 	e.Changes = c
 	return nil
+}
+
+// noContextHint adds, to the error of a read from an entry table made
+// before the context column existed, how to add it.
+func noContextHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42703" && strings.Contains(pgErr.Message, `"context"`) {
+		return fmt.Errorf("the entry table has no context column; run Migrate, or as its owner ALTER TABLE ... ADD COLUMN context jsonb: %w", err)
+	}
+	return err
 }

@@ -54,6 +54,7 @@ func ddlStatements(table string) ([]string, error) {
 	q := t.quoted()
 	return []string{
 		record.CreateTable(q),
+		record.AddContextColumn(q),
 		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_object_idx")) + ` ON ` + q + ` (table_name, object_id, id)`,
 		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_created_idx")) + ` ON ` + q + ` (created)`,
 		`CREATE INDEX IF NOT EXISTS ` + sqlq.Ident(t.indexName("_tx_idx")) + ` ON ` + q + ` (tx_id)`,

@@ -12,8 +12,10 @@ CREATE TABLE IF NOT EXISTS auditpgx_entry (
     related_object_id     text,
     related_field_name    text,
     tx_id                 bigint NOT NULL,
-    statement_fingerprint text
+    statement_fingerprint text,
+    context               jsonb
 );
+ALTER TABLE auditpgx_entry ADD COLUMN IF NOT EXISTS context jsonb;
 CREATE INDEX IF NOT EXISTS auditpgx_entry_object_idx ON auditpgx_entry (table_name, object_id, id);
 CREATE INDEX IF NOT EXISTS auditpgx_entry_created_idx ON auditpgx_entry (created);
 CREATE INDEX IF NOT EXISTS auditpgx_entry_tx_idx ON auditpgx_entry (tx_id);

@@ -149,7 +149,9 @@ func demo(ctx context.Context, w io.Writer, dsn string) (err error) {
 	}
 
 	alice := auditpgx.WithActor(ctx, "alice")
-	bob := auditpgx.WithActor(ctx, "bob")
+	// Bob's request carries an id and a reason; every entry it writes
+	// records them in its context column.
+	bob := auditpgx.WithReason(auditpgx.WithContext(auditpgx.WithActor(ctx, "bob"), "request_id", "req-7f3a"), "ticket #123")
 	carol := auditpgx.WithActor(ctx, "carol")
 	steps := []struct {
 		ctx   context.Context
@@ -185,13 +187,16 @@ func demo(ctx context.Context, w io.Writer, dsn string) (err error) {
 	fmt.Fprintln(w, "Activity stream in auditpgx_entry: one entry per changed row, written in the same statement as the change.")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tACTOR\tOPERATION\tTABLE\tOBJECT\tCHANGES")
+	fmt.Fprintln(tw, "ID\tACTOR\tOPERATION\tTABLE\tOBJECT\tCHANGES\tCONTEXT")
 	for _, e := range entries {
-		actor := "-"
+		actor, ectx := "-", "-"
 		if e.CreatedBy != nil {
 			actor = *e.CreatedBy
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, actor, e.Operation, e.TableName, e.ObjectID, changes(e))
+		if e.Context != nil {
+			ectx = string(e.Context)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, actor, e.Operation, e.TableName, e.ObjectID, changes(e), ectx)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -145,6 +145,8 @@ func checkOutput(t *testing.T, text string) {
 		{" create projects ", 4},
 		{`bob update users 1 name: "Al" → "Alan" password_hash: "$encrypted$" → "$encrypted$"`, 1},
 		{" bob ", 1}, // the UPDATE of last_login alone wrote nothing
+		{`{"reason": "ticket #123", "request_id": "req-7f3a"}`, 1},
+		{"request_id", 1}, // only bob's request carried a context
 		{`carol update projects`, 3},
 		{`status: "active" → "archived"`, 3},
 		{`carol delete users 3 -email="cy@example.com" -id=3 -name="Cy" -password_hash="$encrypted$"`, 1},

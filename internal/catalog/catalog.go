@@ -159,3 +159,27 @@ func Decode(text []byte) (*Table, error) {
 	}
 	return &c, nil
 }
+
+// HasColumnQuery is HasColumn's query: the quoted table name is $1, the
+// column $2.
+const HasColumnQuery = `SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute
+	WHERE attrelid = pg_catalog.to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped)`
+
+// HasColumn reports whether the table the quoted name means has a column
+// of that name; false when there is no such table.
+func HasColumn(ctx context.Context, q driver.QueryerContext, quoted, column string) (bool, error) {
+	rows, err := q.QueryContext(ctx, HasColumnQuery, []driver.NamedValue{{Ordinal: 1, Value: quoted}, {Ordinal: 2, Value: column}})
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return false, err
+	}
+	exists, ok := dest[0].(bool)
+	if !ok {
+		return false, fmt.Errorf("auditpgx: column query for %s returned %T", quoted, dest[0])
+	}
+	return exists, rows.Close()
+}

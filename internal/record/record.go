@@ -13,15 +13,20 @@ import (
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
-// Columns are the entry columns an entry is written with, in the order of
-// Entry.Values; id is an identity column.
-const Columns = "(created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, " +
-	"related_table_name, related_object_id, related_field_name)"
+// columns are the entry columns an entry is written with, in the order of
+// Entry.Values, context aside; id is an identity column.
+const columns = "(created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, " +
+	"related_table_name, related_object_id, related_field_name"
+
+// ContextColumn is the nullable jsonb column holding an entry's request
+// context; an entry table made before it existed lacks it until Migrate,
+// or AddContextColumn run by the table's owner, adds it.
+const ContextColumn = "context"
 
 // ReadColumns are the entry columns readers select, in the order
 // store scans them.
 const ReadColumns = `id, created, created_by, operation, table_name, object_id, changes, ` +
-	`related_table_name, related_object_id, related_field_name, tx_id, statement_fingerprint`
+	`related_table_name, related_object_id, related_field_name, tx_id, statement_fingerprint, context`
 
 // CurrentTx is the SQL of an entry's tx_id: the writing transaction's id,
 // assigned by the write itself.
@@ -43,6 +48,10 @@ type Entry struct {
 	Fingerprint string
 
 	RelatedTable, RelatedObjectID, RelatedField string
+
+	// Context is the jsonb expression of the entry's context; empty when
+	// the entry is written without the column (InsertInto's withContext).
+	Context string
 }
 
 // Values renders the expressions in the order of Columns.
@@ -53,17 +62,34 @@ func (e Entry) Values() string {
 		}
 		return s
 	}
-	return strings.Join([]string{
+	values := []string{
 		or(e.Created, "statement_timestamp()"), e.Actor, e.Operation, e.Table, e.ObjectID, e.Changes, CurrentTx,
 		or(e.Fingerprint, "NULL"), or(e.RelatedTable, "NULL"), or(e.RelatedObjectID, "NULL"), or(e.RelatedField, "NULL"),
-	}, ", ")
+	}
+	if e.Context != "" {
+		values = append(values, e.Context)
+	}
+	return strings.Join(values, ", ")
 }
 
 // Select is "SELECT " followed by e's Values.
 func (e Entry) Select() string { return "SELECT " + e.Values() }
 
-// InsertInto begins an INSERT of entries into table: the table and Columns.
-func InsertInto(table sqlq.Name) string { return "INSERT INTO " + table.Quoted() + " " + Columns }
+// InsertInto begins an INSERT of entries into table: the table and its
+// columns, context among them when withContext (every Entry then has a
+// Context).
+func InsertInto(table sqlq.Name, withContext bool) string {
+	if withContext {
+		return "INSERT INTO " + table.Quoted() + " " + columns + ", " + ContextColumn + ")"
+	}
+	return "INSERT INTO " + table.Quoted() + " " + columns + ")"
+}
+
+// AddContextColumn is the ALTER TABLE that gives an entry table made
+// before the context column existed that column.
+func AddContextColumn(quoted string) string {
+	return "ALTER TABLE " + quoted + " ADD COLUMN IF NOT EXISTS " + ContextColumn + " jsonb"
+}
 
 // CreateTable is the CREATE TABLE IF NOT EXISTS of an entry table whose
 // quoted name is quoted.
@@ -84,6 +110,7 @@ func CreateTable(quoted string) string {
     related_object_id     text,
     related_field_name    text,
     tx_id                 bigint NOT NULL,
-    statement_fingerprint text
+    statement_fingerprint text,
+    context               jsonb
 )`
 }

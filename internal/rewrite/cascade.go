@@ -43,7 +43,7 @@ func (w *write) cascadeGenerated(g *generated) {
 		if c.Audited {
 			entries = append(entries, record.Entry{Actor: w.opt.Actor, Operation: "'delete'", Table: sqlq.Literal(c.Registered),
 				ObjectID: keyText(qualified("j.", c.PrimaryKey), nil), Changes: record.DeleteSQL(record.ImageSQL("j", c.Audit), c.Audit),
-				Fingerprint: sqlq.Literal(w.opt.Fingerprint)}.Select()+from)
+				Fingerprint: sqlq.Literal(w.opt.Fingerprint), Context: w.opt.Context}.Select()+from)
 		}
 	}
 	if g.returning != "" {

@@ -72,7 +72,7 @@ func (w *write) linkSelect(op, ownerCol, relatedCol string) string {
 func (w *write) linkEntry(op, owner, related string, l *Link) record.Entry {
 	return record.Entry{Actor: w.opt.Actor, Operation: sqlq.Literal(op), Table: sqlq.Literal(l.OwnerTable),
 		ObjectID: "to_jsonb(" + owner + ") #>> '{}'", Changes: "NULL::jsonb", Fingerprint: sqlq.Literal(w.opt.Fingerprint),
-		RelatedTable: sqlq.Literal(l.RelatedTable), RelatedObjectID: "to_jsonb(" + related + ") #>> '{}'", RelatedField: sqlq.Literal(l.Field)}
+		RelatedTable: sqlq.Literal(l.RelatedTable), RelatedObjectID: "to_jsonb(" + related + ") #>> '{}'", RelatedField: sqlq.Literal(l.Field), Context: w.opt.Context}
 }
 
 // checkLinkUpsert refuses an upsert on a join table whose DO UPDATE moves

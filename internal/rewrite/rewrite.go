@@ -86,6 +86,10 @@ type Options struct {
 	Fingerprint string
 	// Actor is the SQL expression of the acting user, e.g. "$3::text".
 	Actor string
+	// Context is the SQL expression of the entries' context, e.g.
+	// "$4::jsonb"; empty when the entry table has no context column, and
+	// the entries are written without it.
+	Context string
 	// ServerVersion is server_version_num, e.g. 150004.
 	ServerVersion int
 	// RowsForExec makes ExecSQL end in a zero-column SELECT of the written

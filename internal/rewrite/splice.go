@@ -33,7 +33,7 @@ func (rw *rewriter) splice(sql string, inline bool) (out, insert string, err err
 		entries = append(entries, g.entries)
 	}
 	// One INSERT for all entries, in the order of the writes.
-	insert = cteEntries + " AS (" + record.InsertInto(rw.opt.Entries) + " " + strings.Join(entries, " UNION ALL ") + ")"
+	insert = cteEntries + " AS (" + record.InsertInto(rw.opt.Entries, rw.opt.Context != "") + " " + strings.Join(entries, " UNION ALL ") + ")"
 	if inline {
 		sp.marker(markEntries+" AS (SELECT ", markEntries, ")", insert)
 	}

@@ -14,13 +14,13 @@ import (
 // opt supplies the entry table, the actor expression and the fingerprint.
 func TruncateEntries(tables []string, opt Options) string {
 	var sb strings.Builder
-	sb.WriteString(record.InsertInto(opt.Entries) + " VALUES ")
+	sb.WriteString(record.InsertInto(opt.Entries, opt.Context != "") + " VALUES ")
 	for i, t := range tables {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
 		sb.WriteString("(" + record.Entry{Actor: opt.Actor, Operation: "'truncate'", Table: sqlq.Literal(t), ObjectID: "''",
-			Changes: "NULL", Fingerprint: sqlq.Literal(opt.Fingerprint)}.Values() + ")")
+			Changes: "NULL", Fingerprint: sqlq.Literal(opt.Fingerprint), Context: opt.Context}.Values() + ")")
 	}
 	return sb.String()
 }

@@ -423,5 +423,5 @@ func (w *write) objectID() string {
 // entrySelect is the SELECT of a write's table entries.
 func (w *write) entrySelect(op, changes string) string {
 	return record.Entry{Actor: w.opt.Actor, Operation: op, Table: sqlq.Literal(w.t.Registered), ObjectID: w.objectID(),
-		Changes: changes, Fingerprint: sqlq.Literal(w.opt.Fingerprint)}.Select()
+		Changes: changes, Fingerprint: sqlq.Literal(w.opt.Fingerprint), Context: w.opt.Context}.Select()
 }
