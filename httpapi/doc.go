@@ -50,6 +50,8 @@
 //	removed.F=V        F was removed with value V
 //	changed.F.from=V   F changed from V
 //	changed.F.to=V     F changed to V
+//	context.K=V        the entry context holds K with value V (jsonb containment:
+//	                   {"K": V}); at most 100 of them
 //	order              id (oldest first, the default) or -id (newest first)
 //	limit              entries per page, 1 to 1000; default 100
 //	cursor             the cursor of a next link

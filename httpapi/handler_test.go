@@ -80,6 +80,11 @@ func seed(t *testing.T) fixture {
 		require.NoError(t, err)
 		ids[f.label] = id
 	}
+	// Entry contexts, for the context.K filters.
+	for label, c := range map[string]string{"c": `{"request_id": "r-1", "n": 3}`, "e": `{"request_id": "r-2", "user": {"id": 7}}`} {
+		_, err := db.ExecContext(ctx, `UPDATE auditpgx_entry SET context = $1::jsonb WHERE id = $2`, c, ids[label])
+		require.NoError(t, err)
+	}
 	return fixture{db: db, ids: ids}
 }
 
@@ -166,6 +171,13 @@ func TestEntriesFilters(t *testing.T) {
 		{"changed.age.from=30&changed.name.to=Anne", "b"},
 		{"removed.pw=%24encrypted%24", "f"},
 		{"removed.age=31&actor=alice", ""},
+		{"context.request_id=r-1", "c"},
+		{"context.request_id=%22r-2%22", "e"},
+		{"context.n=3", "c"},
+		{"context.n=%223%22", ""}, // a string, not the number
+		{"context.user=%7B%22id%22:7%7D", "e"},
+		{"context.request_id=r-1&actor=bob", ""},
+		{"context.request_id=r-1&context.n=3", "c"},
 		{"order=-id", "gfedcba"},
 		{"order=id&table=teams", "dg"},
 		{"order=-id&limit=3", "gfe"},

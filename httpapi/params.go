@@ -244,6 +244,8 @@ func parseQuery(params url.Values) (query, error) {
 			err = setChange(change, name, store.FieldChanged, name[len("changed."):len(name)-len(".from")], v, false)
 		case strings.HasPrefix(name, "changed.") && strings.HasSuffix(name, ".to") && len(name) > len("changed..to"):
 			err = setChange(change, name, store.FieldChanged, name[len("changed."):len(name)-len(".to")], v, true)
+		case strings.HasPrefix(name, "context.") && len(name) > len("context."):
+			err = setContext(&q.Query, name, v)
 		default:
 			return query{}, unknownParam(url.Values{name: nil}, nil)
 		}
@@ -256,6 +258,28 @@ func parseQuery(params url.Values) (query, error) {
 			q.Until.Format(time.RFC3339Nano), q.Since.Format(time.RFC3339Nano))
 	}
 	return q, nil
+}
+
+// setContext adds the filter of a context.<key> parameter: the entry
+// context's key holds the value, read as JSON when it is JSON and as a
+// string otherwise (context.request_id=r-42).
+func setContext(q *store.Query, param, v string) error {
+	if len(q.Context) == maxChangeFilters {
+		return fmt.Errorf("parameter %q: more than %d context filters", param, maxChangeFilters)
+	}
+	raw, err := jsonValue(param, v)
+	if err != nil {
+		return err
+	}
+	var value any
+	if err := json.Unmarshal(raw, &value); err != nil {
+		return fmt.Errorf("parameter %q: %v", param, err)
+	}
+	if q.Context == nil {
+		q.Context = map[string]any{}
+	}
+	q.Context[param[len("context."):]] = value
+	return nil
 }
 
 // setChange sets the value of a dotted change parameter: the To (after)

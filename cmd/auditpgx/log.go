@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +25,8 @@ func runLog(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&actorName, "actor", "", "only entries written by `name` (created_by)")
 	fs.StringVar(&since, "since", "", "only entries created at or after this `time`")
 	fs.StringVar(&until, "until", "", "only entries created before this `time`")
+	contextFilter := contextFlag{}
+	fs.Var(contextFilter, "context", "only entries whose context holds `key=value` (the value read as JSON when it is JSON, else as a string); repeat for several")
 	fs.IntVar(&limit, "limit", 100, "show at most `N` entries, 1 to 1000")
 	fs.BoolVar(&asJSON, "json", false, "write one JSON object per line instead of a table")
 	if _, err := parse(fs, args); err != nil {
@@ -34,6 +38,9 @@ func runLog(ctx context.Context, e env, args []string) error {
 		}
 	}
 	q := store.Query{Table: c.entryTable, TableName: table, ObjectID: id, Actor: actorName, Limit: limit, Descending: true}
+	if len(contextFilter) > 0 {
+		q.Context = contextFilter
+	}
 	if limit < 1 || limit > 1000 {
 		return usagef("--limit: %d is not from 1 to 1000", limit)
 	}
@@ -99,4 +106,25 @@ func logTable(e env, entries []store.Entry) error {
 			cell(en.TableName), cell(en.ObjectID), summary(en))
 	}
 	return tw.Flush()
+}
+
+// contextFlag collects --context key=value filters.
+type contextFlag map[string]any
+
+func (f contextFlag) String() string { return "" }
+
+func (f contextFlag) Set(s string) error {
+	key, value, ok := strings.Cut(s, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("%q is not key=value", s)
+	}
+	if err := checkText("--context", s); err != nil {
+		return err
+	}
+	var v any
+	if err := json.Unmarshal([]byte(value), &v); err != nil {
+		v = value // not JSON: a string
+	}
+	f[key] = v
+	return nil
 }

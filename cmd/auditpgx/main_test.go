@@ -365,3 +365,34 @@ func TestMigrateWithoutIndexes(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'auditpgx_entry'`).Scan(&n))
 	require.Equal(t, 5, n, "the primary key and four secondary indexes")
 }
+
+// TestLogContext: --context selects entries by their entry context.
+func TestLogContext(t *testing.T) {
+	env := seed(t)
+	db, err := sql.Open("pgx", env["DATABASE_URL"])
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`UPDATE auditpgx_entry SET context = CASE WHEN id % 2 = 0 THEN '{"request_id": "r-even", "n": 2}'::jsonb
+		ELSE '{"request_id": "r-odd", "n": 1}'::jsonb END`)
+	require.NoError(t, err)
+	var even int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM auditpgx_entry WHERE id % 2 = 0`).Scan(&even))
+	require.NotZero(t, even)
+
+	for _, args := range [][]string{
+		{"log", "--json", "--context", "request_id=r-even"},
+		{"log", "--json", "--context", "n=2"},
+		{"log", "--json", "--context=request_id=r-even", "--context", "n=2"},
+	} {
+		out := runOK(t, env, args...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.Len(t, lines, even, "%v", args)
+		for _, l := range lines {
+			require.Contains(t, l, `"request_id":"r-even"`)
+		}
+	}
+	require.Empty(t, strings.TrimSpace(runOK(t, env, "log", "--json", "--context", `n="2"`)), "a string does not match the number")
+	code, _, errOut := call(env, "log", "--context", "no-equals-sign")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "is not key=value")
+}
