@@ -22,7 +22,7 @@ func TestListUsesIndexes(t *testing.T) {
 	require.NoError(t, store.Migrate(ctx, db, "auditpgx_entry"))
 	_, err := db.ExecContext(ctx, `INSERT INTO auditpgx_entry
 		(created, created_by, operation, table_name, object_id, changes,
-		 related_table_name, related_object_id, related_field_name, tx_id)
+		 related_table_name, related_object_id, related_field_name, tx_id, context)
 		SELECT timestamptz '2024-01-01 00:00:00+00' + i * interval '1 minute',
 			'actor' || (i % 500),
 			CASE WHEN i % 10 = 0 THEN 'associate' ELSE 'update' END,
@@ -33,7 +33,8 @@ func TestListUsesIndexes(t *testing.T) {
 			CASE WHEN i % 10 = 0 THEN 'groups' END,
 			CASE WHEN i % 10 = 0 THEN (i % 3000)::text END,
 			CASE WHEN i % 10 = 0 THEN 'members' END,
-			i / 3
+			i / 3,
+			CASE WHEN i % 3 = 0 THEN jsonb_build_object('request_id', 'r' || (i / 3), 'method', 'PATCH') END
 		FROM generate_series(1, 60000) i`)
 	require.NoError(t, err)
 	_, err = db.ExecContext(ctx, `ANALYZE auditpgx_entry`)
@@ -57,6 +58,7 @@ func TestListUsesIndexes(t *testing.T) {
 		{"related object", store.Query{RelatedTableName: "groups", RelatedObjectID: "2990"}, "auditpgx_entry_related_idx"},
 		{"transaction", store.Query{TxID: 777}, "auditpgx_entry_tx_idx"},
 		{"created range", store.Query{Since: at("2024-01-10T00:00:00Z"), Until: at("2024-01-10T01:00:00Z")}, "auditpgx_entry_created_idx"},
+		{"a request's entries", store.Query{Context: map[string]any{"request_id": "r4242"}}, "auditpgx_entry_context_idx"},
 		{"changed to a value", store.Query{Changes: []store.ChangeFilter{
 			{Kind: store.FieldChanged, Field: "f17", To: json.RawMessage(`4818`)}}}, "auditpgx_entry_changes_idx"},
 		{"changed from a value, in a table", store.Query{TableName: "table17", Changes: []store.ChangeFilter{

@@ -122,8 +122,8 @@ func TestDDLLongNames(t *testing.T) {
 			}
 			seen[idx] = true
 		}
-		if len(seen) != 6 {
-			t.Errorf("DDL(%q): %d index names, want 6", name, len(seen))
+		if len(seen) != 7 {
+			t.Errorf("DDL(%q): %d index names, want 7", name, len(seen))
 		}
 	}
 	// Two long names sharing a prefix get different index names.

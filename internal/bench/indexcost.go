@@ -34,6 +34,10 @@ type IndexCase struct {
 	// Drop lists the entry table's indexes (names from store.Schema)
 	// dropped after creating it.
 	Drop []string
+	// Context runs the UPDATE with a five-field entry context (request
+	// id, remote address, method, route, reason), as httpctx and
+	// WithReason set it.
+	Context bool
 }
 
 // IndexCostResult is what IndexCost measured for one case.
@@ -83,6 +87,11 @@ func IndexCases() []IndexCase {
 	gin, actor := "auditpgx_entry_changes_idx", "auditpgx_entry_actor_idx"
 	if slices.Contains(all, gin) && slices.Contains(all, actor) {
 		cases = append(cases, IndexCase{Name: "auditpgx, without " + short(gin) + " and " + short(actor), Drop: []string{gin, actor}})
+	}
+	ctxIdx := "auditpgx_entry_context_idx"
+	cases = append(cases, IndexCase{Name: "auditpgx, every index, 5-field context", Context: true})
+	if slices.Contains(all, ctxIdx) {
+		cases = append(cases, IndexCase{Name: "auditpgx, without " + short(ctxIdx) + ", 5-field context", Drop: []string{ctxIdx}, Context: true})
 	}
 	return append(cases,
 		IndexCase{Name: "auditpgx, primary key only", Drop: all},
@@ -163,6 +172,11 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 		}
 	}
 	actx := auditpgx.WithActor(ctx, "auditbench")
+	cctx := auditpgx.WithContext(actx, "request_id", "4f1c2b7e-9d1a-4a55-8c3e-0d2f1e6b7a90")
+	cctx = auditpgx.WithContext(cctx, "remote_addr", "203.0.113.7")
+	cctx = auditpgx.WithContext(cctx, "method", "PATCH")
+	cctx = auditpgx.WithContext(cctx, "route", "PATCH /accounts/{id}")
+	cctx = auditpgx.WithReason(cctx, "ticket #123")
 	op := func(r *runner, round, i int) error {
 		key := 1 + int64((uint64(round)*1_000_003+uint64(i)*2_654_435_761)%uint64(rows))
 		args := []any{fmt.Sprintf("renamed %d.%d", round, i), float64((round*7+i)%1000) + 0.5, baseTime, key}
@@ -170,7 +184,11 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 		if r.c.Floor {
 			stmt, args = floorSQL, append(args, "auditbench")
 		}
-		res, err := r.db.ExecContext(actx, stmt, args...)
+		ctx := actx
+		if r.c.Context {
+			ctx = cctx
+		}
+		res, err := r.db.ExecContext(ctx, stmt, args...)
 		if err != nil {
 			return fmt.Errorf("bench: %s: %w", r.c.Name, err)
 		}
