@@ -202,3 +202,43 @@ func TestEntryContextConcurrent(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Equal(t, workers*each, seen)
 }
+
+// TestEntryContextStaysOutOfLogsAndErrors: context values are stored as
+// given, and nowhere else: not in the warnings of AllowUnaudited, not in
+// the errors of failing writes, whether the context travels as a
+// parameter or, in a string of several statements, as a literal.
+func TestEntryContextStaysOutOfLogsAndErrors(t *testing.T) {
+	t.Parallel()
+	dsn, schema := pgtestSchema(t)
+	const secret = "CTX-SECRET-7d1f"
+	var logs strings.Builder
+	e := newEnvDSN(t, dsn, schema, usersDDL+`CREATE UNIQUE INDEX ON users (email); INSERT INTO users (name, email) VALUES ('a', 'a@x');`, nil)
+	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{AllowUnaudited: true, Logger: textLogger(&logs)})
+	require.NoError(t, err)
+	require.NoError(t, registerUsers(reg))
+	db := openWith(t, dsn, reg)
+	ctx := auditpgx.WithContext(e.ctx, "token", secret)
+
+	var errs []error
+	for _, q := range []string{
+		`INSERT INTO users (name, email) VALUES ('b', 'a@x')`,                              // a unique violation, as a parameter
+		`UPDATE users SET name = 'c' WHERE id = 1; INSERT INTO users (email) VALUES ('x')`, // a NOT NULL violation, as a literal
+		`UPDATE users SET name = 'd' WHERE`,                                                // does not parse
+	} {
+		_, err := db.ExecContext(ctx, q)
+		require.Error(t, err, q)
+		errs = append(errs, err)
+	}
+	_, err = db.ExecContext(ctx, `TRUNCATE users`) // run unaudited, with a warning
+	require.NoError(t, err)
+	_, err = db.ExecContext(auditpgx.WithContext(ctx, "bad", func() {}), `INSERT INTO users (name) VALUES ('e')`)
+	require.ErrorIs(t, err, auditpgx.ErrInvalidContext)
+	errs = append(errs, err)
+
+	require.NotEmpty(t, logs.String(), "AllowUnaudited logged its warning")
+	require.NotContains(t, logs.String(), secret)
+	for _, err := range errs {
+		require.NotContains(t, err.Error(), secret)
+		require.NotContains(t, fmt.Sprintf("%+v", err), secret)
+	}
+}
