@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace"
 
@@ -240,5 +241,34 @@ func TestEntryContextStaysOutOfLogsAndErrors(t *testing.T) {
 	for _, err := range errs {
 		require.NotContains(t, err.Error(), secret)
 		require.NotContains(t, fmt.Sprintf("%+v", err), secret)
+	}
+}
+
+// TestEntryContextPreparedAndExecModes: the context reaches the entries of
+// a prepared statement, and of every pgx exec mode.
+func TestEntryContextPreparedAndExecModes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersDDL, registerUsers)
+	stmt, err := e.db.PrepareContext(e.ctx, `INSERT INTO users (name) VALUES ($1)`)
+	require.NoError(t, err)
+	defer stmt.Close()
+	for i := range 2 {
+		_, err := stmt.ExecContext(auditpgx.WithContext(e.ctx, "n", i), fmt.Sprintf("prepared %d", i))
+		require.NoError(t, err)
+	}
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
+		pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
+	for _, mode := range modes {
+		ctx := auditpgx.WithContext(e.ctx, "mode", mode.String())
+		ctx = auditpgx.WithContext(ctx, "quote", `it's "quoted" \ back`)
+		_, err := e.db.ExecContext(ctx, `INSERT INTO users (name) VALUES ($1)`, mode, mode.String())
+		require.NoError(t, err, mode.String())
+	}
+	got := e.entryContexts()
+	require.Len(t, got, 2+len(modes))
+	require.JSONEq(t, `{"n": 0}`, got[0][1])
+	require.JSONEq(t, `{"n": 1}`, got[1][1])
+	for i, mode := range modes {
+		require.JSONEq(t, fmt.Sprintf(`{"mode": %q, "quote": "it's \"quoted\" \\ back"}`, mode.String()), got[2+i][1], mode.String())
 	}
 }
