@@ -1,6 +1,7 @@
 package auditpgx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,6 +116,9 @@ func entryContext(ctx context.Context) ([]byte, error) {
 			return nil, fmt.Errorf("%w: a key is empty or not valid UTF-8", ErrInvalidContext)
 		}
 	}
+	if hasNULEscape(b) {
+		return nil, fmt.Errorf("%w: a key or value holds a NUL character, which jsonb cannot store", ErrInvalidContext)
+	}
 	if len(b) > MaxContextBytes {
 		return nil, fmt.Errorf("%w: %d bytes of JSON, more than the %d allowed", ErrInvalidContext, len(b), MaxContextBytes)
 	}
@@ -129,4 +133,25 @@ func invalidContext(fields map[string]any) error {
 		}
 	}
 	return fmt.Errorf("%w: it does not encode as JSON", ErrInvalidContext)
+}
+
+// hasNULEscape reports whether JSON text b holds the escape \u0000 (a NUL
+// character, which encoding/json writes so), not merely the text of it
+// after an escaped backslash.
+func hasNULEscape(b []byte) bool {
+	for i := bytes.Index(b, []byte(`\u0000`)); i >= 0; {
+		backslashes := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return true
+		}
+		next := bytes.Index(b[i+1:], []byte(`\u0000`))
+		if next < 0 {
+			return false
+		}
+		i += 1 + next
+	}
+	return false
 }

@@ -122,6 +122,7 @@ func TestEntryContextInvalid(t *testing.T) {
 		"a function":   auditpgx.WithContext(e.ctx, "callback", func() {}),
 		"an empty key": auditpgx.WithContext(e.ctx, "", "secret-value"),
 		"too large":    auditpgx.WithContext(e.ctx, "blob", strings.Repeat("x", auditpgx.MaxContextBytes)),
+		"a NUL":        auditpgx.WithContext(e.ctx, "nul", "a\x00b"),
 	} {
 		_, err := e.db.ExecContext(ctx, `INSERT INTO users (name) VALUES ('a')`)
 		require.ErrorIs(t, err, auditpgx.ErrInvalidContext, name)
@@ -131,6 +132,12 @@ func TestEntryContextInvalid(t *testing.T) {
 	var n int
 	require.NoError(t, e.plain.QueryRow(`SELECT count(*) FROM users`).Scan(&n))
 	require.Zero(t, n)
+
+	// The text of the escape, as opposed to the character, is a value like
+	// any other.
+	_, err := e.db.ExecContext(auditpgx.WithContext(e.ctx, "text", `\u0000 and \\u0000`), `INSERT INTO users (name) VALUES ('a')`)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"text": "\\u0000 and \\\\u0000"}`, e.entryContexts()[0][1])
 }
 
 // TestEntryContextWithoutColumn: on an entry table made before the context
