@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -278,4 +279,41 @@ func TestEntryContextPreparedAndExecModes(t *testing.T) {
 	for i, mode := range modes {
 		require.JSONEq(t, fmt.Sprintf(`{"mode": %q, "quote": "it's \"quoted\" \\ back"}`, mode.String()), got[2+i][1], mode.String())
 	}
+}
+
+// TestEntryContextColumnChangedBehindTheDriver: the context column added in
+// a transaction that rolls back, and then by another client, is seen as
+// the server has it: a write with a context is refused while the column is
+// absent, nothing running unaudited, and recorded once another client has
+// added it.
+func TestEntryContextColumnChangedBehindTheDriver(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersDDL, registerUsers)
+	_, err := e.plain.ExecContext(e.ctx, `ALTER TABLE auditpgx_entry DROP COLUMN context`)
+	require.NoError(t, err)
+	withCtx := auditpgx.WithContext(e.ctx, "request_id", "r-1")
+
+	tx, err := e.db.BeginTx(e.ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(e.ctx, `ALTER TABLE "auditpgx_entry" ADD COLUMN IF NOT EXISTS context jsonb`) // Migrate's statement
+	require.NoError(t, err)
+	_, err = tx.ExecContext(withCtx, `INSERT INTO users (name) VALUES ('in tx')`)
+	require.NoError(t, err, "inside the transaction the column exists")
+	require.NoError(t, tx.Rollback())
+
+	_, err = e.db.ExecContext(withCtx, `INSERT INTO users (name) VALUES ('after rollback')`)
+	require.ErrorIs(t, err, auditpgx.ErrNoContextColumn)
+	var n int
+	require.NoError(t, e.plain.QueryRow(`SELECT count(*) FROM users`).Scan(&n))
+	require.Zero(t, n, "nothing ran")
+
+	_, err = e.plain.ExecContext(e.ctx, `ALTER TABLE auditpgx_entry ADD COLUMN context jsonb`) // another client
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := e.db.ExecContext(withCtx, `INSERT INTO users (name) VALUES ('after another client')`)
+		return err == nil
+	}, 5*time.Second, 100*time.Millisecond, "the column another client added is seen within the recheck time")
+	got := e.entryContexts()
+	require.Len(t, got, 1)
+	require.JSONEq(t, `{"request_id": "r-1"}`, got[0][1])
 }
