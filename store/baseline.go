@@ -179,7 +179,7 @@ func arrange(entries []Entry) (seq []*Entry, last map[string]int, err error) {
 
 // loadRuns reads the baseline markers of table, in id order.
 func loadRuns(ctx context.Context, db Querier, t tableName, table string) ([]run, error) {
-	markers, err := readEntries(ctx, db, t, `SELECT `+entryColumns+` FROM `+t.quoted()+
+	markers, err := readEntries(ctx, db, t, `SELECT `+entryColumns+` FROM `+t.Quoted()+
 		` WHERE table_name = $1 AND object_id = '' AND operation = 'snapshot' ORDER BY id`, []any{table})
 	if err != nil {
 		return nil, err

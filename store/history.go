@@ -22,12 +22,12 @@ func Get(ctx context.Context, db Querier, id int64, opts ...Option) (Entry, erro
 	if err != nil {
 		return Entry{}, err
 	}
-	entries, err := readEntries(ctx, db, t, `SELECT `+entryColumns+` FROM `+t.quoted()+` WHERE id = $1`, []any{id})
+	entries, err := readEntries(ctx, db, t, `SELECT `+entryColumns+` FROM `+t.Quoted()+` WHERE id = $1`, []any{id})
 	if err != nil {
 		return Entry{}, err
 	}
 	if len(entries) == 0 {
-		return Entry{}, fmt.Errorf("%w: entry %d in %s", ErrNotFound, id, t.quoted())
+		return Entry{}, fmt.Errorf("%w: entry %d in %s", ErrNotFound, id, t.Quoted())
 	}
 	return entries[0], nil
 }
@@ -341,7 +341,7 @@ func (l *lineage) query(id string, bound int64) (string, []any) {
 	if l.bounded {
 		where += " AND created <= " + param(l.until)
 	}
-	return `SELECT ` + entryColumns + ` FROM ` + l.t.quoted() + ` WHERE ` + where + ` ORDER BY id`, args
+	return `SELECT ` + entryColumns + ` FROM ` + l.t.Quoted() + ` WHERE ` + where + ` ORDER BY id`, args
 }
 
 // movedOffDocs returns containment documents matching every update that

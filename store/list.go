@@ -294,7 +294,7 @@ func buildList(t tableName, q Query, limit int) (string, []any) {
 	}
 
 	var b strings.Builder
-	b.WriteString("SELECT " + entryColumns + " FROM " + t.quoted())
+	b.WriteString("SELECT " + entryColumns + " FROM " + t.Quoted())
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}

@@ -139,7 +139,7 @@ func migrated(ctx context.Context, db Querier, table string, skip map[string]boo
 	if err != nil {
 		return false, fmt.Errorf("%w %q: %v", ErrInvalidTableName, table, err)
 	}
-	names := []string{t.quoted()}
+	names := []string{t.Quoted()}
 	for _, suffix := range indexSuffixes {
 		if !skip[suffix] {
 			names = append(names, t.qualify(sqlq.Ident(t.indexName(suffix))))
@@ -149,7 +149,7 @@ func migrated(ctx context.Context, db Querier, table string, skip map[string]boo
 	// table's first release.
 	rows, err := db.QueryContext(ctx, `SELECT count(*) + (SELECT count(*) FROM pg_catalog.pg_attribute
 		WHERE attrelid = pg_catalog.to_regclass($2) AND attname = 'context' AND NOT attisdropped)
-		FROM unnest($1::text[]) AS n WHERE pg_catalog.to_regclass(n) IS NOT NULL`, names, t.quoted())
+		FROM unnest($1::text[]) AS n WHERE pg_catalog.to_regclass(n) IS NOT NULL`, names, t.Quoted())
 	if err != nil {
 		return false, fmt.Errorf("auditpgx: migrate %q: %w", table, err)
 	}

@@ -125,7 +125,7 @@ func replayTable(ctx context.Context, db Querier, t tableName, table string, key
 	// Entries that apply after a marker not reached yet, by marker id.
 	after := map[int64][]*Entry{}
 	err = scanEntries(ctx, db, t,
-		`SELECT `+entryColumns+` FROM `+t.quoted()+
+		`SELECT `+entryColumns+` FROM `+t.Quoted()+
 			` WHERE table_name = $1 AND operation IN ('create', 'update', 'delete', 'truncate', 'snapshot') ORDER BY id`,
 		[]any{table}, func(e *Entry) error {
 			if e.IsBaselineMarker() && !known[e.ID] {

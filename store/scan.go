@@ -32,7 +32,7 @@ func entryTableName(table string) (tableName, error) {
 func scanEntries(ctx context.Context, db Querier, t tableName, query string, args []any, each func(*Entry) error) error {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("auditpgx: read entries from %s: %w", t.quoted(), noContextHint(err))
+		return fmt.Errorf("auditpgx: read entries from %s: %w", t.Quoted(), noContextHint(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -43,7 +43,7 @@ func scanEntries(ctx context.Context, db Querier, t tableName, query string, arg
 		if err := rows.Scan(&e.ID, &e.Created, &e.CreatedBy, &e.Operation, &e.TableName, &e.ObjectID,
 			&changes, &e.RelatedTableName, &e.RelatedObjectID, &e.RelatedFieldName, &e.TxID,
 			&e.StatementFingerprint, &ctx); err != nil {
-			return fmt.Errorf("auditpgx: read entries from %s: %w", t.quoted(), err)
+			return fmt.Errorf("auditpgx: read entries from %s: %w", t.Quoted(), err)
 		}
 		if ctx != nil {
 			e.Context = json.RawMessage(ctx)
@@ -52,7 +52,7 @@ func scanEntries(ctx context.Context, db Querier, t tableName, query string, arg
 		e.Created = e.Created.UTC()
 		if changes != nil {
 			if err := decodeChanges(&e, changes); err != nil {
-				return fmt.Errorf("auditpgx: entry %d in %s: %w", e.ID, t.quoted(), err)
+				return fmt.Errorf("auditpgx: entry %d in %s: %w", e.ID, t.Quoted(), err)
 			}
 		}
 		if err := each(&e); err != nil {
@@ -60,7 +60,7 @@ func scanEntries(ctx context.Context, db Querier, t tableName, query string, arg
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("auditpgx: read entries from %s: %w", t.quoted(), err)
+		return fmt.Errorf("auditpgx: read entries from %s: %w", t.Quoted(), err)
 	}
 	return nil
 }

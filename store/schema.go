@@ -51,7 +51,7 @@ func ddlStatements(table string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrInvalidTableName, table, err)
 	}
-	q := t.quoted()
+	q := t.Quoted()
 	return []string{
 		record.CreateTable(q),
 		record.AddContextColumn(q),

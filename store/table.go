@@ -23,8 +23,6 @@ func parseTableName(table string) (tableName, error) {
 	return tableName{n}, err
 }
 
-func (t tableName) quoted() string { return t.Quoted() }
-
 // indexName derives an index name from the table's own name (indexes always
 // live in the table's schema, so the schema is not part of it). When the
 // result would pass the identifier limit the table name is shortened and a
