@@ -418,3 +418,59 @@ func TestMigrateWithoutIndexes(t *testing.T) {
 		t.Fatalf("Migrate without the option: indexes %v, want all 8", got)
 	}
 }
+
+// A table made before the context column and suppressed entries gets both
+// from its owner's Migrate; a role that does not own it changes nothing,
+// and its Migrate returns nil.
+func TestMigrateUpgradesOnlyAsOwner(t *testing.T) {
+	ctx := context.Background()
+	db, schema := openSchema(t)
+	role := "app_" + schema
+	if err := store.Migrate(ctx, db, "auditpgx_entry"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := describe(t, db, schema, "auditpgx_entry")
+	_, err := db.ExecContext(ctx, `
+		ALTER TABLE auditpgx_entry DROP COLUMN context,
+			DROP CONSTRAINT auditpgx_entry_operation_check,
+			ADD CONSTRAINT auditpgx_entry_operation_check CHECK (operation IN ('create', 'update', 'delete', 'associate', 'disassociate'));
+		CREATE ROLE `+role+`;
+		GRANT USAGE ON SCHEMA `+schema+` TO `+role+`;
+		GRANT SELECT, INSERT ON auditpgx_entry TO `+role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.ExecContext(ctx, `DROP OWNED BY `+role+`; DROP ROLE `+role) //nolint:errcheck // best effort
+	})
+	old := describe(t, db, schema, "auditpgx_entry")
+
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, `SET ROLE `+role); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, conn, "auditpgx_entry"); err != nil {
+		t.Fatalf("Migrate by a role that does not own the table: %v", err)
+	}
+	if _, err := conn.ExecContext(ctx, `RESET ROLE`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if got := describe(t, db, schema, "auditpgx_entry"); !reflect.DeepEqual(got, old) {
+		t.Errorf("changed by a role that does not own it:\n%v\n%v", got, old)
+	}
+
+	if err := store.Migrate(ctx, db, "auditpgx_entry"); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(t, db, schema, "auditpgx_entry"); !reflect.DeepEqual(got, fresh) {
+		t.Errorf("upgraded table differs from a new one:\n%v\n%v", got, fresh)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO auditpgx_entry (operation, table_name, object_id, tx_id, changes)
+		VALUES ('suppressed', 'users', '', 1, '{"rows": 2}')`); err != nil {
+		t.Fatal(err)
+	}
+}
