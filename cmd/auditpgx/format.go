@@ -72,6 +72,8 @@ func summary(e *store.Entry) string {
 	switch e.Operation {
 	case store.OpAssociate, store.OpDisassociate:
 		s = related(e)
+	case store.OpSuppressed:
+		s = suppressed(e)
 	default:
 		names := fields(e)
 		for i, n := range names {
@@ -84,6 +86,15 @@ func summary(e *store.Entry) string {
 		s = string(r[:max-1]) + "…"
 	}
 	return s
+}
+
+// suppressed describes a suppressed entry: the rows its statement wrote
+// without entries of their own.
+func suppressed(e *store.Entry) string {
+	if e.Rows == nil {
+		return "rows not recorded"
+	}
+	return strconv.FormatInt(*e.Rows, 10) + " rows, no entries"
 }
 
 // value writes a JSON value for people: as stored, strings quoted, "null"

@@ -69,6 +69,9 @@ func historyText(w io.Writer, entries []store.Entry) error {
 			fmt.Fprintf(tw, "    %s\t%s %s %s\n", cell(deref(en.RelatedFieldName)), sign,
 				cell(deref(en.RelatedTableName)), cell(deref(en.RelatedObjectID)))
 			continue
+		case store.OpSuppressed:
+			fmt.Fprintf(tw, "    %s\n", suppressed(en))
+			continue
 		}
 		if en.Changes == nil {
 			continue

@@ -16,13 +16,14 @@ import (
 func runLog(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags("log", "", "List the latest entries that match the flags, oldest first", e.stderr)
 	var (
-		table, id, actorName, since, until string
-		limit                              int
-		asJSON                             bool
+		table, id, actorName, since, until, ops string
+		limit                                   int
+		asJSON                                  bool
 	)
 	fs.StringVar(&table, "table", "", "only entries of the audited table `name`")
 	fs.StringVar(&id, "id", "", "only entries of the object with this primary key, as entries write it (7, eu, [7,\"eu\"]) or in any JSON spelling of it")
 	fs.StringVar(&actorName, "actor", "", "only entries written by `name` (created_by)")
+	fs.StringVar(&ops, "op", "", "only entries of these `operations`, comma-separated (create, update, delete, associate, disassociate, truncate, snapshot, suppressed)")
 	fs.StringVar(&since, "since", "", "only entries created at or after this `time`")
 	fs.StringVar(&until, "until", "", "only entries created before this `time`")
 	contextFilter := contextFlag{}
@@ -40,6 +41,11 @@ func runLog(ctx context.Context, e env, args []string) error {
 	q := store.Query{Table: c.entryTable, TableName: table, ObjectID: id, Actor: actorName, Limit: limit, Descending: true}
 	if len(contextFilter) > 0 {
 		q.Context = contextFilter
+	}
+	if ops != "" {
+		for _, op := range strings.Split(ops, ",") {
+			q.Operations = append(q.Operations, store.Operation(strings.TrimSpace(op)))
+		}
 	}
 	if limit < 1 || limit > 1000 {
 		return usagef("--limit: %d is not from 1 to 1000", limit)

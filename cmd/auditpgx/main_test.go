@@ -396,3 +396,28 @@ func TestLogContext(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "is not key=value")
 }
+
+// TestSuppressedEntries: log and history show a suppressed entry as the
+// number of rows its statement wrote without entries.
+func TestSuppressedEntries(t *testing.T) {
+	env := seed(t)
+	db, err := sql.Open("pgx", env["DATABASE_URL"])
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`INSERT INTO auditpgx_entry (created, created_by, operation, table_name, object_id, changes, tx_id, context)
+		VALUES (now(), 'ops', 'suppressed', 'users', '', '{"rows": 1500}', 999, '{"reason": "backfill"}')`)
+	require.NoError(t, err)
+
+	out := runOK(t, env, "log", "--op", "suppressed")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2, out)
+	require.Regexp(t, `ops\s+suppressed\s+users\s+""\s+1500 rows, no entries$`, lines[1])
+	out = runOK(t, env, "history", "users", "1")
+	require.Contains(t, out, `suppressed users "" at`)
+	require.Contains(t, out, "    1500 rows, no entries\n")
+	out = runOK(t, env, "log", "--json", "--op", "suppressed")
+	require.Contains(t, out, `"rows":1500`)
+	code, _, errOut := call(env, "log", "--op", "create,bogus")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, `"bogus" is not a known operation`)
+}
