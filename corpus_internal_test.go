@@ -31,7 +31,7 @@ func PlanForCorpus(ctx context.Context, db *sql.DB, reg *Registry, query string)
 		if !ok {
 			return fmt.Errorf("connection of type %T cannot run queries", dc)
 		}
-		p := &planner{reg: reg.r, cache: newPlanCache(0, 0)}
+		p := &planner{reg: reg.r, cache: newPlanCache(0, 0), suppressed: newPlanCache(0, 0)}
 		pl, err := p.plan(ctx, q, query)
 		if err != nil {
 			return err

@@ -295,8 +295,7 @@ func TestEntryContextColumnChangedBehindTheDriver(t *testing.T) {
 
 	tx, err := e.db.BeginTx(e.ctx, nil)
 	require.NoError(t, err)
-	_, err = tx.ExecContext(e.ctx, `ALTER TABLE "auditpgx_entry" ADD COLUMN IF NOT EXISTS context jsonb`) // Migrate's statement
-	require.NoError(t, err)
+	require.NoError(t, store.Migrate(e.ctx, tx, "auditpgx_entry"), "Migrate in the transaction adds the column")
 	_, err = tx.ExecContext(withCtx, `INSERT INTO users (name) VALUES ('in tx')`)
 	require.NoError(t, err, "inside the transaction the column exists")
 	require.NoError(t, tx.Rollback())

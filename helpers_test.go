@@ -37,6 +37,12 @@ func newEnv(t testing.TB, setup string, register func(r *auditpgx.Registry) erro
 
 func newEnvDSN(t testing.TB, dsn, schema, setup string, register func(r *auditpgx.Registry) error) *env {
 	t.Helper()
+	return newEnvConfig(t, dsn, schema, auditpgx.RegistryConfig{}, setup, register)
+}
+
+// newEnvConfig is newEnvDSN with a registry configured by cfg.
+func newEnvConfig(t testing.TB, dsn, schema string, cfg auditpgx.RegistryConfig, setup string, register func(r *auditpgx.Registry) error) *env {
+	t.Helper()
 	ctx := context.Background()
 	plain, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
@@ -45,7 +51,7 @@ func newEnvDSN(t testing.TB, dsn, schema, setup string, register func(r *auditpg
 		_, err = plain.ExecContext(ctx, setup)
 		require.NoError(t, err)
 	}
-	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
+	reg, err := auditpgx.NewRegistry(cfg)
 	require.NoError(t, err)
 	if register != nil {
 		require.NoError(t, register(reg))

@@ -29,7 +29,7 @@ type interceptor struct {
 var _ sqlmw.Interceptor = (*interceptor)(nil)
 
 func newInterceptor(reg *registry.Registry) *interceptor {
-	return &interceptor{planner: &planner{reg: reg, cache: newPlanCache(4096, 64<<10)}}
+	return &interceptor{planner: &planner{reg: reg, cache: newPlanCache(4096, 64<<10), suppressed: newPlanCache(256, 64<<10)}}
 }
 
 // connection is what the interceptor needs of pgx's connection.
@@ -42,6 +42,11 @@ func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerCon
 	q, ok := conn.(connection)
 	if !ok {
 		return nil, errors.New("auditpgx: the wrapped connection cannot run queries")
+	}
+	if record.IsMigrating(ctx) {
+		res, err := conn.ExecContext(ctx, query, args)
+		i.ddlRan(conn)
+		return res, err
 	}
 	p, err := i.planner.plan(ctx, q, query)
 	if err != nil {
@@ -65,6 +70,11 @@ func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerCon
 }
 
 func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	if record.IsMigrating(ctx) {
+		rows, err := conn.QueryContext(ctx, query, args)
+		i.ddlRan(conn)
+		return ctx, rows, err
+	}
 	p, err := i.planner.plan(ctx, conn, query)
 	if err != nil {
 		return ctx, nil, err
@@ -98,6 +108,13 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 	q, ok := conn.(connection)
 	if !ok {
 		return ctx, nil, errors.New("auditpgx: the wrapped connection cannot run queries")
+	}
+	if record.IsMigrating(ctx) {
+		s, err := conn.PrepareContext(ctx, query)
+		if err == nil {
+			s = &effectStmt{Stmt: s, i: i, conn: q, plan: &plan{action: passThrough, changesCatalog: true}, query: query}
+		}
+		return ctx, s, err
 	}
 	p, err := i.planner.plan(ctx, q, query)
 	if err != nil {

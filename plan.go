@@ -108,9 +108,11 @@ func (c *coarseClock) now() int64 {
 
 // planner decides, once per SQL text, how a statement is handled.
 type planner struct {
-	reg      *registry.Registry
-	cache    *planCache
-	sessions sessions
+	reg   *registry.Registry
+	cache *planCache
+	// suppressed caches the plans of statements run under WithoutAudit.
+	suppressed *planCache
+	sessions   sessions
 	// ddlConns are the connections whose open transaction ran DDL.
 	ddlConns sessions
 	version  atomic.Int64 // server_version_num, read once
@@ -147,15 +149,28 @@ func (p *planner) entryHasContext(ctx context.Context, q driver.QueryerContext) 
 // plan returns the cached plan for query or builds it, reading the catalog
 // through q the first time an audited table is used.
 func (p *planner) plan(ctx context.Context, q driver.QueryerContext, query string) (*plan, error) {
+	if reason, ok := suppression(ctx); ok {
+		return p.suppressedPlan(ctx, q, query, reason)
+	}
+	return p.planIn(ctx, q, query, false)
+}
+
+// planIn is plan for statements run under WithoutAudit, when suppressed,
+// whose plans have a cache of their own, or not.
+func (p *planner) planIn(ctx context.Context, q driver.QueryerContext, query string, suppressed bool) (*plan, error) {
+	cache := p.cache
+	if suppressed {
+		cache = p.suppressed
+	}
 	gen := p.reg.Generation()
-	pl := p.cache.get(query)
+	pl := cache.get(query)
 	if pl != nil && pl.generation == gen && pl.current() && !(pl.bySearchPath && p.sessions.changedSearchPath(q)) &&
 		(pl.expires == 0 || coarse.now() < pl.expires) {
 		return pl, nil
 	}
-	pl, cacheable, err := p.build(ctx, q, query)
+	pl, cacheable, err := p.build(ctx, q, query, suppressed)
 	for attempt := 0; errors.Is(err, catalog.ErrMoved) && attempt < 4; attempt++ {
-		pl, cacheable, err = p.build(ctx, q, query)
+		pl, cacheable, err = p.build(ctx, q, query, suppressed)
 	}
 	if err != nil {
 		return nil, err
@@ -179,7 +194,7 @@ func (p *planner) plan(ctx context.Context, q driver.QueryerContext, query strin
 		if cp.recheck {
 			cp.expires = coarse.now() + recheckTicks
 		}
-		p.cache.put(query, &cp)
+		cache.put(query, &cp)
 	}
 	return pl, nil
 }
@@ -206,7 +221,7 @@ var afterBuild atomic.Pointer[func(query string)]
 // build parses and classifies a statement. cacheable is false for results
 // that depend on the catalog's current state in a way no guard in the
 // rewrite checks when it runs.
-func (p *planner) build(ctx context.Context, q driver.QueryerContext, query string) (pl *plan, cacheable bool, err error) {
+func (p *planner) build(ctx context.Context, q driver.QueryerContext, query string, suppressed bool) (pl *plan, cacheable bool, err error) {
 	st, perr := parse.Parse(query)
 	if perr == nil && strings.IndexByte(query, 0) >= 0 {
 		perr = errors.New("the text contains a NUL byte")
@@ -218,9 +233,8 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 		return passThroughPlan, true, nil
 	}
 	for _, w := range st.Writes {
-		if p.reg.IsEntryTable(w.Table.Schema, w.Table.Name) && query != record.AddContextColumn(p.reg.EntryTable().Quoted()) {
-			// The one ALTER let through is Migrate's, which adds the
-			// nullable context column and changes no entry.
+		if p.reg.IsEntryTable(w.Table.Schema, w.Table.Name) {
+			// store.Migrate's statements do not come here (record.Migrating).
 			return &plan{action: refuse, err: fmt.Errorf("%w: %s on %q is refused", ErrAppendOnly, w.Kind, w.Table.String())}, true, nil
 		}
 	}
@@ -281,6 +295,12 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	opt := rewrite.Options{
 		Entries:       entry,
 		ServerVersion: int(p.version.Load()),
+		Suppressed:    suppressed,
+	}
+	if suppressed {
+		if pl, err := p.outdatedEntryTable(ctx, q); pl != nil || err != nil {
+			return pl, false, err
+		}
 	}
 	withContext, err := p.entryHasContext(ctx, q)
 	if err != nil {

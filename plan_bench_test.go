@@ -46,7 +46,7 @@ func benchPlanner(b *testing.B, absent ...string) *planner {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	p := &planner{reg: reg, cache: newPlanCache(4096, 64<<10)}
+	p := &planner{reg: reg, cache: newPlanCache(4096, 64<<10), suppressed: newPlanCache(0, 0)}
 	p.version.Store(150018) // read once per planner, not per plan
 	return p
 }
@@ -130,7 +130,7 @@ func BenchmarkColdPlanRegistrySize(b *testing.B) {
 				conn := &countingConn{}
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, _, err := p.build(ctx, conn, q.sql); err != nil {
+					if _, _, err := p.build(ctx, conn, q.sql, false); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -155,7 +155,7 @@ func BenchmarkColdRewrite(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		pl, _, err := p.build(ctx, benchConn{}, ormUpdate)
+		pl, _, err := p.build(ctx, benchConn{}, ormUpdate, false)
 		if err != nil || pl.action != audit {
 			b.Fatalf("build: %v %v", pl, err)
 		}

@@ -32,6 +32,11 @@ type RegistryConfig struct {
 	// AllowUnaudited lets a write that cannot be audited run anyway,
 	// logged at warning level, instead of being refused. Default false.
 	AllowUnaudited bool
+	// AllowSuppression lets statements run under WithoutAudit write one
+	// "suppressed" entry per statement and table instead of an entry per
+	// row. Default false: such a statement fails with
+	// ErrSuppressionNotAllowed.
+	AllowSuppression bool
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 }

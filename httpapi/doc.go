@@ -39,7 +39,7 @@
 //	related_table      association entries whose related table is this
 //	related_object_id  association entries whose related object is this
 //	actor              entries whose created_by is this
-//	operation          create, update, delete, associate, disassociate, truncate or snapshot;
+//	operation          create, update, delete, associate, disassociate, truncate, snapshot or suppressed;
 //	                   repeat it or separate with commas for several
 //	tx_id              entries of this transaction id
 //	since, until       created >= since and created < until, RFC 3339
@@ -88,7 +88,9 @@
 //	  "statement_fingerprint": "2c26b46b68ffc68f"
 //	}
 //
-// changes is null for associate, disassociate and truncate entries.
+// changes is null for associate, disassociate and truncate entries, and
+// for suppressed entries, which instead carry "rows": the number of rows
+// their statement wrote without entries of their own.
 //
 // GET /entries/{id} returns one entry.
 //

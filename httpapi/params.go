@@ -185,7 +185,7 @@ func parseQuery(params url.Values) (query, error) {
 					}
 					op = strings.TrimSpace(op)
 					if !store.Operation(op).Valid() {
-						return query{}, fmt.Errorf("parameter %q: %q is not one of create, update, delete, associate, disassociate, truncate, snapshot", name, op)
+						return query{}, fmt.Errorf("parameter %q: %q is not one of create, update, delete, associate, disassociate, truncate, snapshot, suppressed", name, op)
 					}
 					if !slices.Contains(q.Operations, store.Operation(op)) {
 						q.Operations = append(q.Operations, store.Operation(op))

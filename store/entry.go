@@ -27,6 +27,11 @@ type Entry struct {
 	// Context is the entry context the write carried (auditpgx.WithContext,
 	// WithReason, the OpenTelemetry ids), a JSON object; nil when none.
 	Context json.RawMessage `json:"context"`
+	// Rows is set on a suppressed entry (OpSuppressed): the number of rows
+	// its statement wrote in the table, which its changes column holds as
+	// {"rows": N} (decoded here, not into Changes). Nil for every other
+	// entry.
+	Rows *int64 `json:"rows,omitempty"`
 	// Baseline is set on the marker entry that a baseline writes for a
 	// table, after its snapshot entries and in the same transaction:
 	// operation snapshot, an empty ObjectID, and a changes column holding
@@ -75,12 +80,18 @@ const (
 	// OpSnapshot entry per table with an empty ObjectID: the marker, with
 	// [Entry.Baseline] set.
 	OpSnapshot Operation = "snapshot"
+	// OpSuppressed records a statement run under auditpgx.WithoutAudit:
+	// one entry per statement and table written, with an empty ObjectID,
+	// the reason in Context["reason"], Changes nil, and [Entry.Rows] the
+	// number of rows the statement wrote. The rows have no entries of
+	// their own, so the state of the table's objects is not known after it.
+	OpSuppressed Operation = "suppressed"
 )
 
 // Valid reports whether op is one of the operations above.
 func (op Operation) Valid() bool {
 	switch op {
-	case OpCreate, OpUpdate, OpDelete, OpAssociate, OpDisassociate, OpTruncate, OpSnapshot:
+	case OpCreate, OpUpdate, OpDelete, OpAssociate, OpDisassociate, OpTruncate, OpSnapshot, OpSuppressed:
 		return true
 	}
 	return false

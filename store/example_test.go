@@ -19,7 +19,7 @@ func ExampleDDL() {
 	//     id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	//     created               timestamptz NOT NULL DEFAULT statement_timestamp(),
 	//     created_by            text,
-	//     operation             text NOT NULL CHECK (operation IN ('create', 'update', 'delete', 'associate', 'disassociate', 'truncate', 'snapshot')),
+	//     operation             text NOT NULL CHECK (operation IN ('create', 'update', 'delete', 'associate', 'disassociate', 'truncate', 'snapshot', 'suppressed')),
 	//     table_name            text NOT NULL,
 	//     object_id             text NOT NULL,
 	//     changes               jsonb,

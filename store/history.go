@@ -117,6 +117,11 @@ func AsOf(ctx context.Context, db Querier, table, objectID string, t time.Time, 
 		return nil, incomplete(parkedError(p.entry, l.keys), nil)
 	}
 	img, ok := r.state[table][objectID]
+	if gap := r.suppressed[table]; !ok && gap != nil {
+		// A suppressed statement after the object's last entry may have
+		// made it.
+		return nil, incomplete(gap, nil)
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: %s %q did not exist at %s", ErrNotFound, table, objectID,
 			t.UTC().Format(time.RFC3339Nano))
@@ -301,7 +306,7 @@ func (l *lineage) read(ctx context.Context, id string, bound int64) ([]Entry, er
 	}
 	kept := entries[:0]
 	for _, e := range entries {
-		owner := e.TableName == l.table && (e.ObjectID == id || e.Operation == OpTruncate || e.IsBaselineMarker())
+		owner := e.TableName == l.table && (e.ObjectID == id || e.Operation == OpTruncate || e.Operation == OpSuppressed || e.IsBaselineMarker())
 		related := l.related && deref(e.RelatedTableName) == l.table && deref(e.RelatedObjectID) == id
 		if !owner && !related {
 			if prev, err := previousID(&e, l.keys); err != nil || prev != id || e.TableName != l.table {
@@ -325,7 +330,9 @@ func (l *lineage) query(id string, bound int64) (string, []any) {
 		// baseline's marker says which objects its snapshot entries
 		// account for (their entries have an empty object_id, so the
 		// object index finds them).
-		"(table_name = " + pTable + " AND object_id = '' AND operation IN ('truncate', 'snapshot'))"}
+		// So does a suppressed statement's entry: after it, the object's
+		// state is not known.
+		"(table_name = " + pTable + " AND object_id = '' AND operation IN ('truncate', 'snapshot', 'suppressed'))"}
 	if l.related {
 		either = append(either, "(related_table_name = "+pTable+" AND related_object_id = "+pID+")")
 	}

@@ -188,6 +188,9 @@ type replayer struct {
 	// snapped holds, by table and baseline transaction, the ids that the
 	// baseline's snapshot entries set, until its marker.
 	snapped map[string]map[int64]map[string]bool
+	// suppressed holds, by table, the last suppressed entry: an object not
+	// in the state after it may still exist.
+	suppressed map[string]*ReplayError
 }
 
 type parkedMove struct {
@@ -199,6 +202,33 @@ type parkedMove struct {
 func newReplayer(keys map[string][]string) *replayer {
 	return &replayer{state: State{}, keys: keys, parked: map[string]map[string]parkedMove{},
 		partial: map[string]map[string]*ReplayError{}, snapped: map[string]map[int64]map[string]bool{}}
+}
+
+// suppressedGap applies a suppressed entry: any object of its table may
+// have changed, appeared or gone without an entry, so every known one is
+// partly known from here (until its next create, delete or snapshot, or a
+// baseline), and an object not known may exist. err is what gap returned.
+func (r *replayer) suppressedGap(e *Entry, err error) error {
+	if err != nil {
+		return err
+	}
+	re := &ReplayError{EntryID: e.ID, Operation: e.Operation, TableName: e.TableName,
+		Reason: "a statement run under WithoutAudit wrote rows of the table without their entries"}
+	partial := r.partial[e.TableName]
+	if partial == nil {
+		partial = map[string]*ReplayError{}
+		r.partial[e.TableName] = partial
+	}
+	for id := range r.state[e.TableName] {
+		if partial[id] == nil {
+			partial[id] = re
+		}
+	}
+	if r.suppressed == nil {
+		r.suppressed = map[string]*ReplayError{}
+	}
+	r.suppressed[e.TableName] = re
+	return nil
 }
 
 // finish returns an error for the first object still parked.
@@ -259,6 +289,8 @@ func (r *replayer) apply(e *Entry, replaced bool) error {
 			r.endBaseline(e)
 			return nil
 		}
+	case OpSuppressed:
+		return r.suppressedGap(e, gap(fail("a statement run under WithoutAudit wrote rows of the table without their entries")))
 	case OpCreate, OpUpdate, OpDelete:
 	default:
 		return fail("unknown operation")

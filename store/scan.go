@@ -89,6 +89,15 @@ func decodeChanges(e *Entry, changes []byte) error {
 			return nil
 		}
 	}
+	if e.Operation == OpSuppressed {
+		var m struct {
+			Rows *int64 `json:"rows"`
+		}
+		if err := json.Unmarshal(changes, &m); err == nil && m.Rows != nil {
+			e.Rows = m.Rows
+			return nil
+		}
+	}
 	// Into a pointer, so that a JSON null also leaves Changes nil.
 	var c *diff.Changes
 	if err := json.Unmarshal(changes, &c); err != nil {

@@ -8,6 +8,7 @@
 package record
 
 import (
+	"context"
 	"strings"
 
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -32,8 +33,47 @@ const ReadColumns = `id, created, created_by, operation, table_name, object_id, 
 // assigned by the write itself.
 const CurrentTx = "pg_current_xact_id()::text::bigint"
 
+// Suppressed is the operation of the one entry a statement run under
+// auditpgx.WithoutAudit writes for each audited table it writes.
+const Suppressed = "suppressed"
+
 // Operations are the values the entry table's CHECK on operation allows.
-var Operations = []string{"create", "update", "delete", "associate", "disassociate", "truncate", "snapshot"}
+var Operations = []string{"create", "update", "delete", "associate", "disassociate", "truncate", "snapshot", Suppressed}
+
+// SuppressedSQL is the changes of a suppressed entry: {"rows": n}, where
+// count is the SQL of n.
+func SuppressedSQL(count string) string {
+	return "jsonb_build_object('rows', " + count + ")"
+}
+
+// operationCheck is the CHECK on operation, as CreateTable writes it.
+func operationCheck() string {
+	ops := make([]string, len(Operations))
+	for i, op := range Operations {
+		ops[i] = sqlq.Literal(op)
+	}
+	return "CHECK (operation IN (" + strings.Join(ops, ", ") + "))"
+}
+
+// OperationCheckQuery returns the names of the CHECK constraints on the
+// operation column of the entry table $1 (a name as SQL writes it) that do
+// not allow every one of Operations: those an entry table made before an
+// operation was added still has, until WidenOperationCheck replaces them.
+const OperationCheckQuery = `SELECT c.conname FROM pg_catalog.pg_constraint c
+	JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+	WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.contype = 'c' AND a.attname = 'operation'
+	AND NOT pg_catalog.pg_get_constraintdef(c.oid) LIKE '%''` + Suppressed + `''%'
+	ORDER BY c.conname`
+
+// WidenOperationCheck is the ALTER TABLE that replaces the entry table's
+// CHECK constraint named constraint by one that allows every one of
+// Operations. It is NOT VALID: the rows already there met the narrower
+// check, and the table is not scanned under the lock the ALTER takes; new
+// rows are checked all the same.
+func WidenOperationCheck(quoted, constraint string) string {
+	c := sqlq.Ident(constraint)
+	return "ALTER TABLE " + quoted + " DROP CONSTRAINT " + c + ", ADD CONSTRAINT " + c + " " + operationCheck() + " NOT VALID"
+}
 
 // Entry is one entry's values as SQL expressions (never as values: the
 // caller quotes with sqlq or passes parameters). An empty Created is
@@ -94,15 +134,11 @@ func AddContextColumn(quoted string) string {
 // CreateTable is the CREATE TABLE IF NOT EXISTS of an entry table whose
 // quoted name is quoted.
 func CreateTable(quoted string) string {
-	ops := make([]string, len(Operations))
-	for i, op := range Operations {
-		ops[i] = sqlq.Literal(op)
-	}
 	return `CREATE TABLE IF NOT EXISTS ` + quoted + ` (
     id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     created               timestamptz NOT NULL DEFAULT statement_timestamp(),
     created_by            text,
-    operation             text NOT NULL CHECK (operation IN (` + strings.Join(ops, ", ") + `)),
+    operation             text NOT NULL ` + operationCheck() + `,
     table_name            text NOT NULL,
     object_id             text NOT NULL,
     changes               jsonb,
@@ -113,4 +149,20 @@ func CreateTable(quoted string) string {
     statement_fingerprint text,
     context               jsonb
 )`
+}
+
+type migratingKey struct{}
+
+// Migrating returns a context under which the driver hands statements to
+// the server without planning them, and then forgets what it knows of the
+// catalog, as after any DDL: store.Migrate's, which alone may alter the
+// entry table that the driver otherwise keeps append-only. Only this
+// module can make such a context.
+func Migrating(ctx context.Context) context.Context {
+	return context.WithValue(ctx, migratingKey{}, true)
+}
+
+// IsMigrating reports whether ctx was made by Migrating.
+func IsMigrating(ctx context.Context) bool {
+	return ctx.Value(migratingKey{}) != nil
 }

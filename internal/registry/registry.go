@@ -30,6 +30,9 @@ type Config struct {
 	// AllowUnaudited lets a write that cannot be audited run anyway,
 	// logged at warning level, instead of being refused. Default false.
 	AllowUnaudited bool
+	// AllowSuppression lets statements run under auditpgx.WithoutAudit
+	// write one suppressed entry per statement and table.
+	AllowSuppression bool
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 }

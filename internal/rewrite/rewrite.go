@@ -92,6 +92,11 @@ type Options struct {
 	Context string
 	// ServerVersion is server_version_num, e.g. 150004.
 	ServerVersion int
+	// Suppressed writes, for each audited write of the statement, one
+	// "suppressed" entry counting the rows it wrote, in place of an entry
+	// per row (auditpgx.WithoutAudit). Rows a DELETE removes through ON
+	// DELETE CASCADE belong to that statement and get no entries either.
+	Suppressed bool
 	// RowsForExec makes ExecSQL end in a zero-column SELECT of the written
 	// rows, whose command tag carries the count, instead of a count(*) row.
 	// Used in multi-statement strings, where only tags are seen.

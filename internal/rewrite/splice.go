@@ -30,6 +30,9 @@ func (rw *rewriter) splice(sql string, inline bool) (out, insert string, err err
 		if w.projected {
 			sp.marker("SELECT ", markProject+i, "", w.projectSQL())
 		}
+		if rw.opt.Suppressed {
+			g.entries = w.suppressedEntry()
+		}
 		entries = append(entries, g.entries)
 	}
 	// One INSERT for all entries, in the order of the writes.

@@ -291,6 +291,13 @@ func (w *write) generated() generated {
 		g.join = "(" + strings.Join(join, " AND ") + ")"
 	}
 	switch {
+	case w.opt.Suppressed && w.t.Audited && w.kind != parse.Merge && w.upsert == nil:
+		// The suppressed entry only counts the rows: their keys are all
+		// the write returns, and all an UPDATE's pre reads.
+		if w.kind == parse.Update && !w.returningOld {
+			g.pre = strings.Join(keys, ", ")
+		}
+		g.returning = strings.Join(keys, ", ")
 	case w.kind == parse.Merge:
 		g = w.mergeGenerated(strings.Join(keys, ", "))
 	case w.t.Audited:
@@ -418,6 +425,14 @@ func (w *write) objectID() string {
 		types[i] = w.t.columnType(k)
 	}
 	return keyText(keys, types)
+}
+
+// suppressedEntry is the SELECT of the one entry of a suppressed write:
+// its table, and in changes the number of rows it wrote.
+func (w *write) suppressedEntry() string {
+	return record.Entry{Actor: w.opt.Actor, Operation: sqlq.Literal(record.Suppressed), Table: sqlq.Literal(w.t.Registered), ObjectID: "''",
+		Changes: record.SuppressedSQL("count(*)"), Fingerprint: sqlq.Literal(w.opt.Fingerprint), Context: w.opt.Context}.Select() +
+		" FROM " + w.name()
 }
 
 // entrySelect is the SELECT of a write's table entries.
