@@ -68,7 +68,7 @@ type options struct {
 
 // WithoutEntryIndexes makes Migrate leave these secondary indexes of the
 // entry table out: any of "object", "created", "tx", "actor", "related" and
-// "changes", "context" (see store.WithoutIndexes). Each index costs every audited
+// "changes" (see store.WithoutIndexes). Each index costs every audited
 // write (docs/PERFORMANCE.md); the read queries it serves scan without it.
 // Other functions refuse it with an error.
 func WithoutEntryIndexes(names ...string) Option {

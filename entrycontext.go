@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
@@ -47,13 +48,18 @@ type contextField struct {
 	key    string
 	value  any
 	parent *contextField
+	// encoded is the list's JSON, made the first time a statement uses it.
+	encoded atomic.Pointer[encodedFields]
 }
 
 // WithContext returns a context that adds key, with value, to the entry
 // context of every entry written by statements run with it: a jsonb object
 // in the entry table's context column. Calls accumulate; a later call with
 // the same key replaces the value. value is stored as encoding/json encodes
-// it (strings, numbers, bools, maps, slices, structs). The context is the
+// it (strings, numbers, bools, maps, slices, structs), when the first
+// statement run with the returned context (or one derived from it without
+// another WithContext) encodes it: a map or slice changed after that is
+// recorded as it was then. The context is the
 // application's: it is stored as given, so keep secrets out of it; auditpgx
 // never writes a value into its own logs or errors.
 //
@@ -89,40 +95,97 @@ func ContextFrom(ctx context.Context) map[string]any {
 
 // entryContext returns the JSON text of the entry context ctx carries: its
 // fields and, when it carries a valid span, the span's trace and span ids
-// (unless the application set those keys itself); nil when there is none.
-// Without either it allocates nothing.
-func entryContext(ctx context.Context) ([]byte, error) {
-	fields := ContextFrom(ctx)
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		if fields == nil {
-			fields = map[string]any{}
+// (unless the application set those keys itself); "" when there is none.
+// Without either it allocates nothing. The fields are encoded once per
+// WithContext call, the first time a statement uses them: a request's
+// statements share the encoding.
+func entryContext(ctx context.Context) (string, error) {
+	f, _ := ctx.Value(contextKey{}).(*contextField)
+	sc := trace.SpanContextFromContext(ctx)
+	if f == nil && !sc.IsValid() {
+		return "", nil
+	}
+	var enc *encodedFields
+	if f != nil {
+		if enc = f.encoded.Load(); enc == nil {
+			enc = encodeFields(f)
+			f.encoded.Store(enc)
 		}
-		if _, ok := fields[ContextTraceID]; !ok {
-			fields[ContextTraceID] = sc.TraceID().String()
+		if enc.err != nil {
+			return "", enc.err
 		}
-		if _, ok := fields[ContextSpanID]; !ok {
-			fields[ContextSpanID] = sc.SpanID().String()
+		if !sc.IsValid() || (enc.hasTrace && enc.hasSpan) {
+			return enc.json, nil
 		}
 	}
-	if fields == nil {
-		return nil, nil
+	// The span's ids, added to the fields' object.
+	b := make([]byte, 0, 80+len(enc.jsonOrEmpty()))
+	b = append(b, '{')
+	if !enc.hasTraceID() {
+		b = append(b, `"`+ContextTraceID+`":"`...)
+		b = append(b, sc.TraceID().String()...)
+		b = append(b, `",`...)
 	}
+	if !enc.hasSpanID() {
+		b = append(b, `"`+ContextSpanID+`":"`...)
+		b = append(b, sc.SpanID().String()...)
+		b = append(b, `",`...)
+	}
+	if rest := enc.jsonOrEmpty(); len(rest) > 2 {
+		b = append(b, rest[1:]...)
+	} else {
+		b[len(b)-1] = '}'
+	}
+	if len(b) > MaxContextBytes {
+		return "", fmt.Errorf("%w: %d bytes of JSON, more than the %d allowed", ErrInvalidContext, len(b), MaxContextBytes)
+	}
+	return string(b), nil
+}
+
+// encodedFields is the JSON object of a list of fields, or why it cannot
+// be recorded.
+type encodedFields struct {
+	json              string
+	err               error
+	hasTrace, hasSpan bool // the fields set ContextTraceID, ContextSpanID
+}
+
+func (e *encodedFields) jsonOrEmpty() string {
+	if e == nil {
+		return ""
+	}
+	return e.json
+}
+
+func (e *encodedFields) hasTraceID() bool { return e != nil && e.hasTrace }
+func (e *encodedFields) hasSpanID() bool  { return e != nil && e.hasSpan }
+
+// encodeFields encodes the newest value of each key of the list f begins.
+func encodeFields(f *contextField) *encodedFields {
+	fields := map[string]any{}
+	for ; f != nil; f = f.parent {
+		if _, ok := fields[f.key]; !ok {
+			fields[f.key] = f.value
+		}
+	}
+	_, hasTrace := fields[ContextTraceID]
+	_, hasSpan := fields[ContextSpanID]
 	b, err := json.Marshal(fields)
 	if err != nil {
-		return nil, invalidContext(fields)
+		return &encodedFields{err: invalidContext(fields)}
 	}
 	for k := range fields {
 		if k == "" || !utf8.ValidString(k) {
-			return nil, fmt.Errorf("%w: a key is empty or not valid UTF-8", ErrInvalidContext)
+			return &encodedFields{err: fmt.Errorf("%w: a key is empty or not valid UTF-8", ErrInvalidContext)}
 		}
 	}
 	if hasNULEscape(b) {
-		return nil, fmt.Errorf("%w: a key or value holds a NUL character, which jsonb cannot store", ErrInvalidContext)
+		return &encodedFields{err: fmt.Errorf("%w: a key or value holds a NUL character, which jsonb cannot store", ErrInvalidContext)}
 	}
 	if len(b) > MaxContextBytes {
-		return nil, fmt.Errorf("%w: %d bytes of JSON, more than the %d allowed", ErrInvalidContext, len(b), MaxContextBytes)
+		return &encodedFields{err: fmt.Errorf("%w: %d bytes of JSON, more than the %d allowed", ErrInvalidContext, len(b), MaxContextBytes)}
 	}
-	return b, nil
+	return &encodedFields{json: string(b), hasTrace: hasTrace, hasSpan: hasSpan}
 }
 
 // invalidContext names the key whose value does not encode as JSON.

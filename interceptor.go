@@ -190,7 +190,7 @@ options:
 	if err != nil {
 		return "", nil, err
 	}
-	if ectx != nil && !p.withContext {
+	if ectx != "" && !p.withContext {
 		return "", nil, noContextColumn(p)
 	}
 	if p.inlineActor {
@@ -198,8 +198,8 @@ options:
 		if hasActor {
 			lit = sqlq.Literal(actor) + "::text"
 		}
-		if ectx != nil {
-			clit = sqlq.Literal(string(ectx)) + "::jsonb"
+		if ectx != "" {
+			clit = sqlq.Literal(ectx) + "::jsonb"
 		}
 		if p.withContext {
 			sql = strings.ReplaceAll(sql, contextMarker, clit)
@@ -218,8 +218,8 @@ options:
 	}
 	if p.withContext {
 		out[len(args)+1] = driver.NamedValue{Ordinal: len(args) + 2}
-		if ectx != nil {
-			out[len(args)+1].Value = string(ectx)
+		if ectx != "" {
+			out[len(args)+1].Value = ectx
 		}
 	}
 	return sql, out, nil

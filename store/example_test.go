@@ -36,8 +36,7 @@ func ExampleDDL() {
 	// CREATE INDEX IF NOT EXISTS "entries_tx_idx" ON "audit"."entries" (tx_id);
 	// CREATE INDEX IF NOT EXISTS "entries_actor_idx" ON "audit"."entries" (created_by, id);
 	// CREATE INDEX IF NOT EXISTS "entries_related_idx" ON "audit"."entries" (related_table_name, related_object_id, id) WHERE related_table_name IS NOT NULL;
-	// CREATE INDEX IF NOT EXISTS "entries_changes_idx" ON "audit"."entries" USING gin (changes jsonb_path_ops);
-	// CREATE INDEX IF NOT EXISTS "entries_context_idx" ON "audit"."entries" USING gin (context jsonb_path_ops) WHERE context IS NOT NULL;
+	// CREATE INDEX IF NOT EXISTS "entries_changes_idx" ON "audit"."entries" USING gin (changes jsonb_path_ops, context jsonb_path_ops);
 }
 
 func ExampleDDL_invalid() {

@@ -30,18 +30,19 @@ type migrateConfig struct {
 // WithoutIndexes leaves secondary indexes of the entry table out: Migrate
 // neither creates them nor counts them when it decides whether there is
 // anything to do, so an index dropped on purpose stays dropped. Names are
-// "object", "created", "tx", "actor", "related", "changes" and "context" (the
-// suffixes of the index names before _idx). Each index costs every write
-// that records entries (docs/PERFORMANCE.md lists how much); without one,
-// the queries of this package that it serves scan instead: "changes" serves
-// [ChangeFilter], "actor" the actor filter, "object" [History] and [AsOf].
+// "object", "created", "tx", "actor", "related" and "changes" (the suffixes
+// of the index names before _idx). Each index costs every write that
+// records entries (docs/PERFORMANCE.md lists how much); without one, the
+// queries of this package that it serves scan instead: "changes", a GIN
+// index of the changes and context columns, serves [ChangeFilter] and
+// [Query].Context, "actor" the actor filter, "object" [History] and [AsOf].
 // An unknown name is an error.
 func WithoutIndexes(names ...string) MigrateOption {
 	return MigrateOption{func(c *migrateConfig) error {
 		for _, n := range names {
 			suffix := "_" + n + "_idx"
 			if !slices.Contains(indexSuffixes, suffix) {
-				return fmt.Errorf("auditpgx: WithoutIndexes: no index %q (the indexes are object, created, tx, actor, related, changes and context)", n)
+				return fmt.Errorf("auditpgx: WithoutIndexes: no index %q (the indexes are object, created, tx, actor, related and changes)", n)
 			}
 			if c.skip == nil {
 				c.skip = map[string]bool{}

@@ -21,5 +21,4 @@ CREATE INDEX IF NOT EXISTS auditpgx_entry_created_idx ON auditpgx_entry (created
 CREATE INDEX IF NOT EXISTS auditpgx_entry_tx_idx ON auditpgx_entry (tx_id);
 CREATE INDEX IF NOT EXISTS auditpgx_entry_actor_idx ON auditpgx_entry (created_by, id);
 CREATE INDEX IF NOT EXISTS auditpgx_entry_related_idx ON auditpgx_entry (related_table_name, related_object_id, id) WHERE related_table_name IS NOT NULL;
-CREATE INDEX IF NOT EXISTS auditpgx_entry_changes_idx ON auditpgx_entry USING gin (changes jsonb_path_ops);
-CREATE INDEX IF NOT EXISTS auditpgx_entry_context_idx ON auditpgx_entry USING gin (context jsonb_path_ops) WHERE context IS NOT NULL;
+CREATE INDEX IF NOT EXISTS auditpgx_entry_changes_idx ON auditpgx_entry USING gin (changes jsonb_path_ops, context jsonb_path_ops);

@@ -58,7 +58,7 @@ func run() error {
 	flag.IntVar(&opts.ThroughputIters, "conc-iters", 20, "insert-update-delete cycles per goroutine per concurrent sample")
 	flag.IntVar(&opts.BulkSamples, "bulk-samples", 5, "samples per variant of each bulk workload")
 	workloads := flag.String("workloads", "", "comma-separated workloads to run (default all): "+names())
-	variants := flag.String("variants", "", "comma-separated variants (default all): "+strings.Join(bench.VariantNames, ","))
+	variants := flag.String("variants", "", "comma-separated variants (default all but suppressed): "+strings.Join(bench.VariantNames, ",")+", suppressed (auditpgx under WithoutAudit)")
 	quick := flag.Bool("quick", false, "tiny sizes and counts: checks that everything runs, measures nothing")
 	durable := flag.Bool("durable", false, "launch the server with PostgreSQL's default fsync, synchronous_commit and full_page_writes (on) instead of off")
 	micro := flag.Bool("micro", true, "also run the root package's rewrite micro-benchmarks (needs the go command)")

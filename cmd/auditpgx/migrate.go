@@ -10,7 +10,7 @@ import (
 
 func runMigrate(ctx context.Context, e env, args []string) error {
 	fs, c := newFlags("migrate", "", "Create the entry table and its indexes if they are absent; it is safe to run again", e.stderr)
-	without := fs.String("without-indexes", "", "comma-separated indexes to leave out: object, created, tx, actor, related, changes, context")
+	without := fs.String("without-indexes", "", "comma-separated indexes to leave out: object, created, tx, actor, related, changes (which also serves --context)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}

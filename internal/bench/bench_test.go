@@ -96,9 +96,24 @@ func TestIndexCost(t *testing.T) {
 	if len(res) != len(cases) {
 		t.Fatalf("%d results for %d cases", len(res), len(cases))
 	}
+	paired := 0
 	for _, r := range res {
 		if r.WAL <= 0 || r.Median <= 0 {
 			t.Errorf("%s: WAL %.0f bytes, median %v; want both positive", r.Case.Name, r.WAL, r.Median)
 		}
+		if r.Case.Paired {
+			paired++
+			if r.PairedMedian <= 0 {
+				t.Errorf("%s: no median with the context", r.Case.Name)
+			}
+		}
+	}
+	if paired == 0 {
+		t.Error("no case measures the context with and without in turn")
+	}
+	var b strings.Builder
+	WriteIndexCost(&b, res)
+	if !strings.Contains(b.String(), "with and without in turn on one table") {
+		t.Errorf("the report lacks the paired figures:\n%s", b.String())
 	}
 }

@@ -38,6 +38,12 @@ type IndexCase struct {
 	// id, remote address, method, route, reason), as httpctx and
 	// WithReason set it.
 	Context bool
+	// Paired runs each operation twice on the case's one table and
+	// connection, with and without the five-field context, in random
+	// order: the context's cost, free of the differences between tables
+	// and backends that separate cases carry. Median is without it,
+	// PairedMedian with it.
+	Paired bool
 }
 
 // IndexCostResult is what IndexCost measured for one case.
@@ -50,6 +56,9 @@ type IndexCostResult struct {
 	ServerCPU time.Duration
 	// WAL is the WAL written per UPDATE, commit record included.
 	WAL float64
+	// PairedMedian is, for a Paired case, the median of the UPDATEs run
+	// with the context.
+	PairedMedian time.Duration
 }
 
 // floorSQL is the UPDATE of updateSQL with one entry of the shape auditpgx
@@ -88,10 +97,10 @@ func IndexCases() []IndexCase {
 	if slices.Contains(all, gin) && slices.Contains(all, actor) {
 		cases = append(cases, IndexCase{Name: "auditpgx, without " + short(gin) + " and " + short(actor), Drop: []string{gin, actor}})
 	}
-	ctxIdx := "auditpgx_entry_context_idx"
-	cases = append(cases, IndexCase{Name: "auditpgx, every index, 5-field context", Context: true})
-	if slices.Contains(all, ctxIdx) {
-		cases = append(cases, IndexCase{Name: "auditpgx, without " + short(ctxIdx) + ", 5-field context", Drop: []string{ctxIdx}, Context: true})
+	cases = append(cases, IndexCase{Name: "auditpgx, every index, 5-field context", Context: true},
+		IndexCase{Name: "auditpgx, every index, with and without context in turn", Paired: true})
+	if slices.Contains(all, gin) {
+		cases = append(cases, IndexCase{Name: "auditpgx, without " + short(gin) + ", with and without context in turn", Drop: []string{gin}, Paired: true})
 	}
 	return append(cases,
 		IndexCase{Name: "auditpgx, primary key only", Drop: all},
@@ -123,6 +132,8 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 		db   *sql.DB
 		pid  int32
 		durs []time.Duration
+		// paired are a Paired case's durations with the context.
+		paired []time.Duration
 	}
 	var rs []*runner
 	defer func() {
@@ -159,7 +170,7 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 		if c.Plain || c.Floor {
 			r.db, err = sql.Open("pgx", u.String())
 		} else {
-			r.db, _, err = openAuditpgx(u.String())
+			r.db, _, err = openAuditpgx(u.String(), false)
 		}
 		if err != nil {
 			return nil, err
@@ -177,7 +188,11 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 	cctx = auditpgx.WithContext(cctx, "method", "PATCH")
 	cctx = auditpgx.WithContext(cctx, "route", "PATCH /accounts/{id}")
 	cctx = auditpgx.WithReason(cctx, "ticket #123")
+	var update func(r *runner, round, i int, withContext bool) error
 	op := func(r *runner, round, i int) error {
+		return update(r, round, i, r.c.Context)
+	}
+	update = func(r *runner, round, i int, withContext bool) error {
 		key := 1 + int64((uint64(round)*1_000_003+uint64(i)*2_654_435_761)%uint64(rows))
 		args := []any{fmt.Sprintf("renamed %d.%d", round, i), float64((round*7+i)%1000) + 0.5, baseTime, key}
 		stmt := updateSQL
@@ -185,7 +200,7 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 			stmt, args = floorSQL, append(args, "auditbench")
 		}
 		ctx := actx
-		if r.c.Context {
+		if withContext {
 			ctx = cctx
 		}
 		res, err := r.db.ExecContext(ctx, stmt, args...)
@@ -238,6 +253,22 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
 		for _, j := range order {
 			r := rs[j]
+			if r.c.Paired {
+				// Two UPDATEs of different rows, in random order.
+				first := rng.IntN(2) == 0
+				for _, withContext := range []bool{first, !first} {
+					start := time.Now()
+					if err := update(r, 2+boolInt(withContext), i, withContext); err != nil {
+						return nil, err
+					}
+					if withContext {
+						r.paired = append(r.paired, time.Since(start))
+					} else {
+						r.durs = append(r.durs, time.Since(start))
+					}
+				}
+				continue
+			}
 			start := time.Now()
 			if err := op(r, 2, i); err != nil {
 				return nil, err
@@ -251,8 +282,15 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 	for k, r := range rs {
 		st := Summarize(toSamples(r.durs))
 		out[k].Median, out[k].P25, out[k].P75 = st.Median, st.P25, st.P75
+		if r.c.Paired {
+			out[k].PairedMedian = Summarize(toSamples(r.paired)).Median
+		}
 		if cpu1, ok := backendCPU(r.pid); ok && cpuOK && cpu1 >= cpu0[k] {
-			out[k].ServerCPU = (cpu1 - cpu0[k]) / time.Duration(ops)
+			n := ops
+			if r.c.Paired {
+				n *= 2 // with the context and without: an average of the two
+			}
+			out[k].ServerCPU = (cpu1 - cpu0[k]) / time.Duration(n)
 		}
 	}
 	return out, nil
@@ -260,8 +298,8 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 
 // openAuditpgx opens dsn through auditpgx with the benchmark table
 // registered, and returns the registry too.
-func openAuditpgx(dsn string) (*sql.DB, *auditpgx.Registry, error) {
-	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
+func openAuditpgx(dsn string, allowSuppression bool) (*sql.DB, *auditpgx.Registry, error) {
+	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{AllowSuppression: allowSuppression})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -292,6 +330,13 @@ func backendCPU(pid int32) (time.Duration, bool) {
 	return time.Duration(ns), true
 }
 
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func toSamples(d []time.Duration) []Sample {
 	out := make([]Sample, len(d))
 	for i := range d {
@@ -318,5 +363,17 @@ func WriteIndexCost(w io.Writer, res []IndexCostResult) {
 		fmt.Fprintf(w, "| %s | %.1f µs | %.0f%% | %.3f | %+.1f µs | %.1f µs | %+.1f µs | %.0f |\n", r.Case.Name,
 			float64(r.Median)/1e3, 100*spread, float64(r.Median)/float64(plain.Median),
 			float64(full.Median-r.Median)/1e3, float64(r.ServerCPU)/1e3, float64(full.ServerCPU-r.ServerCPU)/1e3, r.WAL)
+	}
+	first := true
+	for _, r := range res {
+		if !r.Case.Paired || r.Median <= 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintf(w, "\nThe five-field entry context, with and without in turn on one table and connection (the rows above show those cases without it):\n\n")
+			first = false
+		}
+		fmt.Fprintf(w, "- %s: %.1f µs with, %.1f µs without: %.3f×\n", r.Case.Name,
+			float64(r.PairedMedian)/1e3, float64(r.Median)/1e3, float64(r.PairedMedian)/float64(r.Median))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,10 +30,16 @@ const (
 	Auditpgx    = "auditpgx"     // the same statements through auditpgx
 	RowTrigger  = "row trigger"  // plain pgx, generic AFTER ROW trigger (row_trigger.sql)
 	StmtTrigger = "stmt trigger" // plain pgx, AFTER STATEMENT triggers over transition tables
+	// Suppressed runs the statements through auditpgx under WithoutAudit:
+	// one suppressed entry per statement. Only when asked for.
+	Suppressed = "suppressed"
 )
 
-// VariantNames lists every variant.
+// VariantNames lists the variants run by default.
 var VariantNames = []string{Plain, Auditpgx, RowTrigger, StmtTrigger}
+
+// allVariants lists every variant.
+var allVariants = append(slices.Clone(VariantNames), Suppressed)
 
 // Variant is one way of running the workloads: its own schema holding the
 // table (and, when audited, an entry table and any triggers), and a pool of
@@ -46,6 +53,8 @@ type Variant struct {
 	// actor is passed to auditpgx with WithActor; the trigger variants
 	// read it from the setting auditbench.actor of their connections.
 	actor string
+	// suppressed runs every statement under auditpgx.WithoutAudit.
+	suppressed bool
 }
 
 // Config configures a Suite.
@@ -187,13 +196,13 @@ func (s *Suite) setup(ctx context.Context, base *url.URL, name string) (*Variant
 		ddl = append(ddl, store.Schema)
 	}
 	switch name {
-	case Plain, Auditpgx:
+	case Plain, Auditpgx, Suppressed:
 	case RowTrigger:
 		ddl = append(ddl, rowTriggerFunction, rowTriggerDDL())
 	case StmtTrigger:
 		ddl = append(ddl, statementTriggerDDL())
 	default:
-		return nil, fmt.Errorf("unknown variant %q (want one of %q)", name, VariantNames)
+		return nil, fmt.Errorf("unknown variant %q (want one of %q)", name, allVariants)
 	}
 	for _, q := range ddl {
 		if _, err := s.admin.Exec(ctx, q); err != nil {
@@ -209,8 +218,8 @@ func (s *Suite) setup(ctx context.Context, base *url.URL, name string) (*Variant
 	}
 	u.RawQuery = q.Encode()
 	dsn := u.String()
-	if name == Auditpgx {
-		db, reg, err := openAuditpgx(dsn)
+	if name == Auditpgx || name == Suppressed {
+		db, reg, err := openAuditpgx(dsn, name == Suppressed)
 		if err != nil {
 			return nil, err
 		}
@@ -220,6 +229,7 @@ func (s *Suite) setup(ctx context.Context, base *url.URL, name string) (*Variant
 			return nil, err
 		}
 		v.actor = s.cfg.Actor
+		v.suppressed = name == Suppressed
 	} else {
 		var err error
 		if v.DB, err = sql.Open("pgx", dsn); err != nil {

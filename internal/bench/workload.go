@@ -128,8 +128,11 @@ func (w *Workload) Run(ctx context.Context, s *Suite, v *Variant, round, n int) 
 	return out, b.Close()
 }
 
-// contextFor adds v's actor to ctx.
+// contextFor adds v's actor to ctx, and its suppression.
 func contextFor(ctx context.Context, v *Variant) context.Context {
+	if v.suppressed {
+		ctx = auditpgx.WithoutAudit(ctx, "auditbench")
+	}
 	if v.actor == "" {
 		return ctx
 	}

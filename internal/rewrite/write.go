@@ -38,6 +38,9 @@ type write struct {
 	// returningOld: on PostgreSQL 18 and later, RETURNING old.* gives the
 	// exact old row, and no pre query is needed.
 	returningOld bool
+	// preless: the UPDATE reads no pre query, because RETURNING old.*
+	// serves, or because it is suppressed and reads no old values.
+	preless bool
 	// where and from are the UPDATE's own, before the rewrite's additions.
 	where *pg_query.Node
 	from  []*pg_query.Node
@@ -93,6 +96,7 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 	}
 	*w.returning = append(*w.returning, markerTarget(markReturning+w.suffix()))
 	w.returningOld = rw.opt.ServerVersion >= 180000 && !clashesWithOldNew(w.ref, from)
+	w.preless = w.returningOld || (rw.opt.Suppressed && t.Link == nil)
 	switch s := n.Node.(type) {
 	case *pg_query.Node_MergeStmt:
 		if err := rw.prepareMerge(w, s.MergeStmt); err != nil {
@@ -106,7 +110,7 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 				w.assigned[rt.Name] = true
 			}
 		}
-		if w.returningOld {
+		if w.preless {
 			break
 		}
 		s.UpdateStmt.FromClause = append(s.UpdateStmt.FromClause, pg_query.MakeSimpleRangeVarNode(w.pre(), -1))
@@ -120,7 +124,8 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 		}
 		s.UpdateStmt.WhereClause = and(where, marker(markJoin+w.suffix()))
 	case *pg_query.Node_InsertStmt:
-		if oc := s.InsertStmt.OnConflictClause; oc != nil && oc.Action == pg_query.OnConflictAction_ONCONFLICT_UPDATE {
+		if oc := s.InsertStmt.OnConflictClause; oc != nil && oc.Action == pg_query.OnConflictAction_ONCONFLICT_UPDATE && !(rw.opt.Suppressed && t.Link == nil) {
+			// (A suppressed upsert counts its rows: it needs no old ones.)
 			w.onConflictUpdate = true
 			if err := w.checkLinkUpsert(oc); err != nil {
 				return nil, err
@@ -147,7 +152,7 @@ func (rw *rewriter) write(n *pg_query.Node) (*write, error) {
 func (w *write) ctes() []*pg_query.Node {
 	var out []*pg_query.Node
 	switch {
-	case w.kind == parse.Update && !w.returningOld:
+	case w.kind == parse.Update && !w.preless:
 		// pre shares the UPDATE's nodes: the tree is no longer edited, and
 		// the deparser prints a node met twice twice.
 		pre := selectOf(markerTarget(markPre + w.suffix()))
@@ -284,7 +289,7 @@ func (w *write) generated() generated {
 		join = append(join, ref+"."+sqlq.Ident(k)+" = "+w.pre()+"."+key)
 	}
 	var g generated
-	if w.kind == parse.Update && !w.returningOld {
+	if w.kind == parse.Update && !w.preless {
 		// tableoid too: inheritance children do not share the parent's
 		// key, so the same key may name a row in each.
 		join = append(join, ref+".tableoid = "+w.pre()+"."+colTable)
@@ -293,19 +298,16 @@ func (w *write) generated() generated {
 	switch {
 	case w.opt.Suppressed && w.t.Audited && w.kind != parse.Merge && w.upsert == nil:
 		// The suppressed entry only counts the rows: their keys are all
-		// the write returns, and all an UPDATE's pre reads.
-		if w.kind == parse.Update && !w.returningOld {
-			g.pre = strings.Join(keys, ", ")
-		}
+		// the write returns, and an UPDATE reads no pre.
 		g.returning = strings.Join(keys, ", ")
 	case w.kind == parse.Merge:
 		g = w.mergeGenerated(strings.Join(keys, ", "))
 	case w.t.Audited:
 		g = w.tableGenerated(g, strings.Join(keys, ", "))
-	case w.kind == parse.Update && !w.returningOld:
+	case w.kind == parse.Update && !w.preless:
 		g.pre = strings.Join(keys, ", ")
 	}
-	if w.kind == parse.Update && !w.returningOld {
+	if w.kind == parse.Update && !w.preless {
 		g.pre += ", " + ref + ".tableoid AS " + colTable
 	}
 	if w.t.Link != nil {
