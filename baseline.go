@@ -361,8 +361,8 @@ func (b *baseliner) table(ctx context.Context, t *registry.Table, named bool) (r
 func checkError(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23514" && strings.Contains(pgErr.ConstraintName, "operation") {
-		return fmt.Errorf("%w: its CHECK constraint %s on operation predates them; widen it (see docs/READING.md, "+
-			"\"Adopting on an existing database\"): %w", ErrBaselineCheck, pgErr.ConstraintName, err)
+		return fmt.Errorf("%w: its CHECK constraint %s on operation predates them; run Migrate as the table's owner, which widens it "+
+			"(or see docs/READING.md, \"An entry table from before snapshot entries\"): %w", ErrBaselineCheck, pgErr.ConstraintName, err)
 	}
 	return err
 }
