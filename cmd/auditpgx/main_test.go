@@ -363,7 +363,7 @@ func TestMigrateWithoutIndexes(t *testing.T) {
 	defer db.Close()
 	var n int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'auditpgx_entry'`).Scan(&n))
-	require.Equal(t, 6, n, "the primary key and five secondary indexes")
+	require.Equal(t, 5, n, "the primary key and four secondary indexes")
 }
 
 // TestLogContext: --context selects entries by their entry context.
