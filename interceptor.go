@@ -288,6 +288,12 @@ func staleError(err error) error {
 	if errors.As(err, &pgErr) && pgErr.Code == "22P02" && strings.Contains(pgErr.Message, rewrite.StaleMarker) {
 		return &StaleError{Err: err}
 	}
+	if errors.As(err, &pgErr) && pgErr.Code == "22P02" && strings.Contains(pgErr.Message, record.WALMarker) {
+		// The reason follows the marker in the failed cast's text.
+		reason := pgErr.Message[strings.Index(pgErr.Message, record.WALMarker)+len(record.WALMarker):]
+		reason = strings.TrimSuffix(strings.TrimPrefix(reason, ": "), `"`)
+		return fmt.Errorf("%w: %s; nothing was written: %w", ErrWALSinkUnavailable, reason, err)
+	}
 	return err
 }
 

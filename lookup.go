@@ -1,9 +1,11 @@
 package auditpgx
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/auditpgx/auditpgx/internal/catalog"
@@ -142,6 +144,11 @@ func cascades(cs []cascade) []rewrite.Cascade {
 		}
 		out = append(out, pc)
 	}
+	// In one order whatever order the catalog listed them in: the
+	// entries of a cascade come in this order.
+	slices.SortFunc(out, func(a, b rewrite.Cascade) int {
+		return cmp.Or(cmp.Compare(a.Schema, b.Schema), cmp.Compare(a.Rel, b.Rel), cmp.Compare(a.Column, b.Column), cmp.Compare(a.RefColumn, b.RefColumn))
+	})
 	return out
 }
 

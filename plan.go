@@ -302,8 +302,15 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 			return pl, false, err
 		}
 	}
-	withContext, err := p.entryHasContext(ctx, q)
-	if err != nil {
+	var withContext bool
+	if wal := p.reg.Config().WAL; wal != nil {
+		if p.version.Load() < 140000 {
+			return &plan{action: refuse, err: fmt.Errorf("%w: PostgreSQL %d cannot decode logical messages through pgoutput; the WAL sink needs 14 or later",
+				ErrWALSinkUnavailable, p.version.Load()/10000)}, true, nil
+		}
+		// The payload always has the context; no entry table is read.
+		opt.WAL, withContext = wal, true
+	} else if withContext, err = p.entryHasContext(ctx, q); err != nil {
 		return nil, false, err
 	}
 	// The actor, and the context, are parameters after the statement's

@@ -37,6 +37,11 @@ type RegistryConfig struct {
 	// row. Default false: such a statement fails with
 	// ErrSuppressionNotAllowed.
 	AllowSuppression bool
+	// Sink is where entries go: TableSink (the default, nil), an INSERT
+	// into EntryTable in the audited statement, or WALSink, a
+	// transactional logical decoding message that a relay writes to an
+	// entry table (docs/SINKS.md).
+	Sink Sink
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -50,10 +55,16 @@ var defaultRegistry = func() *Registry {
 }()
 
 // NewRegistry returns an empty registry, for use with WithRegistry. An
-// EntryTable that is not a table name as SQL writes one is an error
-// wrapping ErrInvalidRegistration.
+// EntryTable that is not a table name as SQL writes one, and a WALSink
+// whose Slot or Prefix is invalid, are errors wrapping
+// ErrInvalidRegistration.
 func NewRegistry(cfg RegistryConfig) (*Registry, error) {
-	r, err := registry.New(registry.Config(cfg))
+	wal, err := walConfig(cfg.Sink)
+	if err != nil {
+		return nil, err
+	}
+	r, err := registry.New(registry.Config{EntryTable: cfg.EntryTable, AllowUnaudited: cfg.AllowUnaudited,
+		AllowSuppression: cfg.AllowSuppression, WAL: wal, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -104,7 +104,8 @@ func sharedServer() (*Server, error) {
 	if shared.srv == nil && shared.err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), sharedStartTimeout)
 		defer cancel()
-		shared.srv, shared.err = Start(ctx, envTestDatabaseURL)
+		// Logical: the WAL sink's tests decode the shared server's WAL.
+		shared.srv, shared.err = Start(ctx, envTestDatabaseURL, Logical())
 	}
 	return shared.srv, shared.err
 }

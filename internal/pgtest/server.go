@@ -15,6 +15,7 @@ type Option func(*settings)
 
 type settings struct {
 	durable bool
+	logical bool
 }
 
 // Durable launches the server with PostgreSQL's default durability: fsync,
@@ -24,6 +25,13 @@ type settings struct {
 // server.
 func Durable() Option {
 	return func(s *settings) { s.durable = true }
+}
+
+// Logical launches the server with wal_level=logical and room for 20
+// replication slots and WAL senders, as logical decoding (the WAL sink and
+// its relay) needs. It has no effect on an existing server.
+func Logical() Option {
+	return func(s *settings) { s.logical = true }
 }
 
 // Server is a running PostgreSQL that Start launched, or an existing one it

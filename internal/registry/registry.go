@@ -13,6 +13,7 @@ import (
 
 	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/catalog"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -33,6 +34,8 @@ type Config struct {
 	// AllowSuppression lets statements run under auditpgx.WithoutAudit
 	// write one suppressed entry per statement and table.
 	AllowSuppression bool
+	// WAL, when set, is the WAL sink entries go to instead of EntryTable.
+	WAL *record.WAL
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 }

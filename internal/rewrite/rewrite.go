@@ -9,6 +9,7 @@ import (
 	"github.com/auditpgx/auditpgx/diff"
 	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/parse"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -92,6 +93,10 @@ type Options struct {
 	Context string
 	// ServerVersion is server_version_num, e.g. 150004.
 	ServerVersion int
+	// WAL, when set, sends the entries as logical decoding messages
+	// (record.WAL.Emit) instead of inserting them into Entries; Context
+	// must then be set.
+	WAL *record.WAL
 	// Suppressed writes, for each audited write of the statement, one
 	// "suppressed" entry counting the rows it wrote, in place of an entry
 	// per row (auditpgx.WithoutAudit). Rows a DELETE removes through ON
@@ -135,6 +140,7 @@ const (
 	ctePre     = "__auditpgx_pre"
 	cteWrite   = "__auditpgx_w"
 	cteEntries = "__auditpgx_e"
+	cteQuery   = "__auditpgx_q"
 	colOld     = "__auditpgx_old"
 	// colOldValue numbers the columns of an UPDATE's old values in pre.
 	colOldValue = "__auditpgx_o"
@@ -233,8 +239,17 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 	}
 	recursive := userWith != nil && userWith.Recursive
 	stmt := root
+	wrapped := false
 	if top == nil {
 		ctes = append(ctes, cte(markEntries, selectOf(markerTarget(markEntries))))
+		if sel := root.GetSelectStmt(); opt.WAL != nil && sel != nil {
+			// The emitting WITH query runs only when read: the user's
+			// final SELECT becomes a WITH query, read by one that also
+			// reads the entries'.
+			ctes = append(ctes, cte(cteQuery, sel))
+			stmt = &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: selectOf()}}
+			wrapped = true
+		}
 	} else {
 		// The entries' WITH query and the final query are appended to the
 		// text rather than deparsed, which costs by the node: an empty
@@ -254,6 +269,13 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 	}
 	out := &Rewrite{NumParams: st.NumParams}
 	if top == nil {
+		if wrapped {
+			head, ok := strings.CutSuffix(sql, " SELECT")
+			if !ok {
+				return nil, fmt.Errorf("auditpgx internal error: unexpected deparsed tail")
+			}
+			sql = head + " SELECT * FROM " + cteQuery + " WHERE " + record.EmitGate(cteEntries, true)
+		}
 		out.ExecSQL, out.QuerySQL = sql, sql
 		return out, nil
 	}
@@ -261,11 +283,26 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 	if !ok {
 		return nil, fmt.Errorf("auditpgx internal error: unexpected deparsed tail")
 	}
-	out.QuerySQL = head + ", " + insert + " " + top.projectSQL()
-	if opt.RowsForExec {
-		out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name()
+	// With the WAL sink, the final query reads the emitting WITH query.
+	gate := func(keep bool) string {
+		if opt.WAL == nil {
+			return ""
+		}
+		return " WHERE " + record.EmitGate(cteEntries, keep)
+	}
+	project, returns := top.finalProjection()
+	if returns {
+		out.QuerySQL = head + ", " + insert + " " + project + gate(true)
 	} else {
-		out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name(), true
+		out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + " WHERE false"
+		if opt.WAL != nil {
+			out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + gate(false)
+		}
+	}
+	if opt.RowsForExec {
+		out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name() + gate(true)
+	} else {
+		out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name()+gate(true), true
 	}
 	return out, nil
 }

@@ -36,7 +36,11 @@ func (rw *rewriter) splice(sql string, inline bool) (out, insert string, err err
 		entries = append(entries, g.entries)
 	}
 	// One INSERT for all entries, in the order of the writes.
-	insert = cteEntries + " AS (" + record.InsertInto(rw.opt.Entries, rw.opt.Context != "") + " " + strings.Join(entries, " UNION ALL ") + ")"
+	if rw.opt.WAL != nil {
+		insert = cteEntries + " AS (" + rw.opt.WAL.Emit(entries) + ")"
+	} else {
+		insert = cteEntries + " AS (" + record.InsertInto(rw.opt.Entries, rw.opt.Context != "") + " " + strings.Join(entries, " UNION ALL ") + ")"
+	}
 	if inline {
 		sp.marker(markEntries+" AS (SELECT ", markEntries, ")", insert)
 	}

@@ -250,6 +250,16 @@ func (rw *rewriter) projection(w *write, user *pg_query.CommonTableExpr) *pg_que
 	}}}
 }
 
+// finalProjection is the final query's projection of the top write: its
+// user's RETURNING columns; returns is false when it has none (the final
+// query then returns no rows).
+func (w *write) finalProjection() (sql string, returns bool) {
+	if len(w.names) == 0 {
+		return "", false
+	}
+	return w.projectSQL(), true
+}
+
 // projectSQL selects the user's RETURNING columns, under their original
 // names, from the write.
 func (w *write) projectSQL() string {
