@@ -191,7 +191,7 @@ func walStatements() []walStatement {
 		{sql: `UPDATE users SET email = 'z@x' WHERE id = 2; DELETE FROM members WHERE user_id = 2`},
 		{sql: `MERGE INTO users u USING (VALUES (2, 'bb')) s(id, name) ON u.id = s.id WHEN MATCHED THEN UPDATE SET name = s.name`, min: 170000},
 		{sql: `UPDATE users SET name = 'quiet' WHERE id = 2`, ctx: func(ctx context.Context) context.Context { return auditpgx.WithoutAudit(ctx, "backfill") }},
-		{sql: `DELETE FROM teams WHERE id = 2`}, // cascades to members and notes
+		{sql: `DELETE FROM teams WHERE id = 2`},                                         // cascades to members and notes
 		{sql: `UPDATE users SET name = 'none' WHERE id = 99 RETURNING id`, query: true}, // no rows
 		{sql: `INSERT INTO teams VALUES (3, 't3')`},
 		{sql: `TRUNCATE notes`},
