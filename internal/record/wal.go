@@ -29,9 +29,9 @@ type WAL struct {
 	ChunkRows int
 }
 
-// entryNames are the payload's keys, in the order of an Entry's Values
-// with its context.
-var entryNames = []string{"created", "created_by", "operation", "table_name", "object_id", "changes", "tx_id",
+// EntryKeys are the payload's keys, in the order of an Entry's Values
+// with its context: the entry table's columns but id.
+var EntryKeys = []string{"created", "created_by", "operation", "table_name", "object_id", "changes", "tx_id",
 	"statement_fingerprint", "related_table_name", "related_object_id", "related_field_name", "context"}
 
 // Emit is the SELECT that emits the entries the SELECTs in selects return
@@ -46,15 +46,15 @@ func (w WAL) Emit(selects []string) string {
 	if chunk <= 0 {
 		chunk = DefaultChunkRows
 	}
-	pairs := make([]string, len(entryNames))
-	for i, n := range entryNames {
+	pairs := make([]string, len(EntryKeys))
+	for i, n := range EntryKeys {
 		pairs[i] = "'" + n + "', e." + n
 	}
 	group := "(x.ord - 1) / " + strconv.Itoa(chunk)
 	return "SELECT count(pg_catalog.pg_logical_emit_message(true, " + sqlq.Literal(w.Prefix) + ", m.p::text)) AS n FROM (" +
 		"SELECT jsonb_build_object('v', " + strconv.Itoa(PayloadVersion) + ", 'entries', jsonb_agg(x.entry ORDER BY x.ord)) AS p FROM (" +
 		"SELECT jsonb_build_object(" + strings.Join(pairs, ", ") + ") AS entry, row_number() OVER () AS ord FROM (" +
-		strings.Join(selects, " UNION ALL ") + ") AS e(" + strings.Join(entryNames, ", ") + ")) x GROUP BY " + group +
+		strings.Join(selects, " UNION ALL ") + ") AS e(" + strings.Join(EntryKeys, ", ") + ")) x GROUP BY " + group +
 		" ORDER BY " + group + ") m WHERE " + w.Guard()
 }
 

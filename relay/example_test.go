@@ -1,0 +1,42 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+
+	"github.com/auditpgx/auditpgx/relay"
+)
+
+// A relay process: create what is missing, then stream until interrupted.
+// (Not run: it needs a server with wal_level=logical, and runs until
+// stopped.)
+func Example() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	cfg := relay.Config{
+		Source: "postgres://relay@db.internal/app",
+		Dest:   "postgres://relay@audit.internal/audit",
+		Logger: slog.Default(),
+	}
+	if err := relay.Setup(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := relay.Run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// How far behind a relay is.
+func ExampleReadStatus() {
+	st, err := relay.ReadStatus(context.Background(), relay.Config{Source: "postgres://relay@db.internal/app"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return
+	}
+	fmt.Printf("slot %s: %d bytes of WAL unconfirmed; newest entries applied %s ago\n", st.Slot, st.LagBytes, st.Lag)
+}

@@ -1,0 +1,133 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// childEnv carries the Config of a relay run by the test binary as a child
+// process, for TestRunSIGKILLExactlyOnce.
+const childEnv = "AUDITPGX_RELAY_CHILD"
+
+// childConfig is the part of a Config a child process is given.
+type childConfig struct {
+	Source, Slot  string
+	BatchEntries  int
+	FlushInterval time.Duration
+	// CommitPause is the longest the child waits between a destination
+	// commit and its confirmation, to widen the window a kill may hit.
+	CommitPause time.Duration
+}
+
+// TestRelayChildProcess is the child of TestRunSIGKILLExactlyOnce: it
+// runs a relay until killed. Run by go test, without childEnv, it does
+// nothing.
+func TestRelayChildProcess(t *testing.T) {
+	raw := os.Getenv(childEnv)
+	if raw == "" {
+		return
+	}
+	var cc childConfig
+	if err := json.Unmarshal([]byte(raw), &cc); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Source: cc.Source, Slot: cc.Slot, BatchEntries: cc.BatchEntries, FlushInterval: cc.FlushInterval}
+	setHook(t, func(LSN) error {
+		time.Sleep(time.Duration(rand.Int64N(int64(cc.CommitPause) + 1)))
+		return nil
+	})
+	t.Fatalf("Run returned: %v", Run(context.Background(), cfg))
+}
+
+// Killing the relay's process at random moments, while a writer emits
+// messages, and starting it again applies every committed entry once.
+func TestRunSIGKILLExactlyOnce(t *testing.T) {
+	e := newEnv(t, false)
+	cc, err := json.Marshal(childConfig{Source: e.cfg.Source, Slot: e.cfg.Slot, BatchEntries: 7,
+		FlushInterval: 5 * time.Millisecond, CommitPause: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu   sync.Mutex
+		want []string
+	)
+	writerCtx, stopWriter := context.WithCancel(context.Background())
+	writerDone := make(chan error, 1)
+	wconn := connect(t, e.cfg.Source)
+	go func() {
+		n := 0
+		for writerCtx.Err() == nil {
+			ids := make([]string, 1+rand.IntN(5))
+			for i := range ids {
+				n++
+				ids[i] = fmt.Sprintf("k%d", n)
+			}
+			err := pgx.BeginFunc(context.Background(), wconn, func(tx pgx.Tx) error {
+				_, err := tx.Exec(context.Background(), "SELECT pg_logical_emit_message(true, 'auditpgx', $1::text)", payloadOf(ids...))
+				return err
+			})
+			if err != nil {
+				writerDone <- err
+				return
+			}
+			mu.Lock()
+			want = append(want, ids...)
+			mu.Unlock()
+			time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
+		}
+		writerDone <- nil
+	}()
+
+	inWindow := 0
+	for i := range 10 {
+		var stderr bytes.Buffer
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRelayChildProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), childEnv+"="+string(cc))
+		cmd.Stderr, cmd.Stdout = &stderr, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(150+rand.IntN(500)) * time.Millisecond)
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err == nil || cmd.ProcessState.Exited() {
+			t.Fatalf("kill %d: the child had exited by itself: %v\n%s", i+1, err, stderr.Bytes())
+		}
+		waitInactive(t, e.cfg)
+		st, err := ReadStatus(context.Background(), e.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Applied > st.Confirmed {
+			inWindow++
+		}
+	}
+	stopWriter()
+	if err := <-writerDone; err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	t.Logf("%d of 10 kills left a destination commit unconfirmed", inWindow)
+
+	run := start(t, e.cfg)
+	waitConfirmed(t, e.cfg, currentLSN(t, e.src), run)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(want) == 0 {
+		t.Fatal("the writer emitted nothing")
+	}
+	sameIDs(t, objectIDs(t, e.dst, "auditpgx_entry"), want)
+	t.Logf("%d entries applied exactly once", len(want))
+}
