@@ -11,11 +11,13 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
 	"github.com/auditpgx/auditpgx/internal/pgtest"
+	"github.com/auditpgx/auditpgx/relay"
 )
 
 // walEnv is an env whose registry sends entries to the WAL sink, in a
@@ -350,4 +352,46 @@ func TestWALSinkRefusals(t *testing.T) {
 	require.ErrorIs(t, err, auditpgx.ErrInvalidRegistration)
 	_, err = auditpgx.NewRegistry(auditpgx.RegistryConfig{Sink: auditpgx.WALSink{ChunkRows: -1}})
 	require.ErrorIs(t, err, auditpgx.ErrInvalidRegistration)
+}
+
+// TestWALSinkThroughRelay: the driver's messages, streamed by the relay
+// into the entry table of another database, are the table sink's entries,
+// whole rows but id, created and tx_id, which the relay copies as sent.
+func TestWALSinkThroughRelay(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDatabase(t)
+	dest := pgtest.NewDatabase(t)
+	slot := fmt.Sprintf("t_%08x", rand.Uint32())
+	cfg := relay.Config{Source: dsn, Dest: dest, Slot: slot, Publication: slot}
+	require.NoError(t, relay.Setup(context.Background(), cfg))
+	e := newEnvConfig(t, dsn, "public", auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: slot}, AllowSuppression: true}, walDDL, registerWAL)
+	t.Cleanup(func() {
+		e.plain.ExecContext(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
+	})
+	tbl := newSuppressingEnv(t, walDDL, registerWAL)
+	version := tbl.serverVersion()
+	require.Equal(t, runWAL(t, tbl, version), runWAL(t, e, version))
+	want := tbl.tableEntries()
+
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(ctx, cfg) }()
+	destDB, err := sql.Open("pgx", dest)
+	require.NoError(t, err)
+	defer destDB.Close()
+	require.Eventually(t, func() bool {
+		var n int
+		return destDB.QueryRow(`SELECT count(*) FROM auditpgx_entry`).Scan(&n) == nil && n >= len(want)
+	}, 30*time.Second, 50*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	relayed := (&env{t: t, ctx: e.ctx, plain: destDB}).tableEntries()
+	require.Equal(t, want, relayed)
+	var txs, badCreated int
+	require.NoError(t, destDB.QueryRow(`SELECT count(DISTINCT tx_id), count(*) FILTER (WHERE created > now() OR created < now() - interval '1 hour')
+		FROM auditpgx_entry`).Scan(&txs, &badCreated))
+	require.Greater(t, txs, 10, "each statement's own transaction id")
+	require.Zero(t, badCreated)
+	require.Zero(t, e.countEntries(), "nothing in the source's entry table")
 }

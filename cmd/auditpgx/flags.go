@@ -93,18 +93,28 @@ func parseVariadic(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// open checks --entry-table and connects to the database named by --dsn or
-// $DATABASE_URL.
-func (c *common) open(ctx context.Context, e env) (*sql.DB, error) {
+// source checks --entry-table and returns the connection string of --dsn
+// or $DATABASE_URL.
+func (c *common) source(e env) (string, error) {
 	if _, err := store.DDL(c.entryTable); err != nil {
-		return nil, usagef("--entry-table: %v", err)
+		return "", usagef("--entry-table: %v", err)
 	}
 	dsn := c.dsn
 	if dsn == "" {
 		dsn = e.getenv("DATABASE_URL")
 	}
 	if dsn == "" {
-		return nil, usagef("no database: pass --dsn or set DATABASE_URL")
+		return "", usagef("no database: pass --dsn or set DATABASE_URL")
+	}
+	return dsn, nil
+}
+
+// open checks --entry-table and connects to the database named by --dsn or
+// $DATABASE_URL.
+func (c *common) open(ctx context.Context, e env) (*sql.DB, error) {
+	dsn, err := c.source(e)
+	if err != nil {
+		return nil, err
 	}
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {

@@ -59,6 +59,7 @@ var commands = []command{
 	{"history", "TABLE ID", "show every change to one object", runHistory},
 	{"as-of", "TABLE ID TIME", "show one object's audited columns at an instant", runAsOf},
 	{"serve", "", "serve the read-only HTTP API", runServe},
+	{"relay", "[status]", "copy the WAL sink's entries into an entry table, exactly once", runRelay},
 }
 
 // run is the whole program: args without the program name, the streams, and

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+
+	"github.com/auditpgx/auditpgx/relay"
+)
+
+func runRelay(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 && args[0] == "status" {
+		return runRelayStatus(ctx, e, args[1:])
+	}
+	fs, c := newFlags("relay", "", "Stream the WAL sink's entries from a logical replication slot into an entry table, exactly once,\n"+
+		"until interrupted (package relay). `auditpgx relay status` shows where the slot and the relay stand.", e.stderr)
+	var cfg relay.Config
+	relayFlags(fs, &cfg)
+	to := fs.String("to", "", "write the entries into this database (PostgreSQL connection string) instead of the source")
+	create := fs.Bool("create", false, "create the publication, the slot, the state table and the entry table if missing")
+	ndjson := fs.String("ndjson", "", "write each entry as a JSON line to this file (- for stdout) instead of an entry table: at least once")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	src, err := c.source(e)
+	if err != nil {
+		return err
+	}
+	cfg.Source, cfg.Dest, cfg.EntryTable, cfg.Create = src, *to, c.entryTable, *create
+	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, nil))
+	switch *ndjson {
+	case "":
+	case "-":
+		cfg.NDJSON = e.stdout
+	default:
+		f, err := os.OpenFile(*ndjson, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("--ndjson: %w", err)
+		}
+		defer f.Close()
+		cfg.NDJSON = f
+	}
+	if cfg.Create {
+		// The entry table too, which Run leaves to Setup.
+		if err := relay.Setup(ctx, cfg); err != nil {
+			if errors.Is(err, relay.ErrConfig) {
+				return usagef("%v", err)
+			}
+			return err
+		}
+	}
+	err = relay.Run(ctx, cfg)
+	if errors.Is(err, relay.ErrConfig) {
+		return usagef("%v", err)
+	}
+	return err
+}
+
+// relayFlags adds the flags relay and relay status share.
+func relayFlags(fs *flag.FlagSet, cfg *relay.Config) {
+	fs.StringVar(&cfg.Slot, "slot", relay.DefaultSlot, "the logical replication slot (pgoutput) to read")
+	fs.StringVar(&cfg.Publication, "publication", relay.DefaultPublication, "the publication the slot streams (an empty one is enough)")
+	fs.StringVar(&cfg.Prefix, "prefix", relay.DefaultPrefix, "the messages' prefix (auditpgx.WALSink.Prefix)")
+	fs.StringVar(&cfg.StateTable, "state-table", relay.DefaultStateTable, "the table, in the destination, holding the last applied position")
+}
+
+func runRelayStatus(ctx context.Context, e env, args []string) error {
+	fs, c := newFlags("relay status", "", "Show the relay's slot, its lag in bytes and seconds, and the last applied position", e.stderr)
+	var cfg relay.Config
+	relayFlags(fs, &cfg)
+	to := fs.String("to", "", "the database the relay writes into, when not the source")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	src, err := c.source(e)
+	if err != nil {
+		return err
+	}
+	cfg.Source, cfg.Dest, cfg.EntryTable = src, *to, c.entryTable
+	st, err := relay.ReadStatus(ctx, cfg)
+	if errors.Is(err, relay.ErrConfig) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	writeStatus(e.stdout, st)
+	if !st.SlotExists {
+		return fmt.Errorf("no slot %q: audited writes with the WAL sink fail until it exists (auditpgx relay --create makes it)", st.Slot)
+	}
+	return nil
+}
+
+func writeStatus(w io.Writer, st relay.Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "slot\t%s\n", st.Slot)
+	fmt.Fprintf(tw, "exists\t%t\n", st.SlotExists)
+	if st.SlotExists {
+		fmt.Fprintf(tw, "active\t%t\n", st.SlotActive)
+		fmt.Fprintf(tw, "confirmed\t%s\n", st.Confirmed)
+		fmt.Fprintf(tw, "restart\t%s\n", st.Restart)
+		fmt.Fprintf(tw, "current\t%s\n", st.Current)
+		fmt.Fprintf(tw, "lag\t%d bytes\n", st.LagBytes)
+	}
+	if st.StateFound {
+		fmt.Fprintf(tw, "applied\t%s\n", st.Applied)
+		fmt.Fprintf(tw, "applied lag\t%s\n", st.Lag.Round(1e6))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/auditpgx/auditpgx/internal/pgtest"
+)
+
+// lockedBuffer is a bytes.Buffer safe to write from the relay's goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// assertEventually reports whether cond becomes true within 20 s.
+func assertEventually(cond func() bool) bool {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRelay: relay --create makes what it needs and copies committed
+// messages' entries; relay status shows the slot and what was applied.
+func TestRelay(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	slot := fmt.Sprintf("cli_%08x", rand.Uint32())
+	env := map[string]string{"DATABASE_URL": dsn}
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	defer db.Exec(`SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
+
+	code, _, errOut := call(env, "relay", "status", "--slot", slot)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "no slot")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"relay", "--create", "--slot", slot, "--publication", slot}, &out, &stderr, func(k string) string { return env[k] })
+	}()
+	require.Eventually(t, func() bool {
+		var n int
+		return db.QueryRow(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active`, slot).Scan(&n) == nil && n == 1
+	}, 20*time.Second, 50*time.Millisecond, stderr.String())
+	entry := `{"created": "2026-12-06T10:00:00+00:00", "created_by": "ops", "operation": "create", "table_name": "users", "object_id": "7",
+		"changes": {"added_fields": {"id": 7}, "changed_fields": {}, "removed_fields": {}}, "tx_id": 42, "statement_fingerprint": null,
+		"related_table_name": null, "related_object_id": null, "related_field_name": null, "context": {"request_id": "r-1"}}`
+	_, err = db.Exec(`SELECT pg_logical_emit_message(true, 'auditpgx', $1)`, `{"v": 1, "entries": [`+entry+`]}`)
+	require.NoError(t, err)
+	tx, err := db.Begin()
+	require.NoError(t, err)
+	_, err = tx.Exec(`SELECT pg_logical_emit_message(true, 'auditpgx', $1)`, `{"v": 1, "entries": [`+strings.Replace(entry, `"7"`, `"8"`, 1)+`]}`)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback())
+	if !assertEventually(func() bool {
+		var n int
+		return db.QueryRow(`SELECT count(*) FROM auditpgx_entry`).Scan(&n) == nil && n == 1
+	}) {
+		_, st, _ := call(env, "relay", "status", "--slot", slot)
+		t.Fatalf("the entry was not relayed; relay's log:\n%s\nstatus:\n%s", stderr.String(), st)
+	}
+	cancel()
+	require.Equal(t, exitOK, <-done, stderr.String())
+
+	got := runOK(t, env, "log", "--json")
+	require.Contains(t, got, `"object_id":"7"`)
+	require.NotContains(t, got, `"object_id":"8"`, "a rolled-back message")
+	status := runOK(t, env, "relay", "status", "--slot", slot)
+	require.Regexp(t, `(?m)^exists\s+true$`, status)
+	require.Regexp(t, `(?m)^applied\s+[0-9A-F]+/[0-9A-F]+$`, status)
+	require.Regexp(t, `(?m)^lag\s+\d+ bytes$`, status)
+
+	code, _, errOut = call(env, "relay", "--slot", "Bad Name")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "Slot")
+}
