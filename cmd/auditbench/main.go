@@ -50,6 +50,7 @@ func run() error {
 	)
 	dsn := flag.String("dsn", "", "postgres:// URL of a database to use instead of a throwaway server (default $AUDITPGX_DATABASE_URL)")
 	flag.IntVar(&cfg.Rows, "rows", 100_000, "rows seeded per variant; the bulk UPDATE updates all of them")
+	flag.IntVar(&cfg.WALChunkRows, "wal-chunk", 0, "the most entries in one message of the auditpgx-wal variant (0: auditpgx's default, 10,000)")
 	flag.IntVar(&cfg.BulkInsert, "bulk-insert", 10_000, "rows written by the bulk INSERT")
 	flag.IntVar(&cfg.Conns, "conns", 8, "connections per variant and goroutines of the concurrent workload")
 	flag.IntVar(&opts.Rounds, "rounds", 20, "rounds of each single-statement workload")
@@ -58,7 +59,7 @@ func run() error {
 	flag.IntVar(&opts.ThroughputIters, "conc-iters", 20, "insert-update-delete cycles per goroutine per concurrent sample")
 	flag.IntVar(&opts.BulkSamples, "bulk-samples", 5, "samples per variant of each bulk workload")
 	workloads := flag.String("workloads", "", "comma-separated workloads to run (default all): "+names())
-	variants := flag.String("variants", "", "comma-separated variants (default all but suppressed): "+strings.Join(bench.VariantNames, ",")+", suppressed (auditpgx under WithoutAudit)")
+	variants := flag.String("variants", "", "comma-separated variants (default all but the last two): "+strings.Join(bench.VariantNames, ",")+", suppressed (auditpgx under WithoutAudit), auditpgx-wal (the WAL sink; the server then runs with wal_level=logical)")
 	quick := flag.Bool("quick", false, "tiny sizes and counts: checks that everything runs, measures nothing")
 	durable := flag.Bool("durable", false, "launch the server with PostgreSQL's default fsync, synchronous_commit and full_page_writes (on) instead of off")
 	micro := flag.Bool("micro", true, "also run the root package's rewrite micro-benchmarks (needs the go command)")
@@ -94,6 +95,9 @@ func run() error {
 		var popts []pgtest.Option
 		if *durable {
 			popts = append(popts, pgtest.Durable())
+		}
+		if slices.Contains(strings.Split(*variants, ","), bench.AuditpgxWAL) {
+			popts = append(popts, pgtest.Logical()) // and so for every variant: one server
 		}
 		if srv, err = pgtest.Start(ctx, "AUDITPGX_DATABASE_URL", popts...); err != nil {
 			return err

@@ -170,7 +170,7 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 		if c.Plain || c.Floor {
 			r.db, err = sql.Open("pgx", u.String())
 		} else {
-			r.db, _, err = openAuditpgx(u.String(), false)
+			r.db, _, err = openAuditpgx(u.String(), auditpgx.RegistryConfig{})
 		}
 		if err != nil {
 			return nil, err
@@ -298,8 +298,8 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 
 // openAuditpgx opens dsn through auditpgx with the benchmark table
 // registered, and returns the registry too.
-func openAuditpgx(dsn string, allowSuppression bool) (*sql.DB, *auditpgx.Registry, error) {
-	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{AllowSuppression: allowSuppression})
+func openAuditpgx(dsn string, cfg auditpgx.RegistryConfig) (*sql.DB, *auditpgx.Registry, error) {
+	reg, err := auditpgx.NewRegistry(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

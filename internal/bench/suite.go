@@ -33,13 +33,22 @@ const (
 	// Suppressed runs the statements through auditpgx under WithoutAudit:
 	// one suppressed entry per statement. Only when asked for.
 	Suppressed = "suppressed"
+	// AuditpgxWAL runs the statements through auditpgx with the WAL sink:
+	// entries as logical decoding messages (slot WALSlot, which nothing
+	// reads during the run). It needs wal_level=logical. Only when asked
+	// for.
+	AuditpgxWAL = "auditpgx-wal"
 )
+
+// WALSlot is the slot the auditpgx-wal variant's messages are checked
+// against.
+const WALSlot = "auditbench_wal"
 
 // VariantNames lists the variants run by default.
 var VariantNames = []string{Plain, Auditpgx, RowTrigger, StmtTrigger}
 
 // allVariants lists every variant.
-var allVariants = append(slices.Clone(VariantNames), Suppressed)
+var allVariants = append(slices.Clone(VariantNames), Suppressed, AuditpgxWAL)
 
 // Variant is one way of running the workloads: its own schema holding the
 // table (and, when audited, an entry table and any triggers), and a pool of
@@ -74,6 +83,9 @@ type Config struct {
 	Actor string
 	// Variants lists the variants to set up, by name. Default all.
 	Variants []string
+	// WALChunkRows is the auditpgx-wal variant's WALSink.ChunkRows: the
+	// most entries in one message (0: auditpgx's default).
+	WALChunkRows int
 }
 
 func (c *Config) setDefaults() error {
@@ -180,6 +192,8 @@ func schemaFor(name string) string {
 		return "auditbench_row"
 	case StmtTrigger:
 		return "auditbench_stmt"
+	case AuditpgxWAL:
+		return "auditbench_wal"
 	}
 	return "auditbench_" + name
 }
@@ -197,6 +211,9 @@ func (s *Suite) setup(ctx context.Context, base *url.URL, name string) (*Variant
 	}
 	switch name {
 	case Plain, Auditpgx, Suppressed:
+	case AuditpgxWAL:
+		ddl = append(ddl, `SELECT pg_create_logical_replication_slot('`+WALSlot+`', 'pgoutput')
+			WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '`+WALSlot+`')`)
 	case RowTrigger:
 		ddl = append(ddl, rowTriggerFunction, rowTriggerDDL())
 	case StmtTrigger:
@@ -218,8 +235,12 @@ func (s *Suite) setup(ctx context.Context, base *url.URL, name string) (*Variant
 	}
 	u.RawQuery = q.Encode()
 	dsn := u.String()
-	if name == Auditpgx || name == Suppressed {
-		db, reg, err := openAuditpgx(dsn, name == Suppressed)
+	if name == Auditpgx || name == Suppressed || name == AuditpgxWAL {
+		cfg := auditpgx.RegistryConfig{AllowSuppression: name == Suppressed}
+		if name == AuditpgxWAL {
+			cfg.Sink = auditpgx.WALSink{Slot: WALSlot, ChunkRows: s.cfg.WALChunkRows}
+		}
+		db, reg, err := openAuditpgx(dsn, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -249,6 +270,11 @@ func (s *Suite) Close() error {
 		errs = append(errs, v.DB.Close())
 		if _, err := s.admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+v.Schema+` CASCADE`); err != nil {
 			errs = append(errs, err)
+		}
+		if v.Name == AuditpgxWAL {
+			if _, err := s.admin.Exec(ctx, `SELECT pg_drop_replication_slot('`+WALSlot+`')`); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	errs = append(errs, s.admin.Close(ctx))

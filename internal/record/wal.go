@@ -46,14 +46,12 @@ func (w WAL) Emit(selects []string) string {
 	if chunk <= 0 {
 		chunk = DefaultChunkRows
 	}
-	pairs := make([]string, len(EntryKeys))
-	for i, n := range EntryKeys {
-		pairs[i] = "'" + n + "', e." + n
-	}
+	// to_json of the row, and text concatenated: building jsonb, or json
+	// object by object, costs several times more for a bulk statement.
 	group := "(x.ord - 1) / " + strconv.Itoa(chunk)
-	return "SELECT count(pg_catalog.pg_logical_emit_message(true, " + sqlq.Literal(w.Prefix) + ", m.p::text)) AS n FROM (" +
-		"SELECT jsonb_build_object('v', " + strconv.Itoa(PayloadVersion) + ", 'entries', jsonb_agg(x.entry ORDER BY x.ord)) AS p FROM (" +
-		"SELECT jsonb_build_object(" + strings.Join(pairs, ", ") + ") AS entry, row_number() OVER () AS ord FROM (" +
+	return "SELECT count(pg_catalog.pg_logical_emit_message(true, " + sqlq.Literal(w.Prefix) + ", m.p)) AS n FROM (" +
+		"SELECT '{\"v\": " + strconv.Itoa(PayloadVersion) + ", \"entries\": [' || string_agg(x.entry, ', ' ORDER BY x.ord) || ']}' AS p FROM (" +
+		"SELECT to_json(e)::text AS entry, row_number() OVER () AS ord FROM (" +
 		strings.Join(selects, " UNION ALL ") + ") AS e(" + strings.Join(EntryKeys, ", ") + ")) x GROUP BY " + group +
 		" ORDER BY " + group + ") m WHERE " + w.Guard()
 }
