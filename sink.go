@@ -36,7 +36,7 @@ type WALSink struct {
 	// Prefix is the messages' prefix. Default "auditpgx".
 	Prefix string
 	// ChunkRows is the most entries one message holds: a statement that
-	// writes more rows sends several. Default 10,000.
+	// writes more rows sends several. Default 1,000.
 	ChunkRows int
 }
 

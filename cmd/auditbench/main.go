@@ -50,7 +50,7 @@ func run() error {
 	)
 	dsn := flag.String("dsn", "", "postgres:// URL of a database to use instead of a throwaway server (default $AUDITPGX_DATABASE_URL)")
 	flag.IntVar(&cfg.Rows, "rows", 100_000, "rows seeded per variant; the bulk UPDATE updates all of them")
-	flag.IntVar(&cfg.WALChunkRows, "wal-chunk", 0, "the most entries in one message of the auditpgx-wal variant (0: auditpgx's default, 10,000)")
+	flag.IntVar(&cfg.WALChunkRows, "wal-chunk", 0, "the most entries in one message of the auditpgx-wal variant (0: auditpgx's default, 1,000)")
 	flag.IntVar(&cfg.BulkInsert, "bulk-insert", 10_000, "rows written by the bulk INSERT")
 	flag.IntVar(&cfg.Conns, "conns", 8, "connections per variant and goroutines of the concurrent workload")
 	flag.IntVar(&opts.Rounds, "rounds", 20, "rounds of each single-statement workload")

@@ -12,7 +12,7 @@ const PayloadVersion = 1
 
 // DefaultChunkRows is how many entries one WAL sink message holds at most,
 // when WAL.ChunkRows is 0.
-const DefaultChunkRows = 10000
+const DefaultChunkRows = 1000
 
 // WALMarker begins the message of the error a statement fails with when
 // the WAL sink cannot deliver its entries: wal_level is not logical, or
