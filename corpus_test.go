@@ -64,6 +64,9 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files under te
 const corpusDir = "testdata/rewrite"
 
 // passMarker is rewrite.sql of a statement that reaches pgx unchanged.
+// corpusCleanup registers cleanups that run after every case of TestCorpus.
+var corpusCleanup func(func())
+
 const passMarker = "-- pass-through: the statement reaches pgx unchanged"
 
 type corpusRegister struct {
@@ -107,6 +110,9 @@ type corpusOptions struct {
 	// did not have yet: -update leaves it alone, and writes rewrite.sql
 	// only once the case passes.
 	ByHand bool `json:"by_hand"`
+	// WALRefused is, for a statement the table sink records and the WAL
+	// sink refuses, a substring of the WAL sink's refusal.
+	WALRefused string `json:"wal_refused"`
 }
 
 type corpusCase struct {
@@ -139,6 +145,9 @@ func TestCorpus(t *testing.T) {
 		t.Fatalf("no cases under %s", corpusDir)
 	}
 	version := pgtest.Shared(t).Version()
+	// The shared WAL slot of the cases that run in the base database
+	// outlives them all.
+	corpusCleanup = t.Cleanup
 	for _, dir := range dirs {
 		c := loadCase(t, dir, version)
 		t.Run(c.name, func(t *testing.T) {
@@ -278,6 +287,10 @@ type corpusEnv struct {
 	plain   *sql.DB
 	db      *sql.DB // through auditpgx; nil on the plain side
 	c       *corpusCase
+	// wal and walPrefix: the audited side sends its entries to the WAL
+	// sink, as messages of that prefix, read through wal.
+	wal       *walCollector
+	walPrefix string
 }
 
 // corpusAdmin is a pool on the shared server's base database that creates
@@ -311,6 +324,12 @@ func corpusAdminDB(t testing.TB) *sql.DB {
 // store.DDL stands in for Migrate, whose advisory lock would serialize the
 // cases.
 func newCorpusEnv(t testing.TB, c *corpusCase, audited bool) *corpusEnv {
+	return newCorpusEnvSink(t, c, audited, false)
+}
+
+// newCorpusEnvSink is newCorpusEnv with the audited side's entries sent to
+// the WAL sink when wal is set.
+func newCorpusEnvSink(t testing.TB, c *corpusCase, audited, wal bool) *corpusEnv {
 	t.Helper()
 	e := &corpusEnv{t: t, ctx: context.Background(), c: c}
 	ddl := ""
@@ -362,7 +381,16 @@ func newCorpusEnv(t testing.TB, c *corpusCase, audited bool) *corpusEnv {
 	if !audited {
 		return e
 	}
-	reg, err := c.registry()
+	cfg := auditpgx.RegistryConfig{}
+	if wal {
+		if c.opt.Database {
+			e.useWAL(t, e.plain, dsn, t.Cleanup)
+		} else {
+			e.useWAL(t, corpusAdminDB(t), "", corpusCleanup)
+		}
+		cfg.Sink = auditpgx.WALSink{Slot: e.wal.slot, Prefix: e.walPrefix}
+	}
+	reg, err := c.registry(cfg)
 	if err != nil {
 		t.Fatalf("register.json: %v", err)
 	}
@@ -375,8 +403,8 @@ func newCorpusEnv(t testing.TB, c *corpusCase, audited bool) *corpusEnv {
 	return e
 }
 
-func (c *corpusCase) registry() (*auditpgx.Registry, error) {
-	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
+func (c *corpusCase) registry(cfg auditpgx.RegistryConfig) (*auditpgx.Registry, error) {
+	reg, err := auditpgx.NewRegistry(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -450,6 +478,10 @@ type modeResult struct {
 // needs its own fresh copies, and the time goes in waiting on the server.
 func runCase(t *testing.T, c *corpusCase) {
 	modes := []string{"exec", "query"}
+	if pgtest.Shared(t).Version() >= 140000 {
+		// The WAL sink decodes its messages with pgoutput from 14 on.
+		modes = append(modes, "wal-exec", "wal-query")
+	}
 	results := make([]modeResult, len(modes))
 	var wg sync.WaitGroup
 	for i, mode := range modes {
@@ -509,18 +541,27 @@ func runCase(t *testing.T, c *corpusCase) {
 }
 
 func runMode(t testing.TB, c *corpusCase, mode string) modeResult {
-	audited := newCorpusEnv(t, c, true)
-	if mode == "exec" {
+	mode, wal := strings.CutPrefix(mode, "wal-")
+	audited := newCorpusEnvSink(t, c, true, wal)
+	if mode == "exec" && !wal {
 		checkRewrite(t, c, audited)
 		explainGolden(t, c, audited)
 	}
 	if c.hasRefused {
-		checkRefused(t, c, audited, mode)
+		checkRefused(t, c, audited, mode, c.refused)
+		return modeResult{}
+	}
+	if wal && c.opt.WALRefused != "" {
+		checkRefused(t, c, audited, mode, c.opt.WALRefused)
 		return modeResult{}
 	}
 	plain := newCorpusEnv(t, c, false)
-	want := run(plain, plain.plain, context.Background(), mode)
-	got := run(audited, audited.db, c.auditCtx(), mode)
+	if wal {
+		mode = "wal-" + mode // in messages
+	}
+	call := strings.TrimPrefix(mode, "wal-")
+	want := run(plain, plain.plain, context.Background(), call)
+	got := run(audited, audited.db, c.auditCtx(), call)
 	if d := lineDiff(want.lines(c.opt.AnyOrder), got.lines(c.opt.AnyOrder)); d != "" {
 		t.Errorf("%s: what the caller sees differs between pgx and auditpgx (-pgx +auditpgx):\n%s\npgx error: %v\nauditpgx error: %v",
 			mode, d, want.err, got.err)
@@ -529,6 +570,12 @@ func runMode(t testing.TB, c *corpusCase, mode string) modeResult {
 		t.Errorf("%s: tables afterwards differ between pgx and auditpgx (-pgx +auditpgx):\n%s", mode, d)
 	}
 	entries := audited.entries()
+	if wal {
+		if len(entries) > 0 {
+			t.Errorf("%s: the WAL sink wrote %d entry rows", mode, len(entries))
+		}
+		entries = audited.walEntries()
+	}
 	if got.err != nil {
 		if len(entries) > 0 {
 			t.Errorf("%s: the statement failed (%v) but left %d entries", mode, got.err, len(entries))
@@ -543,17 +590,17 @@ func runMode(t testing.TB, c *corpusCase, mode string) modeResult {
 
 // checkRefused runs a case that must be refused: the call fails with
 // ErrUnaudited or ErrAppendOnly naming refused.txt, and nothing changes.
-func checkRefused(t testing.TB, c *corpusCase, e *corpusEnv, mode string) {
+func checkRefused(t testing.TB, c *corpusCase, e *corpusEnv, mode, refused string) {
 	before := e.snapshot()
 	o := run(e, e.db, c.auditCtx(), mode)
 	refusal := o.err != nil && (errors.Is(o.err, auditpgx.ErrUnaudited) || errors.Is(o.err, auditpgx.ErrAppendOnly))
 	switch {
 	case o.err == nil:
-		t.Errorf("%s: ran, want refused with %q", mode, c.refused)
+		t.Errorf("%s: ran, want refused with %q", mode, refused)
 	case !refusal:
-		t.Errorf("%s: failed with %v, want a refusal (ErrUnaudited or ErrAppendOnly) with %q", mode, o.err, c.refused)
-	case !strings.Contains(o.err.Error(), c.refused):
-		t.Errorf("%s: refused with %q, want it to contain %q", mode, o.err, c.refused)
+		t.Errorf("%s: failed with %v, want a refusal (ErrUnaudited or ErrAppendOnly) with %q", mode, o.err, refused)
+	case !strings.Contains(o.err.Error(), refused):
+		t.Errorf("%s: refused with %q, want it to contain %q", mode, o.err, refused)
 	}
 	if d := lineDiff(before, e.snapshot()); d != "" {
 		t.Errorf("%s: a refused statement changed the tables (-before +after):\n%s", mode, d)
@@ -561,11 +608,16 @@ func checkRefused(t testing.TB, c *corpusCase, e *corpusEnv, mode string) {
 	if n := len(e.entries()); n > 0 {
 		t.Errorf("%s: a refused statement wrote %d entries", mode, n)
 	}
+	if e.wal != nil {
+		if n := len(e.walEntries()); n > 0 {
+			t.Errorf("%s: a refused statement sent %d entries to the WAL sink", mode, n)
+		}
+	}
 }
 
 // checkRewrite compares the planner's rewrite with rewrite.sql.
 func checkRewrite(t testing.TB, c *corpusCase, e *corpusEnv) {
-	reg, err := c.registry()
+	reg, err := c.registry(auditpgx.RegistryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

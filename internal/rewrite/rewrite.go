@@ -242,7 +242,14 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 	wrapped := false
 	if top == nil {
 		ctes = append(ctes, cte(markEntries, selectOf(markerTarget(markEntries))))
-		if sel := root.GetSelectStmt(); opt.WAL != nil && sel != nil {
+		sel := root.GetSelectStmt()
+		if opt.WAL != nil && sel == nil {
+			// Its final query is a write of its own, which cannot read the
+			// WITH query that sends the entries without changing what it
+			// returns; unread, that query would not run.
+			return nil, unsupported("with the WAL sink, a statement whose WITH query writes an audited table and whose last part writes a table that is not audited cannot be audited; end it with a SELECT, or register the table it writes last")
+		}
+		if opt.WAL != nil {
 			// The emitting WITH query runs only when read: the user's
 			// final SELECT becomes a WITH query, read by one that also
 			// reads the entries'.
