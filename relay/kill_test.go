@@ -29,24 +29,22 @@ type childConfig struct {
 	CommitPause time.Duration
 }
 
-// TestRelayChildProcess is the child of TestRunSIGKILLExactlyOnce: it
-// runs a relay until killed. Run by go test, without childEnv, it does
-// nothing.
-func TestRelayChildProcess(t *testing.T) {
-	raw := os.Getenv(childEnv)
-	if raw == "" {
-		return
-	}
+// runChild is the child process of TestRunSIGKILLExactlyOnce, which
+// TestMain runs instead of the tests when childEnv is set: a relay that
+// runs until killed. It returns the exit code.
+func runChild(raw string) int {
 	var cc childConfig
 	if err := json.Unmarshal([]byte(raw), &cc); err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 	cfg := Config{Source: cc.Source, Slot: cc.Slot, BatchEntries: cc.BatchEntries, FlushInterval: cc.FlushInterval}
-	setHook(t, func(LSN) error {
+	testHookAfterCommit = func(LSN) error {
 		time.Sleep(time.Duration(rand.Int64N(int64(cc.CommitPause) + 1)))
 		return nil
-	})
-	t.Fatalf("Run returned: %v", Run(context.Background(), cfg))
+	}
+	fmt.Fprintf(os.Stderr, "Run returned: %v\n", Run(context.Background(), cfg))
+	return 1
 }
 
 // Killing the relay's process at random moments, while a writer emits
@@ -93,7 +91,7 @@ func TestRunSIGKILLExactlyOnce(t *testing.T) {
 	inWindow := 0
 	for i := range 10 {
 		var stderr bytes.Buffer
-		cmd := exec.Command(os.Args[0], "-test.run=^TestRelayChildProcess$", "-test.count=1")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+string(cc))
 		cmd.Stderr, cmd.Stdout = &stderr, &stderr
 		if err := cmd.Start(); err != nil {

@@ -19,7 +19,12 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for store.Migrate
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if raw := os.Getenv(childEnv); raw != "" {
+		os.Exit(runChild(raw)) // a relay process for TestRunSIGKILLExactlyOnce
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // env is a source database with a slot, its publication, and the entry
 // and state tables, in the source database unless dest was given.

@@ -33,6 +33,8 @@ type cluster struct {
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed once the postmaster has exited
 	waitErr error         // the postmaster's exit status, set before exited is closed
+	// newCmd makes the postmaster's command again, for a restart.
+	newCmd func() (*exec.Cmd, error)
 }
 
 // account is the unprivileged user that runs initdb and postgres when the
@@ -103,11 +105,9 @@ func startPostmaster(ctx context.Context, bin, dir string, owner *account, set s
 		return nil, 0, err
 	}
 	logPath := filepath.Join(dir, "postgres.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
+	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
 		return nil, 0, fmt.Errorf("pgtest: creating the server log: %w", err)
 	}
-	defer logFile.Close()
 
 	args := []string{
 		"-D", filepath.Join(dir, "data"),
@@ -122,10 +122,22 @@ func startPostmaster(ctx context.Context, bin, dir string, owner *account, set s
 	if set.logical {
 		args = append(args, "-c", "wal_level=logical", "-c", "max_replication_slots=20", "-c", "max_wal_senders=20")
 	}
-	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if cmd.SysProcAttr, err = procAttr(owner, true); err != nil {
+	newCmd := func() (*exec.Cmd, error) {
+		logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("pgtest: opening the server log: %w", err)
+		}
+		// start closes it once the child holds its own descriptor.
+		cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+		cmd.Dir = dir
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if cmd.SysProcAttr, err = procAttr(owner, true); err != nil {
+			return nil, err
+		}
+		return cmd, nil
+	}
+	cmd, err := newCmd()
+	if err != nil {
 		return nil, 0, err
 	}
 	c := &cluster{
@@ -133,6 +145,7 @@ func startPostmaster(ctx context.Context, bin, dir string, owner *account, set s
 		url:    fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
 		cmd:    cmd,
 		exited: make(chan struct{}),
+		newCmd: newCmd,
 	}
 	if err := c.start(); err != nil {
 		return nil, 0, fmt.Errorf("pgtest: starting %s: %w", cmd.Path, err)
@@ -156,7 +169,11 @@ func (c *cluster) start() error {
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := c.cmd.Start(); err != nil {
+		err := c.cmd.Start()
+		if f, ok := c.cmd.Stdout.(*os.File); ok {
+			f.Close() // the postmaster has its own descriptor
+		}
+		if err != nil {
 			started <- err
 			return
 		}

@@ -2,10 +2,13 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -104,6 +107,48 @@ func (s *Server) Stop() error {
 	}
 	s.stopOnce.Do(func() { s.stopErr = s.cluster.destroy() })
 	return s.stopErr
+}
+
+// Crash stops a server that Start launched as a crash would: an immediate
+// shutdown (SIGQUIT to the postmaster), with no checkpoint, so that the
+// next start recovers from the WAL. Restart starts it again.
+func (s *Server) Crash() error {
+	if s.cluster == nil {
+		return errors.New("pgtest: Crash: the server was not launched by Start")
+	}
+	c := s.cluster
+	if err := c.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		return fmt.Errorf("pgtest: Crash: %w", err)
+	}
+	select {
+	case <-c.exited:
+		return nil
+	case <-time.After(stopTimeout):
+		c.cmd.Process.Kill()
+		<-c.exited
+		return nil
+	}
+}
+
+// Restart starts a crashed server again, on the same port and data
+// directory, and returns once it accepts connections (after recovery).
+func (s *Server) Restart(ctx context.Context) error {
+	if s.cluster == nil {
+		return errors.New("pgtest: Restart: the server was not launched by Start")
+	}
+	c := s.cluster
+	cmd, err := c.newCmd()
+	if err != nil {
+		return err
+	}
+	c.cmd, c.exited, c.waitErr = cmd, make(chan struct{}), nil
+	if err := c.start(); err != nil {
+		return fmt.Errorf("pgtest: Restart: %w", err)
+	}
+	if _, err := c.waitReady(ctx); err != nil {
+		return fmt.Errorf("pgtest: Restart: postgres %w", err)
+	}
+	return nil
 }
 
 // exec runs one administrative statement on the server's base database.
