@@ -3,12 +3,15 @@ package auditpgx_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,6 +134,9 @@ type fidelityCase struct {
 	// UPDATE or DELETE), so rows are compared as a multiset. INSERT ...
 	// VALUES must keep its order: ORMs match returned ids to objects by it.
 	anyOrder bool
+	// walRefused: the WAL sink refuses the statement (docs/REFUSALS.md),
+	// which the table sink records.
+	walRefused bool
 	// minVersion: on an older server (server_version_num) the statement
 	// is refused with ErrUnaudited and changes nothing.
 	minVersion int
@@ -340,7 +346,7 @@ var fidelityCases = []fidelityCase{
 	// Writes in WITH queries of the top level.
 	{name: "cte delete returning", sql: `WITH d AS (DELETE FROM things WHERE id = $1 RETURNING id, name) SELECT * FROM d`, args: []any{2}, entries: 1},
 	{name: "cte update feeding insert", sql: `WITH u AS (UPDATE things SET code = 'cte' WHERE id = 1 RETURNING id)
-		INSERT INTO other (id, label, thing_id) SELECT 100 + id, 'from cte', id FROM u RETURNING *`, entries: 1},
+		INSERT INTO other (id, label, thing_id) SELECT 100 + id, 'from cte', id FROM u RETURNING *`, entries: 1, walRefused: true},
 	{name: "cte insert and top update", sql: `WITH i AS (INSERT INTO things (name) VALUES ('c1'), ('c2') RETURNING id)
 		UPDATE memberships SET role = 'x' WHERE org = 1 RETURNING org, member, (SELECT count(*) FROM i)`, entries: 4, anyOrder: true},
 	{name: "cte write unreferenced", sql: `WITH d AS (DELETE FROM things WHERE id = 2) SELECT 1`, entries: 1},
@@ -399,27 +405,54 @@ var fidDSNModes = []string{"", "simple_protocol", "exec", "describe_exec", "cach
 
 func TestFidelity(t *testing.T) {
 	t.Parallel()
-	for _, dsnMode := range fidDSNModes {
-		for _, call := range fidCallModes {
-			name := call
-			if dsnMode != "" {
-				name = dsnMode + "/" + call
+	parent := t
+	sinks := []string{"table"}
+	if pgtest.Shared(t).Version() >= 140000 {
+		sinks = append(sinks, "wal")
+	}
+	// One WAL slot for every WAL sink run, each with its own prefix; it is
+	// dropped when they have all ended.
+	var once sync.Once
+	var collector *walCollector
+	for _, sink := range sinks {
+		for _, dsnMode := range fidDSNModes {
+			if sink == "wal" && dsnMode != "" && dsnMode != "simple_protocol" {
+				// The sink changes the statement's text, not how its
+				// arguments are bound: the extended protocol's default
+				// and the simple protocol cover it.
+				continue
 			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				plain := newFidelityEnv(t, dsnMode)
-				audited := newFidelityEnv(t, dsnMode)
-				for _, c := range fidelityCases {
-					t.Run(c.name, func(t *testing.T) {
-						runFidelityCase(t, plain, audited, call, c)
-					})
+			for _, call := range fidCallModes {
+				name := call
+				if dsnMode != "" {
+					name = dsnMode + "/" + call
 				}
-			})
+				if sink == "wal" {
+					name = "wal/" + name
+				}
+				t.Run(name, func(t *testing.T) {
+					if sink == "wal" {
+						once.Do(func() { collector = collectorFor(t, corpusAdminDB(t), "fidelity", parent.Cleanup) })
+					}
+					t.Parallel()
+					plain := newFidelityEnv(t, dsnMode, nil)
+					var wal *walCollector
+					if sink == "wal" {
+						wal = collector
+					}
+					audited := newFidelityEnv(t, dsnMode, wal)
+					for _, c := range fidelityCases {
+						t.Run(c.name, func(t *testing.T) {
+							runFidelityCase(t, plain, audited, call, c)
+						})
+					}
+				})
+			}
 		}
 	}
 }
 
-func newFidelityEnv(t *testing.T, dsnMode string) *env {
+func newFidelityEnv(t *testing.T, dsnMode string, wal *walCollector) *env {
 	t.Helper()
 	dsn, schema := pgtest.NewSchema(t)
 	if dsnMode != "" {
@@ -430,7 +463,13 @@ func newFidelityEnv(t *testing.T, dsnMode string) *env {
 		u.RawQuery = q.Encode()
 		dsn = u.String()
 	}
-	return newEnvDSN(t, dsn, schema, fidelityDDL, registerFidelity)
+	if wal == nil {
+		return newEnvDSN(t, dsn, schema, fidelityDDL, registerFidelity)
+	}
+	prefix := fmt.Sprintf("fidelity_%08x", rand.Uint32())
+	e := newEnvConfig(t, dsn, schema, auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: wal.slot, Prefix: prefix}}, fidelityDDL, registerFidelity)
+	e.wal, e.walPrefix = wal, prefix
+	return e
 }
 
 func runFidelityCase(t *testing.T, plain, audited *env, call string, c fidelityCase) {
@@ -439,10 +478,22 @@ func runFidelityCase(t *testing.T, plain, audited *env, call string, c fidelityC
 		require.NoError(t, err)
 	}
 	ctx := auditpgx.WithActor(context.Background(), fidActor)
+	if audited.wal != nil {
+		audited.sentEntries() // what a failed case before this one left
+	}
+	if audited.wal != nil && c.walRefused {
+		_, err := audited.db.ExecContext(ctx, c.sql, c.args...)
+		require.ErrorIs(t, err, auditpgx.ErrUnaudited, "refused by the WAL sink")
+		require.Empty(t, audited.sentEntries())
+		return
+	}
 	if audited.serverVersion() < c.minVersion {
 		_, err := audited.db.ExecContext(ctx, c.sql, c.args...)
 		require.ErrorIs(t, err, auditpgx.ErrUnaudited, "refused before server version %d", c.minVersion)
 		require.Zero(t, audited.countEntries())
+		if audited.wal != nil {
+			require.Empty(t, audited.sentEntries())
+		}
 		return
 	}
 	want := fidRunOnce(t, ctx, plain, plain.plain, call, c)
@@ -469,11 +520,47 @@ func runFidelityCase(t *testing.T, plain, audited *env, call string, c fidelityC
 		wantEntries = 0
 	}
 	require.Equal(t, 0, plain.countEntries(), "pgx alone wrote entries")
+	if audited.wal != nil {
+		require.Zero(t, audited.countEntries(), "the WAL sink wrote entry rows")
+		sent := audited.sentEntries()
+		require.Len(t, sent, wantEntries, "number of entries sent")
+		for _, e := range sent {
+			require.Equal(t, fidActor, e.actor, "an entry without the context's actor")
+		}
+		return
+	}
 	require.Equal(t, wantEntries, audited.countEntries(), "number of entries written")
 	var otherActor int
 	require.NoError(t, audited.plain.QueryRowContext(audited.ctx,
 		`SELECT count(*) FROM auditpgx_entry WHERE created_by IS DISTINCT FROM $1`, fidActor).Scan(&otherActor))
 	require.Zero(t, otherActor, "entries without the context's actor")
+}
+
+// sentEntry is what fidelity checks of an entry the WAL sink sent.
+type sentEntry struct{ actor string }
+
+// sentEntries returns the entries the WAL sink sent since the last call.
+func (e *env) sentEntries() []sentEntry {
+	e.t.Helper()
+	var out []sentEntry
+	for _, content := range e.wal.take(e.t, e.walPrefix) {
+		var m struct {
+			V       int `json:"v"`
+			Entries []struct {
+				CreatedBy *string `json:"created_by"`
+			} `json:"entries"`
+		}
+		require.NoError(e.t, json.Unmarshal([]byte(content), &m), content)
+		require.Equal(e.t, 1, m.V)
+		for _, en := range m.Entries {
+			a := "<null>"
+			if en.CreatedBy != nil {
+				a = *en.CreatedBy
+			}
+			out = append(out, sentEntry{actor: a})
+		}
+	}
+	return out
 }
 
 // fidActor needs quoting wherever it is written into SQL text.
@@ -701,8 +788,8 @@ func TestFidelityAfterOutOfBandDDL(t *testing.T) {
 }
 
 func runAfterDDL(t *testing.T, c fidelityCase, inTx bool) {
-	plain := newFidelityEnv(t, "")
-	audited := newFidelityEnv(t, "")
+	plain := newFidelityEnv(t, "", nil)
+	audited := newFidelityEnv(t, "", nil)
 	ddl, stmt, _ := strings.Cut(c.sql, ";")
 	c.sql = strings.TrimSpace(stmt)
 	ctx := context.Background()

@@ -25,6 +25,10 @@ type env struct {
 	reg    *auditpgx.Registry
 	db     *sql.DB // through auditpgx
 	plain  *sql.DB // through pgx alone
+	// wal and walPrefix, when set: the registry sends entries to the WAL
+	// sink, as messages of that prefix, read through wal.
+	wal       *walCollector
+	walPrefix string
 }
 
 // newEnv runs setup (DDL) through plain pgx, registers tables with

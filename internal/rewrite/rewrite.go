@@ -253,7 +253,10 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 			// The emitting WITH query runs only when read: the user's
 			// final SELECT becomes a WITH query, read by one that also
 			// reads the entries'.
-			ctes = append(ctes, cte(cteQuery, sel))
+			// MATERIALIZED: inlined, a final query that is false
+			// (WHERE false) would fold the reading of the entries' query
+			// away with it.
+			ctes = append(ctes, materialized(cteQuery, sel))
 			stmt = &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: selectOf()}}
 			wrapped = true
 		}
@@ -290,26 +293,38 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 	if !ok {
 		return nil, fmt.Errorf("auditpgx internal error: unexpected deparsed tail")
 	}
-	// With the WAL sink, the final query reads the emitting WITH query.
-	gate := func(keep bool) string {
-		if opt.WAL == nil {
-			return ""
-		}
-		return " WHERE " + record.EmitGate(cteEntries, keep)
-	}
 	project, returns := top.finalProjection()
-	if returns {
-		out.QuerySQL = head + ", " + insert + " " + project + gate(true)
-	} else {
-		out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + " WHERE false"
-		if opt.WAL != nil {
-			out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + gate(false)
+	if opt.WAL == nil {
+		if returns {
+			out.QuerySQL = head + ", " + insert + " " + project
+		} else {
+			out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + " WHERE false"
 		}
+		if opt.RowsForExec {
+			out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name()
+		} else {
+			out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name(), true
+		}
+		return out, nil
+	}
+	// With the WAL sink, the final query reads the emitting WITH query, or
+	// it would not run: after the write, as a second branch of UNION ALL
+	// that returns no row, so that the write runs first, as with the table
+	// sink, whose INSERT runs when the final query is done.
+	emitted := " UNION ALL SELECT FROM " + cteEntries + " WHERE " + record.EmitGate(cteEntries, false)
+	if returns {
+		// The same projection again, so that the columns keep their types
+		// and modifiers (a NULL would lose numeric(10,2)'s), read after
+		// the emitting query, lateral to it, returning nothing.
+		out.QuerySQL = head + ", " + insert + " " + project + " UNION ALL SELECT " + cteQuery + ".* FROM " + cteEntries +
+			", LATERAL (" + project + " WHERE " + record.EmitGate(cteEntries, false) + ") AS " + cteQuery
+	} else {
+		out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + " WHERE false" + emitted
 	}
 	if opt.RowsForExec {
-		out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name() + gate(true)
+		out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name() + emitted
 	} else {
-		out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name()+gate(true), true
+		out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM (SELECT FROM "+top.name()+emitted+") AS "+cteQuery, true
 	}
 	return out, nil
 }
