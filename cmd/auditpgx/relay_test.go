@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +13,6 @@ import (
 
 	"github.com/auditpgx/auditpgx/internal/pgtest"
 )
-
-// lockedBuffer is a bytes.Buffer safe to write from the relay's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // assertEventually reports whether cond becomes true within 20 s.
 func assertEventually(cond func() bool) bool {
@@ -60,7 +40,7 @@ func TestRelay(t *testing.T) {
 	require.Contains(t, errOut, "no slot")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, stderr lockedBuffer
+	var out, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"relay", "--create", "--slot", slot, "--publication", slot}, &out, &stderr, func(k string) string { return env[k] })

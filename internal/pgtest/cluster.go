@@ -220,8 +220,13 @@ func (c *cluster) destroy() error {
 
 // stop asks the postmaster for a fast shutdown, as pg_ctl stop -m fast does,
 // and kills it if it has not exited within stopTimeout.
-func (c *cluster) stop() error {
-	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
+func (c *cluster) stop() error { return c.signal(syscall.SIGINT) }
+
+// signal sends the postmaster sig (SIGINT: a fast shutdown; SIGQUIT: an
+// immediate one, as a crash) and waits for it to exit, killing it after
+// stopTimeout.
+func (c *cluster) signal(sig syscall.Signal) error {
+	if err := c.cmd.Process.Signal(sig); err != nil {
 		c.cmd.Process.Kill()
 	}
 	select {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -116,18 +115,7 @@ func (s *Server) Crash() error {
 	if s.cluster == nil {
 		return errors.New("pgtest: Crash: the server was not launched by Start")
 	}
-	c := s.cluster
-	if err := c.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
-		return fmt.Errorf("pgtest: Crash: %w", err)
-	}
-	select {
-	case <-c.exited:
-		return nil
-	case <-time.After(stopTimeout):
-		c.cmd.Process.Kill()
-		<-c.exited
-		return nil
-	}
+	return s.cluster.signal(syscall.SIGQUIT)
 }
 
 // Restart starts a crashed server again, on the same port and data
