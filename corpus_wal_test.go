@@ -76,17 +76,9 @@ func (c *walCollector) take(t testing.TB, prefix string) []string {
 		if err := rows.Scan(&data); err != nil {
 			t.Fatal(err)
 		}
-		rest, ok := strings.CutPrefix(data, "message: transactional: 1 prefix: ")
+		p, content, ok := decodedMessage(t, data)
 		if !ok {
 			continue
-		}
-		p, rest, ok := strings.Cut(rest, ", sz: ")
-		if !ok {
-			t.Fatalf("a message line without its size: %s", data)
-		}
-		_, content, ok := strings.Cut(rest, " content:")
-		if !ok {
-			t.Fatalf("a message line without content: %s", data)
 		}
 		c.byPrefix[p] = append(c.byPrefix[p], content)
 	}
@@ -96,6 +88,25 @@ func (c *walCollector) take(t testing.TB, prefix string) []string {
 	out := c.byPrefix[prefix]
 	delete(c.byPrefix, prefix)
 	return out
+}
+
+// decodedMessage reads a line of test_decoding's output: the prefix and
+// content of a transactional message, or ok false for any other line.
+func decodedMessage(t testing.TB, data string) (prefix, content string, ok bool) {
+	t.Helper()
+	rest, ok := strings.CutPrefix(data, "message: transactional: 1 prefix: ")
+	if !ok {
+		return "", "", false
+	}
+	prefix, rest, ok = strings.Cut(rest, ", sz: ")
+	if !ok {
+		t.Fatalf("a message line without its size: %s", data)
+	}
+	_, content, ok = strings.Cut(rest, " content:")
+	if !ok {
+		t.Fatalf("a message line without content: %s", data)
+	}
+	return prefix, content, true
 }
 
 // walEntries returns the entries of the case's messages as entries()

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
@@ -64,13 +63,11 @@ func (w *walEnv) messages() ([]walEntry, int) {
 	for rows.Next() {
 		var data string
 		require.NoError(w.t, rows.Scan(&data))
-		const head = "message: transactional: 1 prefix: auditpgx, sz: "
-		if !strings.HasPrefix(data, head) {
-			require.False(w.t, strings.HasPrefix(data, "message:") && !strings.Contains(data, "prefix: auditpgx-test-flush,"), "an unexpected message: %s", data)
+		prefix, content, ok := decodedMessage(w.t, data)
+		if !ok || prefix != "auditpgx" {
+			require.True(w.t, !ok || prefix == "auditpgx-test-flush", "an unexpected message: %s", data)
 			continue
 		}
-		_, content, ok := strings.Cut(data, " content:")
-		require.True(w.t, ok, data)
 		var m struct {
 			V       int `json:"v"`
 			Entries []struct {
@@ -141,11 +138,7 @@ func canonical(t testing.TB, raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return "null"
 	}
-	var v any
-	require.NoError(t, json.Unmarshal(raw, &v), string(raw))
-	b, err := json.Marshal(v)
-	require.NoError(t, err)
-	return string(b)
+	return canonicalJSON(t, raw)
 }
 
 const walDDL = usersDDL + `CREATE UNIQUE INDEX ON users (email);
