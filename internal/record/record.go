@@ -59,11 +59,13 @@ func operationCheck() string {
 // operation column of the entry table $1 (a name as SQL writes it) that do
 // not allow every one of Operations: those an entry table made before an
 // operation was added still has, until WidenOperationCheck replaces them.
-const OperationCheckQuery = `SELECT c.conname FROM pg_catalog.pg_constraint c
+// pg_get_constraintdef reads only this table's constraints (the
+// MATERIALIZED query): on another table's, dropped meanwhile by another
+// session, it fails with "could not open relation".
+const OperationCheckQuery = `WITH c AS MATERIALIZED (SELECT c.oid, c.conname FROM pg_catalog.pg_constraint c
 	JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
-	WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.contype = 'c' AND a.attname = 'operation'
-	AND NOT pg_catalog.pg_get_constraintdef(c.oid) LIKE '%''` + Suppressed + `''%'
-	ORDER BY c.conname`
+	WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.contype = 'c' AND a.attname = 'operation')
+	SELECT conname FROM c WHERE NOT pg_catalog.pg_get_constraintdef(oid) LIKE '%''` + Suppressed + `''%' ORDER BY conname`
 
 // WidenOperationCheck is the ALTER TABLE that replaces the entry table's
 // CHECK constraint named constraint by one that allows every one of
