@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -198,21 +199,28 @@ func currentLSN(t testing.TB, conn *pgx.Conn) LSN {
 func waitConfirmed(t testing.TB, cfg Config, lsn LSN, run *relayRun) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	// One connection polls: a connection per look would load the server
+	// the relay is measured on.
+	conn, err := pgx.Connect(context.Background(), cfg.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
 	for {
-		st, err := ReadStatus(context.Background(), cfg)
+		st, err := lookUpSlot(context.Background(), conn, cmp.Or(cfg.Slot, DefaultSlot))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Confirmed >= lsn {
+		if st.confirmed >= lsn {
 			return
 		}
 		select {
 		case err := <-run.done:
-			t.Fatalf("relay stopped before confirming %s (at %s): %v", lsn, st.Confirmed, err)
+			t.Fatalf("relay stopped before confirming %s (at %s): %v", lsn, st.confirmed, err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("slot confirmed at %s after 30 s, want %s or later", st.Confirmed, lsn)
+			t.Fatalf("slot confirmed at %s after 30 s, want %s or later", st.confirmed, lsn)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -21,6 +21,13 @@ var entryColumns = record.EntryKeys
 
 // payload is a message's content.
 type payload struct {
+	V       *int        `json:"v"`
+	Entries []wireEntry `json:"entries"`
+}
+
+// rawPayload is a message's content with its entries left as they are,
+// for NDJSON.
+type rawPayload struct {
 	V       *int              `json:"v"`
 	Entries []json.RawMessage `json:"entries"`
 }
@@ -42,16 +49,17 @@ type wireEntry struct {
 	Context              json.RawMessage `json:"context"`
 }
 
-// entry is one decoded entry: its column values for COPY, and its JSON
-// as the payload wrote it, for NDJSON.
+// entry is one decoded entry: its column values for COPY, and, for
+// NDJSON, its JSON as the payload wrote it.
 type entry struct {
 	values []any
 	raw    json.RawMessage
 }
 
-// decodePayload reads a message's content. The error gives the reason;
-// the caller names the message.
-func decodePayload(content []byte) ([]entry, error) {
+// decodePayload reads a message's content, in one pass, and a second
+// that keeps each entry's JSON when keepRaw is set. The error gives the
+// reason; the caller names the message.
+func decodePayload(content []byte, keepRaw bool) ([]entry, error) {
 	var p payload
 	if err := strictUnmarshal(content, &p); err != nil {
 		return nil, fmt.Errorf("payload does not parse: %w", err)
@@ -65,22 +73,28 @@ func decodePayload(content []byte) ([]entry, error) {
 	if p.Entries == nil {
 		return nil, errors.New(`payload has no "entries" array`)
 	}
+	var raw rawPayload
+	if keepRaw {
+		if err := json.Unmarshal(content, &raw); err != nil || len(raw.Entries) != len(p.Entries) {
+			return nil, fmt.Errorf("payload does not parse the second time: %v", err)
+		}
+	}
 	out := make([]entry, len(p.Entries))
-	for i, raw := range p.Entries {
-		e, err := decodeEntry(raw)
+	for i := range p.Entries {
+		e, err := p.Entries[i].entry()
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i+1, err)
+		}
+		if keepRaw {
+			e.raw = raw.Entries[i]
 		}
 		out[i] = e
 	}
 	return out, nil
 }
 
-func decodeEntry(raw json.RawMessage) (entry, error) {
-	var w wireEntry
-	if err := strictUnmarshal(raw, &w); err != nil {
-		return entry{}, err
-	}
+// entry checks a decoded entry and returns its column values.
+func (w *wireEntry) entry() (entry, error) {
 	for _, req := range []struct {
 		name string
 		ok   bool
@@ -107,7 +121,6 @@ func decodeEntry(raw json.RawMessage) (entry, error) {
 	return entry{
 		values: []any{created, w.CreatedBy, *w.Operation, *w.TableName, *w.ObjectID, changes, *w.TxID,
 			w.StatementFingerprint, w.RelatedTableName, w.RelatedObjectID, w.RelatedFieldName, ctx},
-		raw: raw,
 	}, nil
 }
 

@@ -8,7 +8,7 @@ import (
 
 func TestDecodePayload(t *testing.T) {
 	good := payloadOf("1", "2")
-	entries, err := decodePayload([]byte(good))
+	entries, err := decodePayload([]byte(good), false)
 	if err != nil || len(entries) != 2 {
 		t.Fatalf("decodePayload(good) = %d entries, %v; want 2, nil", len(entries), err)
 	}
@@ -33,7 +33,7 @@ func TestDecodePayload(t *testing.T) {
 		{"trailing data", good + ` {}`, "after the JSON value"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := decodePayload([]byte(c.content))
+			_, err := decodePayload([]byte(c.content), false)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("decodePayload = %v, want an error containing %q", err, c.want)
 			}

@@ -58,11 +58,16 @@ func run(ctx context.Context, s settings) error {
 	}
 	defer conn.Close(context.Background())
 
-	st := &stream{s: s, conn: conn, sink: sk}
+	st := &stream{s: s, conn: conn, sink: sk, applyDone: make(chan error, 1)}
 	if err := st.start(ctx); err != nil {
 		return err
 	}
-	return st.loop(ctx)
+	err = st.loop(ctx)
+	// The sink is closed after its last apply returns.
+	if st.inflight != nil {
+		<-st.applyDone
+	}
+	return err
 }
 
 // connectReplication opens a replication connection to Source's database.
@@ -98,6 +103,14 @@ type stream struct {
 	xid  uint32
 	cur  []entry // the open transaction's entries
 	b    batch   // whole transactions waiting to be applied
+
+	// inflight is the batch a goroutine is applying while the stream
+	// reads on, nil when none; applyDone receives its result. One batch
+	// at most is in flight, and its position is confirmed only after
+	// its commit, so the order of the state row's positions is kept.
+	inflight  *batch
+	applyDone chan error
+	spare     batch // an applied batch, whose buffer the next one reuses
 }
 
 // start checks the slot and the state against the server and starts
@@ -175,6 +188,9 @@ func (st *stream) loop(ctx context.Context) error {
 		if f := st.b.first.Add(st.s.FlushInterval); !st.b.empty() && f.Before(deadline) {
 			deadline = f
 		}
+		if f := now.Add(inflightPoll); st.inflight != nil && f.Before(deadline) {
+			deadline = f
+		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		msg, err := st.conn.ReceiveMessage(rctx)
 		cancel()
@@ -183,6 +199,9 @@ func (st *stream) loop(ctx context.Context) error {
 				return ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				if err := st.settle(ctx, false); err != nil {
+					return err
+				}
 				continue
 			}
 			return fmt.Errorf("auditpgx: relay: reading replication stream: %w", err)
@@ -190,6 +209,9 @@ func (st *stream) loop(ctx context.Context) error {
 		switch msg := msg.(type) {
 		case *pgproto3.CopyData:
 			if err := st.copyData(ctx, msg.Data); err != nil {
+				return err
+			}
+			if err := st.settle(ctx, false); err != nil {
 				return err
 			}
 		case *pgproto3.ErrorResponse:
@@ -213,7 +235,7 @@ func (st *stream) copyData(ctx context.Context, data []byte) error {
 		// Every transaction that ended before the server's position has
 		// been sent ahead of this message: with none open or waiting,
 		// there is nothing before it left to apply.
-		if !st.inTx && st.b.empty() && LSN(k.ServerWALEnd) > st.applied {
+		if !st.inTx && st.idle() && LSN(k.ServerWALEnd) > st.applied {
 			st.applied = LSN(k.ServerWALEnd)
 		}
 		// Answering a keepalive that moved the position, asked or not,
@@ -242,7 +264,7 @@ func (st *stream) message(ctx context.Context, m pglogrepl.Message) error {
 		if !m.Transactional || !st.inTx || m.Prefix != st.s.Prefix {
 			return nil
 		}
-		entries, err := decodePayload(m.Content)
+		entries, err := decodePayload(m.Content, st.s.NDJSON != nil)
 		if err != nil {
 			perr := &PayloadError{LSN: LSN(m.LSN), Xid: st.xid, Err: err}
 			// The whole transactions before it are good: apply them, so
@@ -251,6 +273,9 @@ func (st *stream) message(ctx context.Context, m pglogrepl.Message) error {
 				if ferr := st.flush(ctx); ferr != nil {
 					return errors.Join(perr, ferr)
 				}
+			}
+			if ferr := st.settle(ctx, true); ferr != nil {
+				return errors.Join(perr, ferr)
 			}
 			return perr
 		}
@@ -261,7 +286,7 @@ func (st *stream) message(ctx context.Context, m pglogrepl.Message) error {
 		switch {
 		case end <= st.applied:
 			st.s.Logger.Debug("auditpgx relay: skipping a transaction applied before", "end", end.String(), "entries", len(st.cur))
-		case len(st.cur) == 0 && st.b.empty():
+		case len(st.cur) == 0 && st.idle():
 			st.applied = end
 		default:
 			if st.b.empty() {
@@ -279,14 +304,55 @@ func (st *stream) message(ctx context.Context, m pglogrepl.Message) error {
 	return nil
 }
 
-// flush applies the batch, then confirms it.
+// idle reports whether no transaction waits to be applied or is being
+// applied, so that the stream's position may be confirmed as it moves.
+func (st *stream) idle() bool { return st.b.empty() && st.inflight == nil }
+
+// inflightPoll is how often the stream, waiting for the server, looks
+// whether the batch in flight has been applied, to confirm it.
+const inflightPoll = 2 * time.Millisecond
+
+// flush hands the batch to a goroutine that applies it, after the one in
+// flight is applied and confirmed; settle confirms it. The stream reads and
+// decodes the next transactions meanwhile, which on a busy slot keeps the
+// walsender and the destination's COPY working at once.
 func (st *stream) flush(ctx context.Context) error {
-	if err := st.sink.apply(ctx, &st.b); err != nil {
+	if err := st.settle(ctx, true); err != nil {
 		return err
 	}
-	end := st.b.end
-	st.s.Logger.Debug("auditpgx relay: applied", "transactions", st.b.txs, "entries", len(st.b.entries), "end", end.String())
+	b := new(batch)
+	*b, st.b = st.b, st.spare
 	st.b.reset()
+	st.inflight = b
+	go func() { st.applyDone <- st.sink.apply(ctx, b) }()
+	return nil
+}
+
+// settle confirms the batch in flight once it is applied, waiting for it
+// when wait is set; it returns the apply's error.
+func (st *stream) settle(ctx context.Context, wait bool) error {
+	if st.inflight == nil {
+		return nil
+	}
+	var err error
+	if wait {
+		err = <-st.applyDone
+	} else {
+		select {
+		case err = <-st.applyDone:
+		default:
+			return nil
+		}
+	}
+	b := st.inflight
+	st.inflight = nil
+	if err != nil {
+		return err
+	}
+	end := b.end
+	st.s.Logger.Debug("auditpgx relay: applied", "transactions", b.txs, "entries", len(b.entries), "end", end.String())
+	b.reset()
+	st.spare = *b
 	if st.s.afterCommit != nil {
 		if err := st.s.afterCommit(end); err != nil {
 			return err
