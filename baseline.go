@@ -16,7 +16,6 @@ import (
 	"github.com/auditpgx/auditpgx/internal/catalog"
 	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/internal/registry"
-	"github.com/auditpgx/auditpgx/internal/rewrite"
 	"github.com/auditpgx/auditpgx/internal/sqlq"
 )
 
@@ -397,7 +396,7 @@ func baselineBatchSQL(entry sqlq.Name, table string, m *registry.Meta) (first, n
 		ids = append(ids, q)
 		keyTypes = append(keyTypes, m.Types[j])
 	}
-	oid := rewrite.ObjectIDSQL(ids, keyTypes)
+	oid := record.ObjectIDSQL(ids, keyTypes)
 	build := func(where string) string {
 		return `WITH b AS MATERIALIZED (
 	SELECT ` + strings.Join(sel, ", ") + `, ` + oid + ` AS oid, ` + record.MaskedImageSQL("t", m.Audit) + ` AS img

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -355,9 +356,12 @@ func TestWALSinkThroughRelay(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	dest := pgtest.NewDatabase(t)
 	slot := fmt.Sprintf("t_%08x", rand.Uint32())
-	cfg := relay.Config{Source: dsn, Dest: dest, Slot: slot, Publication: slot}
-	require.NoError(t, relay.Setup(context.Background(), cfg))
+	// The relay watches the registered tables: no write through the
+	// driver, of any statement of the list, is an outside write.
+	cfg := relay.Config{Source: dsn, Dest: dest, Slot: slot, Publication: slot, SetReplicaIdentity: true, Create: true,
+		Watch: []relay.WatchTable{{Table: "users", Exclude: []string{"last_login"}, Redact: []string{"password_hash"}}, {Table: "teams"}, {Table: "notes"}}}
 	e := newEnvConfig(t, dsn, "public", auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: slot}, AllowSuppression: true}, walDDL, registerWAL)
+	require.NoError(t, relay.Setup(context.Background(), cfg))
 	t.Cleanup(func() {
 		e.plain.ExecContext(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
 	})
@@ -387,4 +391,134 @@ func TestWALSinkThroughRelay(t *testing.T) {
 	require.Greater(t, txs, 10, "each statement's own transaction id")
 	require.Zero(t, badCreated)
 	require.Zero(t, e.countEntries(), "nothing in the source's entry table")
+}
+
+// outsideDDL has registered tables whose keys Go renders (items, pairs)
+// and the server renders (days), a function that writes one, and a
+// trigger that writes another (stats) when one is written.
+const outsideDDL = `
+CREATE TABLE items (id int PRIMARY KEY, name text, secret text, note text);
+CREATE TABLE days (d date PRIMARY KEY, v int);
+CREATE TABLE pairs (a int, b text, v int, PRIMARY KEY (a, b));
+CREATE TABLE stats (id int PRIMARY KEY, n int);
+INSERT INTO stats VALUES (1, 0);
+CREATE FUNCTION add_item(i int, nm text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN INSERT INTO items (id, name) VALUES (i, nm); END $$;
+CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE stats SET n = n + 1 WHERE id = 1; RETURN NEW; END $$;
+CREATE TRIGGER items_bump AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION bump();`
+
+func registerOutside(r *auditpgx.Registry) error {
+	return errors.Join(r.RegisterTable("items", auditpgx.Exclude("note"), auditpgx.Redact("secret")),
+		r.RegisterTable("days"), r.RegisterTable("pairs"), r.RegisterTable("stats"))
+}
+
+// With Watch, the relay records every committed row change of a watched
+// table that no entry of its transaction accounts for, as an outside
+// entry with the registration's rules; writes through the driver never
+// make one.
+func TestRelayOutsideWrites(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDatabase(t)
+	dest := pgtest.NewDatabase(t)
+	slot := fmt.Sprintf("t_%08x", rand.Uint32())
+	e := newEnvConfig(t, dsn, "public", auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: slot}}, outsideDDL, registerOutside)
+	cfg := relay.Config{Source: dsn, Dest: dest, Slot: slot, Publication: slot, Watch: []relay.WatchTable{
+		{Table: "items", Exclude: []string{"note"}, Redact: []string{"secret"}}, {Table: "days"}, {Table: "pairs"}, {Table: "stats"}}}
+	err := relay.Setup(e.ctx, cfg)
+	require.ErrorContains(t, err, `watched table "items" has REPLICA IDENTITY DEFAULT`)
+	require.ErrorContains(t, err, `ALTER TABLE "public"."items" REPLICA IDENTITY FULL`)
+	cfg.SetReplicaIdentity = true
+	require.NoError(t, relay.Setup(e.ctx, cfg))
+	t.Cleanup(func() {
+		e.plain.ExecContext(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
+	})
+
+	through := func(q string) {
+		t.Helper()
+		_, err := e.db.ExecContext(e.ctx, q)
+		require.NoError(t, err, q)
+	}
+	outside := func(q string) {
+		t.Helper()
+		_, err := e.plain.ExecContext(e.ctx, q)
+		require.NoError(t, err, q)
+	}
+	through(`INSERT INTO items (id, name, secret, note) VALUES (1, 'a', 's1', 'n1')`) // the trigger's update of stats is outside
+	through(`UPDATE items SET name = 'b', secret = 's2' WHERE id = 1`)
+	through(`INSERT INTO days VALUES ('2026-01-02', 1)`)
+	through(`UPDATE days SET v = 2`)
+	through(`INSERT INTO pairs VALUES (1, E'x"y\\z\x01\n\u00e9', 1)`) // Go renders the key as the server does
+	through(`UPDATE pairs SET v = 2`)
+	through(`DELETE FROM pairs`)
+	outside(`INSERT INTO items VALUES (2, 'c', 's3', 'n3')`)
+	outside(`UPDATE items SET note = 'only excluded' WHERE id = 2`)
+	outside(`UPDATE items SET name = 'd', secret = 's4' WHERE id = 2`)
+	outside(`SELECT add_item(3, 'f')`)
+	outside(`UPDATE days SET v = 3`)
+	outside(`BEGIN; DELETE FROM items WHERE id = 2; ROLLBACK`)
+	outside(`DELETE FROM items WHERE id = 3`)
+	// One transaction, a write through the driver and one by a function.
+	tx, err := e.db.BeginTx(e.ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(e.ctx, `UPDATE items SET name = 'e' WHERE id = 1`)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(e.ctx, `SELECT add_item(4, 'g')`)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	flushWAL(t, e.plain)
+
+	destDB, err := sql.Open("pgx", dest)
+	require.NoError(t, err)
+	defer destDB.Close()
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(ctx, cfg) }()
+	const total = 8 + 10
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 0; n < total; {
+		select {
+		case err := <-done:
+			t.Fatalf("the relay stopped: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		require.NoError(t, destDB.QueryRow(`SELECT count(*) FROM auditpgx_entry`).Scan(&n))
+		require.True(t, time.Now().Before(deadline), "%d entries after 30 s, want %d", n, total)
+	}
+	cancel()
+	require.NoError(t, <-done)
+
+	rows, err := destDB.QueryContext(e.ctx, `SELECT operation || ' ' || table_name || ' ' || object_id, coalesce(context::text, ''),
+		created_by IS NULL AND statement_fingerprint IS NULL, changes::text FROM auditpgx_entry ORDER BY id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var through_, outside_ []string
+	var changes []string
+	for rows.Next() {
+		var what, ctxText string
+		var ch string
+		var anon bool
+		require.NoError(t, rows.Scan(&what, &ctxText, &anon, &ch))
+		if ctxText == relay.OutsideContext {
+			require.True(t, anon, "%s: an outside entry has no actor and no fingerprint", what)
+			outside_ = append(outside_, what)
+			changes = append(changes, ch)
+			continue
+		}
+		require.NotContains(t, ctxText, "outside", what)
+		through_ = append(through_, what)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"create items 1", "update items 1", "create days 2026-01-02", "update days 2026-01-02",
+		`create pairs [1,"x\"y\\z\u0001\né"]`, `update pairs [1,"x\"y\\z\u0001\né"]`, `delete pairs [1,"x\"y\\z\u0001\né"]`, "update items 1"}, through_)
+	require.Equal(t, []string{"update stats 1", "create items 2", "update stats 1", "update items 2", "create items 3", "update stats 1",
+		"update days 2026-01-02", "delete items 3", "create items 4", "update stats 1"}, outside_)
+	require.JSONEq(t, `{"added_fields": {"id": 2, "name": "c", "secret": "$encrypted$"}, "removed_fields": {}, "changed_fields": {}}`, changes[1])
+	require.JSONEq(t, `{"added_fields": {}, "removed_fields": {}, "changed_fields": {"name": ["c", "d"], "secret": ["$encrypted$", "$encrypted$"]}}`, changes[3])
+	require.JSONEq(t, `{"added_fields": {}, "removed_fields": {}, "changed_fields": {"v": [2, 3]}}`, changes[6])
+	require.JSONEq(t, `{"added_fields": {}, "removed_fields": {"id": 3, "name": "f", "secret": "$encrypted$"}, "changed_fields": {}}`, changes[7])
+	var leaks, sameTx int
+	require.NoError(t, destDB.QueryRow(`SELECT count(*) FILTER (WHERE changes::text ~ 's[1-4]"|n[13]"|only excluded'),
+		count(DISTINCT tx_id) FILTER (WHERE object_id = '4' OR (operation = 'update' AND table_name = 'items' AND changes::text LIKE '%"e"%'))
+		FROM auditpgx_entry`).Scan(&leaks, &sameTx))
+	require.Zero(t, leaks, "no excluded or redacted value in an entry")
+	require.Equal(t, 1, sameTx, "an outside entry carries its transaction's tx_id")
 }

@@ -64,6 +64,17 @@ type Config struct {
 	// FlushInterval is the longest a committed transaction waits for more
 	// to join its batch. Default 200 ms.
 	FlushInterval time.Duration
+	// Watch lists registered tables whose committed writes no auditpgx
+	// entry of their transaction accounts for (psql sessions, functions,
+	// triggers, other applications) the relay records as entries with
+	// created_by NULL and context {"source": "outside"} (docs/SINKS.md).
+	// Their row changes come through the publication, which must hold
+	// them (Setup and Create add them), with REPLICA IDENTITY FULL.
+	Watch []WatchTable
+	// SetReplicaIdentity lets Run and Setup set REPLICA IDENTITY FULL on a
+	// watched table that lacks it; without it such a table is an error
+	// that names the statement to run.
+	SetReplicaIdentity bool
 	// NDJSON, when set, receives each entry as one line of JSON instead of
 	// the entry table, at least once rather than exactly once (see the
 	// package doc). Dest, EntryTable and StateTable are then unused.
@@ -127,6 +138,11 @@ func (c Config) validate() (settings, error) {
 	}
 	if s.state, err = sqlq.ParseName(s.StateTable); err != nil {
 		return s, fmt.Errorf("%w: StateTable %q: %v", ErrConfig, s.StateTable, err)
+	}
+	for _, w := range s.Watch {
+		if _, err := sqlq.ParseName(w.Table); err != nil {
+			return s, fmt.Errorf("%w: Watch %q: %v", ErrConfig, w.Table, err)
+		}
 	}
 	return s, nil
 }

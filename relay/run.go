@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -40,7 +41,10 @@ func run(ctx context.Context, s settings) error {
 			return err
 		}
 	}
-	var sk sink
+	var (
+		sk  sink
+		err error
+	)
 	if s.NDJSON != nil {
 		sk = newNDJSONSink(s.NDJSON)
 	} else {
@@ -52,13 +56,29 @@ func run(ctx context.Context, s settings) error {
 	}
 	defer sk.close()
 
+	var w *watcher
+	if len(s.Watch) > 0 {
+		if w, err = newWatcher(ctx, s); err != nil {
+			return err
+		}
+		defer w.close()
+		missing, err := unpublished(ctx, w.conn, s)
+		if err != nil {
+			return err
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("auditpgx: relay: publication %q does not hold watched table %s: run ALTER PUBLICATION %s ADD TABLE %s, or set Create",
+				s.Publication, missing[0], sqlq.Ident(s.Publication), strings.Join(missing, ", "))
+		}
+	}
+
 	conn, err := connectReplication(ctx, s)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
 
-	st := &stream{s: s, conn: conn, sink: sk, applyDone: make(chan error, 1)}
+	st := &stream{s: s, conn: conn, sink: sk, watch: w, applyDone: make(chan error, 1)}
 	if err := st.start(ctx); err != nil {
 		return err
 	}
@@ -89,9 +109,10 @@ func connectReplication(ctx context.Context, s settings) (*pgconn.PgConn, error)
 
 // stream is one Run's replication stream.
 type stream struct {
-	s    settings
-	conn *pgconn.PgConn
-	sink sink
+	s     settings
+	conn  *pgconn.PgConn
+	sink  sink
+	watch *watcher // nil without Config.Watch
 
 	// applied is the position up to which every transaction is applied,
 	// or had nothing to apply; the relay confirms it.
@@ -260,6 +281,17 @@ func (st *stream) message(ctx context.Context, m pglogrepl.Message) error {
 	switch m := m.(type) {
 	case *pglogrepl.BeginMessage:
 		st.inTx, st.xid, st.cur = true, m.Xid, st.cur[:0]
+		if st.watch != nil {
+			st.watch.begin()
+		}
+	case *pglogrepl.RelationMessage:
+		if st.watch != nil {
+			return st.watch.relation(ctx, m)
+		}
+	case *pglogrepl.InsertMessage, *pglogrepl.UpdateMessage, *pglogrepl.DeleteMessage:
+		if st.watch != nil && st.inTx {
+			return st.watch.change(m)
+		}
 	case *pglogrepl.LogicalDecodingMessage:
 		if !m.Transactional || !st.inTx || m.Prefix != st.s.Prefix {
 			return nil
@@ -283,6 +315,13 @@ func (st *stream) message(ctx context.Context, m pglogrepl.Message) error {
 	case *pglogrepl.CommitMessage:
 		st.inTx = false
 		end := LSN(m.TransactionEndLSN)
+		if end > st.applied && st.watch != nil {
+			out, err := st.watch.outside(ctx, st.xid, m.CommitTime, st.cur)
+			if err != nil {
+				return fmt.Errorf("%w (transaction %d, ending at %s)", err, st.xid, end)
+			}
+			st.cur = append(st.cur, out...)
+		}
 		switch {
 		case end <= st.applied:
 			st.s.Logger.Debug("auditpgx relay: skipping a transaction applied before", "end", end.String(), "entries", len(st.cur))

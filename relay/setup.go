@@ -10,8 +10,10 @@ import (
 )
 
 // Setup creates what Run needs, when missing: in Source, the publication
-// (CREATE PUBLICATION with no tables, which is enough for messages) and
-// then the logical replication slot, of plugin pgoutput; in Dest, the
+// (CREATE PUBLICATION with no tables, which is enough for messages; the
+// watched tables are added to it, and their replica identity checked or,
+// with SetReplicaIdentity, set) and then the logical replication slot, of
+// plugin pgoutput; in Dest, the
 // state table and the entry table (with store.Migrate, through plain pgx).
 // With cfg.NDJSON set, it creates nothing in Dest. It is idempotent, and
 // fails when a slot of that name exists but is not a pgoutput slot of
@@ -26,6 +28,14 @@ func Setup(ctx context.Context, cfg Config) error {
 	}
 	if err := ensureSource(ctx, s); err != nil {
 		return err
+	}
+	if len(s.Watch) > 0 {
+		// Checks, or with SetReplicaIdentity sets, the replica identity.
+		w, err := newWatcher(ctx, s)
+		if err != nil {
+			return err
+		}
+		w.close()
 	}
 	if s.NDJSON != nil {
 		return nil

@@ -33,14 +33,43 @@ func ensurePublication(ctx context.Context, conn *pgx.Conn, s settings) error {
 		Scan(&exists); err != nil {
 		return fmt.Errorf("auditpgx: relay: looking up publication %q: %w", s.Publication, err)
 	}
-	if exists {
-		return nil
+	if !exists {
+		_, err := conn.Exec(ctx, "CREATE PUBLICATION "+sqlq.Ident(s.Publication))
+		if err != nil && !isCode(err, duplicateObject) {
+			return fmt.Errorf("auditpgx: relay: creating publication %q: %w", s.Publication, err)
+		}
 	}
-	_, err := conn.Exec(ctx, "CREATE PUBLICATION "+sqlq.Ident(s.Publication))
-	if err != nil && !isCode(err, duplicateObject) {
-		return fmt.Errorf("auditpgx: relay: creating publication %q: %w", s.Publication, err)
+	missing, err := unpublished(ctx, conn, s)
+	for _, t := range missing {
+		alter := "ALTER PUBLICATION " + sqlq.Ident(s.Publication) + " ADD TABLE " + t
+		if _, err := conn.Exec(ctx, alter); err != nil && !isCode(err, duplicateObject) {
+			return fmt.Errorf("auditpgx: relay: %s: %w", alter, err)
+		}
 	}
-	return nil
+	return err
+}
+
+// unpublished returns the watched tables, quoted, that the publication
+// does not hold.
+func unpublished(ctx context.Context, conn *pgx.Conn, s settings) ([]string, error) {
+	var out []string
+	for _, w := range s.Watch {
+		n, err := sqlq.ParseName(w.Table)
+		if err != nil {
+			return nil, fmt.Errorf("%w: Watch %q: %v", ErrConfig, w.Table, err)
+		}
+		var published bool
+		err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_publication p WHERE p.pubname = $1 AND (p.puballtables
+	OR EXISTS (SELECT FROM pg_catalog.pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = pg_catalog.to_regclass($2))))`,
+			s.Publication, n.Quoted()).Scan(&published)
+		if err != nil {
+			return nil, fmt.Errorf("auditpgx: relay: looking up watched table %q in publication %q: %w", w.Table, s.Publication, err)
+		}
+		if !published {
+			out = append(out, n.Quoted())
+		}
+	}
+	return out, nil
 }
 
 func ensureSlot(ctx context.Context, conn *pgx.Conn, s settings) error {

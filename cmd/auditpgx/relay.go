@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/auditpgx/auditpgx/relay"
@@ -24,6 +26,9 @@ func runRelay(ctx context.Context, e env, args []string) error {
 	to := fs.String("to", "", "write the entries into this database (PostgreSQL connection string) instead of the source")
 	create := fs.Bool("create", false, "create the publication, the slot, the state table and the entry table if missing")
 	ndjson := fs.String("ndjson", "", "write each entry as a JSON line to this file (- for stdout) instead of an entry table: at least once")
+	fs.Var((*watchFlag)(&cfg.Watch), "watch", "record the writes of this registered table that no auditpgx entry accounts for, as outside entries:\n"+
+		"TABLE[:exclude=COL,...][:redact=COL,...][:only=COL,...], with the registration's options; repeat for each table")
+	fs.BoolVar(&cfg.SetReplicaIdentity, "set-replica-identity", false, "set REPLICA IDENTITY FULL on watched tables that lack it")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -112,4 +117,45 @@ func writeStatus(w io.Writer, st relay.Status) {
 		fmt.Fprintf(tw, "applied lag\t%s\n", st.Lag.Round(1e6))
 	}
 	tw.Flush()
+}
+
+// watchFlag is --watch: TABLE[:exclude=a,b][:redact=c][:only=d], repeated.
+type watchFlag []relay.WatchTable
+
+func (w *watchFlag) String() string {
+	if w == nil {
+		return ""
+	}
+	names := make([]string, len(*w))
+	for i, t := range *w {
+		names[i] = t.Table
+	}
+	return strings.Join(names, ",")
+}
+
+func (w *watchFlag) Set(v string) error {
+	parts := strings.Split(v, ":")
+	t := relay.WatchTable{Table: parts[0]}
+	if t.Table == "" {
+		return errors.New("no table name")
+	}
+	for _, p := range parts[1:] {
+		opt, cols, ok := strings.Cut(p, "=")
+		list := strings.Split(cols, ",")
+		if !ok || slices.Contains(list, "") {
+			return fmt.Errorf("%q is not OPTION=COL,...", p)
+		}
+		switch opt {
+		case "exclude":
+			t.Exclude = append(t.Exclude, list...)
+		case "redact":
+			t.Redact = append(t.Redact, list...)
+		case "only":
+			t.Only = append(t.Only, list...)
+		default:
+			return fmt.Errorf("unknown option %q (exclude, redact or only)", opt)
+		}
+	}
+	*w = append(*w, t)
+	return nil
 }

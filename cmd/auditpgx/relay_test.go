@@ -81,3 +81,52 @@ func TestRelay(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "Slot")
 }
+
+// TestRelayWatch: with --watch, a write of a watched table by another
+// client becomes an outside entry, with the table's options applied.
+func TestRelayWatch(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	slot := fmt.Sprintf("cli_%08x", rand.Uint32())
+	env := map[string]string{"DATABASE_URL": dsn}
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	defer db.Exec(`SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
+	_, err = db.Exec(`CREATE TABLE accounts (id int PRIMARY KEY, owner text, pin text, seen timestamptz)`)
+	require.NoError(t, err)
+
+	for _, bad := range []string{":redact=pin", "accounts:redact", "accounts:hide=pin", "accounts:only=,pin"} {
+		code, _, errOut := call(env, "relay", "--slot", slot, "--watch", bad)
+		require.Equal(t, exitUsage, code, bad)
+		require.Contains(t, errOut, "-watch", bad)
+	}
+	code, _, errOut := call(env, "relay", "--create", "--slot", slot, "--publication", slot, "--watch", "accounts")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "--set-replica-identity")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"relay", "--create", "--slot", slot, "--publication", slot,
+			"--watch", "accounts:redact=pin:exclude=seen", "--set-replica-identity"}, &out, &stderr, func(k string) string { return env[k] })
+	}()
+	require.Eventually(t, func() bool {
+		var n int
+		return db.QueryRow(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active`, slot).Scan(&n) == nil && n == 1
+	}, 20*time.Second, 50*time.Millisecond, stderr.String())
+	_, err = db.Exec(`INSERT INTO accounts VALUES (1, 'ann', '1234', now())`)
+	require.NoError(t, err)
+	if !assertEventually(func() bool {
+		var n int
+		return db.QueryRow(`SELECT count(*) FROM auditpgx_entry`).Scan(&n) == nil && n == 1
+	}) {
+		t.Fatalf("no outside entry; relay's log:\n%s", stderr.String())
+	}
+	cancel()
+	require.Equal(t, exitOK, <-done, stderr.String())
+	var changes, context_ string
+	require.NoError(t, db.QueryRow(`SELECT changes::text, context::text FROM auditpgx_entry`).Scan(&changes, &context_))
+	require.JSONEq(t, `{"added_fields": {"id": 1, "owner": "ann", "pin": "$encrypted$"}, "changed_fields": {}, "removed_fields": {}}`, changes)
+	require.JSONEq(t, `{"source": "outside"}`, context_)
+}

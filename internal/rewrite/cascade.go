@@ -42,7 +42,7 @@ func (w *write) cascadeGenerated(g *generated) {
 		}
 		if c.Audited {
 			entries = append(entries, record.Entry{Actor: w.opt.Actor, Operation: "'delete'", Table: sqlq.Literal(c.Registered),
-				ObjectID: keyText(qualified("j.", c.PrimaryKey), nil), Changes: record.DeleteSQL(record.ImageSQL("j", c.Audit), c.Audit),
+				ObjectID: record.ObjectIDSQL(qualified("j.", c.PrimaryKey), nil), Changes: record.DeleteSQL(record.ImageSQL("j", c.Audit), c.Audit),
 				Fingerprint: sqlq.Literal(w.opt.Fingerprint), Context: w.opt.Context}.Select()+from)
 		}
 	}
@@ -54,38 +54,6 @@ func (w *write) cascadeGenerated(g *generated) {
 		entries = append([]string{g.entries}, entries...)
 	}
 	g.entries = strings.Join(entries, " UNION ALL ")
-}
-
-// keyText renders key expressions as object_id text: the value of a single
-// one, a JSON array such as [7,"eu"] for several. types are the keys'
-// types as format_type names them, or nil when unknown; a single key of a
-// type whose text is its JSON text is cast, for less work a row.
-func keyText(exprs, types []string) string {
-	if len(exprs) == 1 {
-		if types != nil {
-			if typ, _, _ := strings.Cut(types[0], "("); textIsJSONText[typ] {
-				return exprs[0] + "::text"
-			}
-		}
-		return "to_jsonb(" + exprs[0] + ") #>> '{}'"
-	}
-	parts := make([]string, len(exprs))
-	for i, e := range exprs {
-		parts[i] = "to_jsonb(" + e + ")::text"
-	}
-	return "'[' || " + strings.Join(parts, " || ',' || ") + " || ']'"
-}
-
-// ObjectIDSQL is the SQL of an entry's object_id for key expressions of
-// those types (as format_type names them): one rendering for every writer
-// of entries, the rewrite and Baseline alike.
-func ObjectIDSQL(exprs, types []string) string { return keyText(exprs, types) }
-
-// textIsJSONText lists the types (as format_type names them) whose text
-// form is the text of their to_jsonb value. Not character(n): to_jsonb
-// keeps its padding and ::text strips it.
-var textIsJSONText = map[string]bool{
-	"smallint": true, "integer": true, "bigint": true, "text": true, "character varying": true, "uuid": true,
 }
 
 // qualified quotes columns and prefixes them with a qualifier such as "j.".

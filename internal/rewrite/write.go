@@ -436,7 +436,7 @@ func (w *write) objectID() string {
 		keys[i] = "d." + colKey + strconv.Itoa(i+1)
 		types[i] = w.t.columnType(k)
 	}
-	return keyText(keys, types)
+	return record.ObjectIDSQL(keys, types)
 }
 
 // suppressedEntry is the SELECT of the one entry of a suppressed write:
