@@ -359,7 +359,8 @@ func TestWALSinkThroughRelay(t *testing.T) {
 	// The relay watches the registered tables: no write through the
 	// driver, of any statement of the list, is an outside write.
 	cfg := relay.Config{Source: dsn, Dest: dest, Slot: slot, Publication: slot, SetReplicaIdentity: true, Create: true,
-		Watch: []relay.WatchTable{{Table: "users", Exclude: []string{"last_login"}, Redact: []string{"password_hash"}}, {Table: "teams"}, {Table: "notes"}}}
+		Watch: []relay.WatchTable{{Table: "users", Exclude: []string{"last_login"}, Redact: []string{"password_hash"}}, {Table: "teams"}, {Table: "notes"},
+			{Table: "members", Link: &relay.WatchLink{Field: "members", OwnerTable: "teams", OwnerColumn: "team_id", RelatedTable: "users", RelatedColumn: "user_id"}}}}
 	e := newEnvConfig(t, dsn, "public", auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: slot}, AllowSuppression: true}, walDDL, registerWAL)
 	require.NoError(t, relay.Setup(context.Background(), cfg))
 	t.Cleanup(func() {
@@ -402,13 +403,16 @@ CREATE TABLE days (d date PRIMARY KEY, v int);
 CREATE TABLE pairs (a int, b text, v int, PRIMARY KEY (a, b));
 CREATE TABLE stats (id int PRIMARY KEY, n int);
 INSERT INTO stats VALUES (1, 0);
+CREATE TABLE holders (item_id int, stat_id int, PRIMARY KEY (item_id, stat_id));
 CREATE FUNCTION add_item(i int, nm text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN INSERT INTO items (id, name) VALUES (i, nm); END $$;
 CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE stats SET n = n + 1 WHERE id = 1; RETURN NEW; END $$;
 CREATE TRIGGER items_bump AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION bump();`
 
 func registerOutside(r *auditpgx.Registry) error {
 	return errors.Join(r.RegisterTable("items", auditpgx.Exclude("note"), auditpgx.Redact("secret")),
-		r.RegisterTable("days"), r.RegisterTable("pairs"), r.RegisterTable("stats"))
+		r.RegisterTable("days"), r.RegisterTable("pairs"), r.RegisterTable("stats"),
+		r.RegisterM2M("holders", auditpgx.M2M{Field: "holders", Owner: auditpgx.Ref{Table: "items", Column: "item_id"},
+			Related: auditpgx.Ref{Table: "stats", Column: "stat_id"}}))
 }
 
 // With Watch, the relay records every committed row change of a watched
@@ -422,7 +426,8 @@ func TestRelayOutsideWrites(t *testing.T) {
 	slot := fmt.Sprintf("t_%08x", rand.Uint32())
 	e := newEnvConfig(t, dsn, "public", auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: slot}}, outsideDDL, registerOutside)
 	cfg := relay.Config{Source: dsn, Dest: dest, Slot: slot, Publication: slot, Watch: []relay.WatchTable{
-		{Table: "items", Exclude: []string{"note"}, Redact: []string{"secret"}}, {Table: "days"}, {Table: "pairs"}, {Table: "stats"}}}
+		{Table: "items", Exclude: []string{"note"}, Redact: []string{"secret"}}, {Table: "days"}, {Table: "pairs"}, {Table: "stats"},
+		{Table: "holders", Link: &relay.WatchLink{Field: "holders", OwnerTable: "items", OwnerColumn: "item_id", RelatedTable: "stats", RelatedColumn: "stat_id"}}}}
 	err := relay.Setup(e.ctx, cfg)
 	require.ErrorContains(t, err, `watched table "items" has REPLICA IDENTITY DEFAULT`)
 	require.ErrorContains(t, err, `ALTER TABLE "public"."items" REPLICA IDENTITY FULL`)
@@ -464,6 +469,11 @@ func TestRelayOutsideWrites(t *testing.T) {
 	_, err = tx.ExecContext(e.ctx, `SELECT add_item(4, 'g')`)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit())
+	through(`INSERT INTO holders VALUES (1, 1)`)
+	outside(`INSERT INTO holders VALUES (2, 1)`)
+	outside(`UPDATE holders SET stat_id = 5 WHERE item_id = 2`) // moves the link
+	outside(`UPDATE holders SET stat_id = 5 WHERE item_id = 2`) // does not
+	outside(`DELETE FROM holders WHERE item_id = 2`)
 	flushWAL(t, e.plain)
 
 	destDB, err := sql.Open("pgx", dest)
@@ -472,7 +482,7 @@ func TestRelayOutsideWrites(t *testing.T) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
 	go func() { done <- relay.Run(ctx, cfg) }()
-	const total = 8 + 10
+	const total = 9 + 14
 	deadline := time.Now().Add(30 * time.Second)
 	for n := 0; n < total; {
 		select {
@@ -486,8 +496,8 @@ func TestRelayOutsideWrites(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 
-	rows, err := destDB.QueryContext(e.ctx, `SELECT operation || ' ' || table_name || ' ' || object_id, coalesce(context::text, ''),
-		created_by IS NULL AND statement_fingerprint IS NULL, changes::text FROM auditpgx_entry ORDER BY id`)
+	rows, err := destDB.QueryContext(e.ctx, `SELECT operation || ' ' || table_name || ' ' || object_id || coalesce(' ' || related_object_id, ''), coalesce(context::text, ''),
+		created_by IS NULL AND statement_fingerprint IS NULL, coalesce(changes::text, '') FROM auditpgx_entry ORDER BY id`)
 	require.NoError(t, err)
 	defer rows.Close()
 	var through_, outside_ []string
@@ -508,9 +518,10 @@ func TestRelayOutsideWrites(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, []string{"create items 1", "update items 1", "create days 2026-01-02", "update days 2026-01-02",
-		`create pairs [1,"x\"y\\z\u0001\né"]`, `update pairs [1,"x\"y\\z\u0001\né"]`, `delete pairs [1,"x\"y\\z\u0001\né"]`, "update items 1"}, through_)
+		`create pairs [1,"x\"y\\z\u0001\né"]`, `update pairs [1,"x\"y\\z\u0001\né"]`, `delete pairs [1,"x\"y\\z\u0001\né"]`, "update items 1", "associate items 1 1"}, through_)
 	require.Equal(t, []string{"update stats 1", "create items 2", "update stats 1", "update items 2", "create items 3", "update stats 1",
-		"update days 2026-01-02", "delete items 3", "create items 4", "update stats 1"}, outside_)
+		"update days 2026-01-02", "delete items 3", "create items 4", "update stats 1",
+		"associate items 2 1", "disassociate items 2 1", "associate items 2 5", "disassociate items 2 5"}, outside_)
 	require.JSONEq(t, `{"added_fields": {"id": 2, "name": "c", "secret": "$encrypted$"}, "removed_fields": {}, "changed_fields": {}}`, changes[1])
 	require.JSONEq(t, `{"added_fields": {}, "removed_fields": {}, "changed_fields": {"name": ["c", "d"], "secret": ["$encrypted$", "$encrypted$"]}}`, changes[3])
 	require.JSONEq(t, `{"added_fields": {}, "removed_fields": {}, "changed_fields": {"v": [2, 3]}}`, changes[6])

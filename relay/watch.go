@@ -32,6 +32,19 @@ type WatchTable struct {
 	// excluded columns never appear, redacted ones as "$encrypted$", and
 	// with Only every other column behaves as excluded.
 	Exclude, Redact, Only []string
+	// Link is set for a join table registered with RegisterM2M, whose
+	// rows make associate and disassociate entries; the column options
+	// are then unused.
+	Link *WatchLink
+}
+
+// WatchLink is a join table's registration (auditpgx.M2M): Field names
+// the relation, Owner and Related the registered tables the join table's
+// columns refer to. Entries are recorded on the owner.
+type WatchLink struct {
+	Field                       string
+	OwnerTable, OwnerColumn     string
+	RelatedTable, RelatedColumn string
 }
 
 // OutsideContext is the context of the entries the relay records for
@@ -64,6 +77,8 @@ type relation struct {
 	types []uint32
 	key   []int // indexes of the primary key's columns in names
 	cols  diff.Columns
+	// owner and related are the indexes of a join table's columns.
+	owner, related int
 }
 
 // rowChange is one row change; nil values are SQL NULL.
@@ -154,6 +169,15 @@ func (w *watcher) relation(ctx context.Context, m *pglogrepl.RelationMessage) er
 	for _, c := range m.Columns {
 		r.names = append(r.names, c.Name)
 		r.types = append(r.types, c.DataType)
+	}
+	if l := t.Link; l != nil {
+		r.owner, r.related = slices.Index(r.names, l.OwnerColumn), slices.Index(r.names, l.RelatedColumn)
+		if r.owner < 0 || r.related < 0 {
+			return fmt.Errorf("auditpgx: relay: watched join table %q has no column %q or %q", t.Table, l.OwnerColumn, l.RelatedColumn)
+		}
+		w.rels[m.RelationID] = r
+		clear(w.queries)
+		return nil
 	}
 	// The key as the catalog says now: pgoutput marks every column as the
 	// key under REPLICA IDENTITY FULL.
@@ -264,8 +288,9 @@ func tupleValues(r *relation, t *pglogrepl.TupleData, old []*string) ([]*string,
 	return out, nil
 }
 
-// entryKey identifies what an entry records.
-type entryKey struct{ table, objectID, op string }
+// entryKey identifies what an entry records: related is the related
+// object of a link's entry.
+type entryKey struct{ table, objectID, op, related string }
 
 // outside returns the entries of the transaction's row changes that its
 // entries txEntries do not account for: an entry of the same table,
@@ -281,7 +306,11 @@ func (w *watcher) outside(ctx context.Context, xid uint32, commit time.Time, txE
 	var txID *int64
 	for _, e := range txEntries {
 		op, table, id := e.values[2].(string), e.values[3].(string), e.values[4].(string)
-		accounted[entryKey{table, id, op}] = true
+		var related string
+		if r, _ := e.values[9].(*string); r != nil {
+			related = *r
+		}
+		accounted[entryKey{table, id, op, related}] = true
 		if op == record.Suppressed {
 			suppressed[table] = true
 		}
@@ -290,6 +319,23 @@ func (w *watcher) outside(ctx context.Context, xid uint32, commit time.Time, txE
 	}
 	var out []entry
 	for _, c := range w.changes {
+		if c.rel.t.Link != nil {
+			links, err := w.outsideLinks(ctx, c, accounted)
+			if err != nil {
+				return nil, err
+			}
+			for _, l := range links {
+				if txID == nil {
+					full, err := w.fullXid(ctx, xid)
+					if err != nil {
+						return nil, err
+					}
+					txID = &full
+				}
+				out = append(out, outsideEntry(commit, l.op, l.table, l.objectID, nil, *txID, c.rel.t.Link, l.related))
+			}
+			continue
+		}
 		table := c.rel.t.Table
 		if suppressed[table] {
 			continue
@@ -307,14 +353,14 @@ func (w *watcher) outside(ctx context.Context, xid uint32, commit time.Time, txE
 			}
 			ids = append(ids, id)
 		}
-		if known && slices.ContainsFunc(ids, func(id string) bool { return accounted[entryKey{table, id, c.op}] }) {
+		if known && slices.ContainsFunc(ids, func(id string) bool { return accounted[entryKey{table, id, c.op, ""}] }) {
 			continue
 		}
 		id, changes, err := w.render(ctx, c)
 		if err != nil {
 			return nil, err
 		}
-		if accounted[entryKey{table, id, c.op}] || (c.op == "update" && isEmptyUpdate(changes)) {
+		if accounted[entryKey{table, id, c.op, ""}] || (c.op == "update" && isEmptyUpdate(changes)) {
 			continue
 		}
 		if txID == nil {
@@ -324,9 +370,69 @@ func (w *watcher) outside(ctx context.Context, xid uint32, commit time.Time, txE
 			}
 			txID = &full
 		}
-		out = append(out, outsideEntry(commit, c.op, table, id, changes, *txID))
+		out = append(out, outsideEntry(commit, c.op, table, id, changes, *txID, nil, ""))
 	}
 	return out, nil
+}
+
+// outsideLinks returns the link entries of a join table's row change
+// that no entry accounts for: an insert associates, a delete
+// disassociates, and an update that moves the link does both.
+func (w *watcher) outsideLinks(ctx context.Context, c rowChange, accounted map[entryKey]bool) ([]entryKey, error) {
+	l := c.rel.t.Link
+	var out []entryKey
+	add := func(op string, vals []*string) error {
+		owner, related, err := w.linkIDs(ctx, c.rel, vals)
+		if err != nil {
+			return err
+		}
+		k := entryKey{l.OwnerTable, owner, op, related}
+		if !accounted[k] {
+			out = append(out, k)
+		}
+		return nil
+	}
+	moved := c.op == "update" && (!equalText(c.old[c.rel.owner], c.new[c.rel.owner]) || !equalText(c.old[c.rel.related], c.new[c.rel.related]))
+	if c.op == "delete" || moved {
+		if err := add("disassociate", c.old); err != nil {
+			return nil, err
+		}
+	}
+	if c.op == "create" || moved {
+		if err := add("associate", c.new); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func equalText(a, b *string) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+
+// linkIDs renders a join table row's owner and related ids, as object_ids
+// are rendered.
+func (w *watcher) linkIDs(ctx context.Context, r *relation, vals []*string) (owner, related string, err error) {
+	idx := [2]int{r.owner, r.related}
+	var ids [2]string
+	known := true
+	for i, k := range idx {
+		if vals[k] == nil {
+			return "", "", fmt.Errorf("auditpgx: relay: watched join table %q: a row with %q NULL", r.t.Table, r.names[k])
+		}
+		var ok bool
+		if ids[i], ok = record.ObjectIDText([]uint32{r.types[k]}, []string{*vals[k]}); !ok {
+			known = false
+		}
+	}
+	if known {
+		return ids[0], ids[1], nil
+	}
+	q := "SELECT " + record.ObjectIDSQL([]string{"$1"}, nil) + ", " + record.ObjectIDSQL([]string{"$2"}, nil)
+	res := w.conn.PgConn().ExecParams(ctx, q, [][]byte{[]byte(*vals[idx[0]]), []byte(*vals[idx[1]])},
+		[]uint32{r.types[idx[0]], r.types[idx[1]]}, nil, nil).Read()
+	if res.Err != nil {
+		return "", "", fmt.Errorf("auditpgx: relay: rendering a link of watched join table %q: %w", r.t.Table, res.Err)
+	}
+	return string(res.Rows[0][0]), string(res.Rows[0][1]), nil
 }
 
 // keyText is the object_id of a row, when Go can render it.
@@ -431,8 +537,16 @@ func (w *watcher) fullXid(ctx context.Context, xid uint32) (int64, error) {
 
 // outsideEntry is the entry of an outside write: no actor, no
 // fingerprint, created at the commit, context {"source": "outside"}.
-func outsideEntry(commit time.Time, op, table, objectID string, changes json.RawMessage, txID int64) entry {
+func outsideEntry(commit time.Time, op, table, objectID string, changes json.RawMessage, txID int64, link *WatchLink, related string) entry {
 	created := commit.UTC().Format("2006-01-02T15:04:05.999999") + "+00:00"
+	var relTable, relID, relField *string
+	if link != nil {
+		relTable, relID, relField = &link.RelatedTable, &related, &link.Field
+	}
+	var changesValue any
+	if changes != nil {
+		changesValue = changes
+	}
 	raw, _ := json.Marshal(struct {
 		Created              string          `json:"created"`
 		CreatedBy            *string         `json:"created_by"`
@@ -446,11 +560,11 @@ func outsideEntry(commit time.Time, op, table, objectID string, changes json.Raw
 		RelatedObjectID      *string         `json:"related_object_id"`
 		RelatedFieldName     *string         `json:"related_field_name"`
 		Context              json.RawMessage `json:"context"`
-	}{created, nil, op, table, objectID, changes, txID, nil, nil, nil, nil, json.RawMessage(OutsideContext)})
+	}{created, nil, op, table, objectID, changes, txID, nil, relTable, relID, relField, json.RawMessage(OutsideContext)})
 	var none *string
 	return entry{
-		values: []any{pgtype.Timestamptz{Time: commit, Valid: true}, none, op, table, objectID, changes, txID,
-			none, none, none, none, json.RawMessage(OutsideContext)},
+		values: []any{pgtype.Timestamptz{Time: commit, Valid: true}, none, op, table, objectID, changesValue, txID,
+			none, relTable, relID, relField, json.RawMessage(OutsideContext)},
 		raw: raw,
 	}
 }

@@ -27,7 +27,8 @@ func runRelay(ctx context.Context, e env, args []string) error {
 	create := fs.Bool("create", false, "create the publication, the slot, the state table and the entry table if missing")
 	ndjson := fs.String("ndjson", "", "write each entry as a JSON line to this file (- for stdout) instead of an entry table: at least once")
 	fs.Var((*watchFlag)(&cfg.Watch), "watch", "record the writes of this registered table that no auditpgx entry accounts for, as outside entries:\n"+
-		"TABLE[:exclude=COL,...][:redact=COL,...][:only=COL,...], with the registration's options; repeat for each table")
+		"TABLE[:exclude=COL,...][:redact=COL,...][:only=COL,...], with the registration's options, or for a join table\n"+
+		"TABLE:field=NAME:owner=TABLE(COL):related=TABLE(COL); repeat for each table")
 	fs.BoolVar(&cfg.SetReplicaIdentity, "set-replica-identity", false, "set REPLICA IDENTITY FULL on watched tables that lack it")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -145,6 +146,15 @@ func (w *watchFlag) Set(v string) error {
 		if !ok || slices.Contains(list, "") {
 			return fmt.Errorf("%q is not OPTION=COL,...", p)
 		}
+		if opt == "field" || opt == "owner" || opt == "related" {
+			if t.Link == nil {
+				t.Link = &relay.WatchLink{}
+			}
+			if err := setLink(t.Link, opt, cols); err != nil {
+				return err
+			}
+			continue
+		}
 		switch opt {
 		case "exclude":
 			t.Exclude = append(t.Exclude, list...)
@@ -153,9 +163,31 @@ func (w *watchFlag) Set(v string) error {
 		case "only":
 			t.Only = append(t.Only, list...)
 		default:
-			return fmt.Errorf("unknown option %q (exclude, redact or only)", opt)
+			return fmt.Errorf("unknown option %q (exclude, redact, only; field, owner, related)", opt)
 		}
 	}
+	if l := t.Link; l != nil && (l.Field == "" || l.OwnerTable == "" || l.RelatedTable == "") {
+		return fmt.Errorf("join table %q needs field=, owner= and related=", t.Table)
+	}
 	*w = append(*w, t)
+	return nil
+}
+
+// setLink sets a join table's field, or its owner or related TABLE(COL).
+func setLink(l *relay.WatchLink, opt, v string) error {
+	if opt == "field" {
+		l.Field = v
+		return nil
+	}
+	table, col, ok := strings.Cut(v, "(")
+	col, closed := strings.CutSuffix(col, ")")
+	if !ok || !closed || table == "" || col == "" {
+		return fmt.Errorf("%s=%q is not TABLE(COLUMN)", opt, v)
+	}
+	if opt == "owner" {
+		l.OwnerTable, l.OwnerColumn = table, col
+	} else {
+		l.RelatedTable, l.RelatedColumn = table, col
+	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx/internal/pgtest"
+	"github.com/auditpgx/auditpgx/relay"
 )
 
 // assertEventually reports whether cond becomes true within 20 s.
@@ -95,7 +96,8 @@ func TestRelayWatch(t *testing.T) {
 	_, err = db.Exec(`CREATE TABLE accounts (id int PRIMARY KEY, owner text, pin text, seen timestamptz)`)
 	require.NoError(t, err)
 
-	for _, bad := range []string{":redact=pin", "accounts:redact", "accounts:hide=pin", "accounts:only=,pin"} {
+	for _, bad := range []string{":redact=pin", "accounts:redact", "accounts:hide=pin", "accounts:only=,pin",
+		"links:field=f:owner=a(x)", "links:field=f:owner=a:related=b(y)", "links:owner=a(x):related=b(y)"} {
 		code, _, errOut := call(env, "relay", "--slot", slot, "--watch", bad)
 		require.Equal(t, exitUsage, code, bad)
 		require.Contains(t, errOut, "-watch", bad)
@@ -129,4 +131,16 @@ func TestRelayWatch(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT changes::text, context::text FROM auditpgx_entry`).Scan(&changes, &context_))
 	require.JSONEq(t, `{"added_fields": {"id": 1, "owner": "ann", "pin": "$encrypted$"}, "changed_fields": {}, "removed_fields": {}}`, changes)
 	require.JSONEq(t, `{"source": "outside"}`, context_)
+}
+
+func TestWatchFlag(t *testing.T) {
+	var w watchFlag
+	require.NoError(t, w.Set("app.users:exclude=last_login:redact=pw,pin"))
+	require.NoError(t, w.Set("members:field=members:owner=teams(team_id):related=app.users(user_id)"))
+	require.Equal(t, watchFlag{
+		{Table: "app.users", Exclude: []string{"last_login"}, Redact: []string{"pw", "pin"}},
+		{Table: "members", Link: &relay.WatchLink{Field: "members", OwnerTable: "teams", OwnerColumn: "team_id",
+			RelatedTable: "app.users", RelatedColumn: "user_id"}},
+	}, w)
+	require.Equal(t, "app.users,members", w.String())
 }
