@@ -88,31 +88,7 @@ func TestRunSIGKILLExactlyOnce(t *testing.T) {
 		writerDone <- nil
 	}()
 
-	inWindow := 0
-	for i := range 10 {
-		var stderr bytes.Buffer
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+string(cc))
-		cmd.Stderr, cmd.Stdout = &stderr, &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(150+rand.IntN(500)) * time.Millisecond)
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Wait(); err == nil || cmd.ProcessState.Exited() {
-			t.Fatalf("kill %d: the child had exited by itself: %v\n%s", i+1, err, stderr.Bytes())
-		}
-		waitInactive(t, e.cfg)
-		st, err := ReadStatus(context.Background(), e.cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Applied > st.Confirmed {
-			inWindow++
-		}
-	}
+	inWindow := killRelays(t, e.cfg, cc, 10, 150*time.Millisecond, 650*time.Millisecond)
 	stopWriter()
 	if err := <-writerDone; err != nil {
 		t.Fatalf("writer: %v", err)
@@ -128,4 +104,37 @@ func TestRunSIGKILLExactlyOnce(t *testing.T) {
 	}
 	sameIDs(t, objectIDs(t, e.dst, "auditpgx_entry"), want)
 	t.Logf("%d entries applied exactly once", len(want))
+}
+
+// killRelays runs a relay process of config cc n times, each killed with
+// SIGKILL after a random time in [lo, hi), and returns how many kills left
+// a destination commit unconfirmed.
+func killRelays(t *testing.T, cfg Config, cc []byte, n int, lo, hi time.Duration) int {
+	t.Helper()
+	inWindow := 0
+	for i := range n {
+		var stderr bytes.Buffer
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+string(cc))
+		cmd.Stderr, cmd.Stdout = &stderr, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(lo + time.Duration(rand.Int64N(int64(hi-lo))))
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err == nil || cmd.ProcessState.Exited() {
+			t.Fatalf("kill %d: the child had exited by itself: %v\n%s", i+1, err, stderr.Bytes())
+		}
+		waitInactive(t, cfg)
+		st, err := ReadStatus(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Applied > st.Confirmed {
+			inWindow++
+		}
+	}
+	return inWindow
 }
