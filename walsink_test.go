@@ -17,6 +17,7 @@ import (
 
 	"github.com/auditpgx/auditpgx"
 	"github.com/auditpgx/auditpgx/internal/pgtest"
+	"github.com/auditpgx/auditpgx/internal/record"
 	"github.com/auditpgx/auditpgx/relay"
 )
 
@@ -532,4 +533,29 @@ func TestRelayOutsideWrites(t *testing.T) {
 		FROM auditpgx_entry`).Scan(&leaks, &sameTx))
 	require.Zero(t, leaks, "no excluded or redacted value in an entry")
 	require.Equal(t, 1, sameTx, "an outside entry carries its transaction's tx_id")
+}
+
+// The WAL sink's guard passes with a logical slot of the current
+// database only: not with a slot of the same name in another one.
+func TestWALGuard(t *testing.T) {
+	t.Parallel()
+	w := newWALEnv(t, usersDDL, registerUsers)
+	check := func() error {
+		var one int
+		return w.plain.QueryRowContext(w.ctx, `SELECT 1 WHERE `+record.WAL{Slot: w.slot}.Guard()).Scan(&one)
+	}
+	require.NoError(t, check())
+
+	// The slot's name taken by a slot of another database.
+	_, err := w.plain.ExecContext(w.ctx, `SELECT pg_drop_replication_slot($1)`, w.slot)
+	require.NoError(t, err)
+	other, err := sql.Open("pgx", pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = other.ExecContext(w.ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, w.slot)
+	require.NoError(t, err)
+	defer other.ExecContext(context.Background(), `SELECT pg_drop_replication_slot($1)`, w.slot) //nolint:errcheck // the database goes too
+	require.ErrorContains(t, check(), `no logical replication slot "`+w.slot+`" in database`)
+	_, err = w.db.ExecContext(w.ctx, `INSERT INTO users (id, name) VALUES (1, 'a')`)
+	require.ErrorIs(t, err, auditpgx.ErrWALSinkUnavailable)
 }

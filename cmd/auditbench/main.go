@@ -65,6 +65,7 @@ func run() error {
 	micro := flag.Bool("micro", true, "also run the root package's rewrite micro-benchmarks (needs the go command)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the workloads to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile to this file after the run")
+	relayRun := flag.Bool("relay", false, "run auditpgx relay beside the workloads (in this process), from the auditpgx-wal variant's slot into an entry table, and report its lag; needs -variants with auditpgx-wal")
 	indexCost := flag.Int("index-cost", 0, "instead of the workloads, time this many audited UPDATEs by key per entry-table layout (each index dropped in turn; see bench.IndexCases)")
 	flag.Parse()
 
@@ -108,12 +109,26 @@ func run() error {
 	if *indexCost > 0 {
 		return runIndexCost(ctx, cfg.DSN, cfg.Rows, *indexCost, srv)
 	}
+	if *relayRun {
+		if !slices.Contains(strings.Split(*variants, ","), bench.AuditpgxWAL) {
+			return errors.New("-relay needs -variants with auditpgx-wal")
+		}
+		if err := setUpRelay(ctx, cfg.DSN); err != nil {
+			return fmt.Errorf("-relay: %w", err)
+		}
+	}
 	fmt.Fprintln(os.Stderr, "setting up and seeding the variants…")
 	suite, err := bench.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer suite.Close()
+	var lag *relayLag
+	if *relayRun {
+		if lag, err = startRelayLag(ctx, cfg.DSN); err != nil {
+			return err
+		}
+	}
 
 	load0 := loadAvg()
 	if *cpuProfile != "" {
@@ -139,6 +154,12 @@ func run() error {
 		}
 	}
 	load1 := loadAvg()
+	var lagReport strings.Builder
+	if lag != nil {
+		if err := lag.stop(ctx, &lagReport); err != nil {
+			return err
+		}
+	}
 
 	var extra []bench.Target
 	if *micro {
@@ -152,6 +173,7 @@ func run() error {
 	fmt.Printf("- %s; PostgreSQL %s (server_version_num %d)%s\n", runtime.Version(), pgVersion(report.ServerVersion), report.ServerVersion, serverNote(srv, report.Durability))
 	fmt.Printf("- %d rows per variant, bulk INSERT of %d rows, %d connections\n\n", report.Config.Rows, report.Config.BulkInsert, report.Config.Conns)
 	report.WriteTables(os.Stdout, extra)
+	fmt.Print(lagReport.String())
 	return nil
 }
 
