@@ -24,7 +24,8 @@ const (
 // statusInterval is how often Run confirms its position to the server when
 // the server does not ask sooner; well under the default
 // wal_sender_timeout of 60 s.
-const statusInterval = 10 * time.Second
+// Tests lower it.
+var statusInterval = 10 * time.Second
 
 // ErrConfig is wrapped by the errors of Run, Setup and ReadStatus that a
 // Config's field causes.

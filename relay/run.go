@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -62,13 +61,8 @@ func run(ctx context.Context, s settings) error {
 			return err
 		}
 		defer w.close()
-		missing, err := unpublished(ctx, w.conn, s)
-		if err != nil {
+		if err := w.check(ctx); err != nil {
 			return err
-		}
-		if len(missing) > 0 {
-			return fmt.Errorf("auditpgx: relay: publication %q does not hold watched table %s: run ALTER PUBLICATION %s ADD TABLE %s, or set Create",
-				s.Publication, missing[0], sqlq.Ident(s.Publication), strings.Join(missing, ", "))
 		}
 	}
 
@@ -203,6 +197,11 @@ func (st *stream) loop(ctx context.Context) error {
 		if !now.Before(st.nextStatus) {
 			if err := st.sendStatus(ctx, true); err != nil {
 				return err
+			}
+			if st.watch != nil {
+				if err := st.watch.check(ctx); err != nil {
+					return err
+				}
 			}
 		}
 		deadline := st.nextStatus

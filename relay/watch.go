@@ -157,6 +157,22 @@ func replicaIdentityName(c string) string {
 
 func (w *watcher) close() { w.conn.Close(context.Background()) }
 
+// check fails when a watched table is not in the publication, or has left
+// it, as a table dropped and created again does: pgoutput would send none
+// of its changes, and no error would say so. Run calls it at start and
+// every status interval.
+func (w *watcher) check(ctx context.Context) error {
+	missing, err := unpublished(ctx, w.conn, w.s)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("auditpgx: relay: watched table %s is not in publication %q, so its writes by other clients are not seen (a table dropped and created again leaves it): run ALTER PUBLICATION %s ADD TABLE %s, or set Create",
+			missing[0], w.s.Publication, sqlq.Ident(w.s.Publication), strings.Join(missing, ", "))
+	}
+	return nil
+}
+
 // relation takes pgoutput's description of a relation, sent before its
 // first change in a stream and after each change of its columns.
 func (w *watcher) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
