@@ -233,34 +233,46 @@ func noContextColumn(p *plan) error {
 }
 
 // execAudited runs the rewrite's exec form, again after a re-read of the
-// catalog if the table changed under a cached rewrite (see retry).
+// catalog if the table changed under a cached rewrite (see runAudited).
 func (i *interceptor) execAudited(ctx context.Context, c connection, p *plan, query string, args []driver.NamedValue) (driver.Result, error) {
-	res, err := execRewrite(ctx, c, p, args)
-	for attempt := 0; attempt < maxRetries; attempt++ {
-		np, ok := i.retry(ctx, c, p, query, err)
-		if !ok {
-			break
-		}
-		p = np
+	var res driver.Result
+	err := i.runAudited(ctx, c, p, query, execForm, func(p *plan) (err error) {
 		res, err = execRewrite(ctx, c, p, args)
-	}
-	remapPosition(err, p.rewrite.ExecSQL, query)
-	return res, staleError(err)
+		return err
+	})
+	return res, err
 }
 
 // queryAudited runs the rewrite's query form, with the same retry.
 func (i *interceptor) queryAudited(ctx context.Context, c connection, p *plan, query string, args []driver.NamedValue) (driver.Rows, error) {
-	rows, err := queryRewrite(ctx, c, p, args)
+	var rows driver.Rows
+	err := i.runAudited(ctx, c, p, query, queryForm, func(p *plan) (err error) {
+		rows, err = queryRewrite(ctx, c, p, args)
+		return err
+	})
+	return rows, err
+}
+
+// execForm and queryForm are the SQL a plan sends for Exec and for Query.
+func execForm(p *plan) string  { return p.rewrite.ExecSQL }
+func queryForm(p *plan) string { return p.rewrite.QuerySQL }
+
+// runAudited runs an audited statement with run, and runs it again with a
+// new plan after a re-read of the catalog if the table changed under a
+// cached rewrite (see retry). The error's position is mapped back from
+// the SQL sent (sent of the last plan) to query.
+func (i *interceptor) runAudited(ctx context.Context, c connection, p *plan, query string, sent func(*plan) string, run func(*plan) error) error {
+	err := run(p)
 	for attempt := 0; attempt < maxRetries; attempt++ {
 		np, ok := i.retry(ctx, c, p, query, err)
 		if !ok {
 			break
 		}
 		p = np
-		rows, err = queryRewrite(ctx, c, p, args)
+		err = run(p)
 	}
-	remapPosition(err, p.rewrite.QuerySQL, query)
-	return rows, staleError(err)
+	remapPosition(err, sent(p), query)
+	return staleError(err)
 }
 
 // maxRetries is how many times an audited statement outside a transaction
@@ -358,6 +370,9 @@ func idle(c any) bool {
 	id, ok := connID(c)
 	if !ok {
 		return false
+	}
+	if pc, ok := id.(*pgx.Conn); ok {
+		return pc.PgConn().TxStatus() == 'I'
 	}
 	pc, ok := id.(interface{ Conn() *pgx.Conn })
 	return ok && pc.Conn().PgConn().TxStatus() == 'I'

@@ -44,6 +44,9 @@ type plan struct {
 	entryTable  sqlq.Name
 	// multi marks a string of several statements, which pgx cannot prepare.
 	multi bool
+	// tag is the start of the original's command tag, before its row
+	// count ("INSERT 0", "UPDATE", …), for the pgx front's counted Exec.
+	tag string
 	// truncate marks a TRUNCATE sent with the INSERT of its entries: two
 	// statements, run through the simple protocol, that return no rows.
 	truncate bool
@@ -382,8 +385,8 @@ func (p *planner) build(ctx context.Context, q driver.QueryerContext, query stri
 	}
 	return &plan{action: audit, rewrite: rw, inlineActor: inline, withContext: withContext, entryTable: entry, multi: st.Count > 1,
 		truncate: truncate, changesCatalog: st.ChangesCatalog, endsTx: st.EndsTransaction, setsSearchPath: sessionOnly, bySearchPath: refs.unqualified,
-		recheck: refs.resolved,
-		tables:  tables, versions: versions}, cacheable, nil
+		recheck: refs.resolved, tag: st.Tag,
+		tables: tables, versions: versions}, cacheable, nil
 }
 
 // refuseUnplannable refuses what cannot be planned before it runs: a string

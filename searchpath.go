@@ -22,6 +22,9 @@ type sessions struct {
 // connID returns the identity of the pgx connection behind conn: sqlmw
 // hands interceptors a small struct wrapping it, a new value each call.
 func connID(conn any) (any, bool) {
+	if q, ok := conn.(*pgxQueryer); ok {
+		return q.conn, true // the pgx front's
+	}
 	v := reflect.ValueOf(conn)
 	if v.Kind() == reflect.Struct && v.NumField() > 0 && v.Field(0).CanInterface() {
 		if inner, ok := v.Field(0).Interface().(driver.Conn); ok {

@@ -92,6 +92,9 @@ type Statement struct {
 	Writes []Write
 	// Count is the number of statements in the text.
 	Count int
+	// Tag is the command tag of the last statement, before its row
+	// count, when it writes: "INSERT 0", "UPDATE", "DELETE" or "MERGE".
+	Tag string
 	// NumParams is the highest $n referenced.
 	NumParams int
 	// badParam is set by a $0, which the deparser cannot render.
@@ -138,7 +141,27 @@ func Parse(sql string) (*Statement, error) {
 	for _, raw := range tree.Stmts {
 		st.collect(raw.Stmt)
 	}
+	if n := len(tree.Stmts); n > 0 {
+		st.Tag = commandTag(tree.Stmts[n-1].Stmt)
+	}
 	return st, nil
+}
+
+// commandTag is the start of the command tag PostgreSQL returns for a
+// statement that writes, before its row count: "INSERT 0", "UPDATE",
+// "DELETE", "MERGE"; "" for any other.
+func commandTag(n *pg_query.Node) string {
+	switch {
+	case n.GetInsertStmt() != nil:
+		return "INSERT 0"
+	case n.GetUpdateStmt() != nil:
+		return "UPDATE"
+	case n.GetDeleteStmt() != nil:
+		return "DELETE"
+	case n.GetMergeStmt() != nil:
+		return "MERGE"
+	}
+	return ""
 }
 
 // SyntaxError reports that pg_query could not parse a statement. It keeps

@@ -1,0 +1,135 @@
+package auditpgx_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/auditpgx/auditpgx"
+	"github.com/auditpgx/auditpgx/internal/pgtest"
+)
+
+// BenchmarkPgxCopyFrom copies 100,000 rows into a table: with pgx alone
+// (plain), through the pgx front into a registered table (auditpgx), and
+// with pgx into a table whose row trigger writes each row to a log
+// (trigger). The table is emptied between runs. Compare ns/op.
+func BenchmarkPgxCopyFrom(b *testing.B) {
+	const n = 100_000
+	dsn := pgtest.NewDatabase(b)
+	ctx := context.Background()
+	raw, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range []string{
+		`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2))`,
+		`CREATE TABLE trig_items (LIKE items INCLUDING ALL)`,
+		`CREATE TABLE trig_log (id bigserial PRIMARY KEY, created timestamptz NOT NULL DEFAULT now(), row_data jsonb NOT NULL)`,
+		`CREATE FUNCTION trig_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO trig_log (row_data) VALUES (to_jsonb(NEW)); RETURN NULL; END $$`,
+		`CREATE TRIGGER trig_log AFTER INSERT ON trig_items FOR EACH ROW EXECUTE FUNCTION trig_log()`,
+	} {
+		if _, err := raw.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := reg.RegisterTable("items"); err != nil {
+		b.Fatal(err)
+	}
+	db := openWith(b, dsn, reg)
+	if err := auditpgx.Migrate(ctx, db, auditpgx.WithRegistry(reg)); err != nil {
+		b.Fatal(err)
+	}
+	pool, err := auditpgx.WrapPool(raw, auditpgx.WithRegistry(reg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = []any{int64(i + 1), fmt.Sprintf("item %d", i+1), "12.50"}
+	}
+	cols := []string{"id", "name", "price"}
+	for _, c := range []struct {
+		name  string
+		table string
+		copy  func(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error)
+	}{
+		{"plain", "items", raw.CopyFrom},
+		{"auditpgx", "items", pool.CopyFrom},
+		{"trigger", "trig_items", raw.CopyFrom},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				if _, err := raw.Exec(ctx, `TRUNCATE items, trig_items, trig_log, auditpgx_entry`); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				got, err := c.copy(ctx, pgx.Identifier{c.table}, cols, pgx.CopyFromRows(rows))
+				if err != nil || got != n {
+					b.Fatalf("copied %d, %v", got, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPgxUpdate is a single-row UPDATE by key through a plain pool
+// and through the pgx front.
+func BenchmarkPgxUpdate(b *testing.B) {
+	dsn := pgtest.NewDatabase(b)
+	ctx := context.Background()
+	raw, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(ctx, `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);
+		INSERT INTO items SELECT g, 'i' || g FROM generate_series(1, 1000) g`); err != nil {
+		b.Fatal(err)
+	}
+	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := reg.RegisterTable("items"); err != nil {
+		b.Fatal(err)
+	}
+	if err := auditpgx.Migrate(ctx, openWith(b, dsn, reg), auditpgx.WithRegistry(reg)); err != nil {
+		b.Fatal(err)
+	}
+	pool, err := auditpgx.WrapPool(raw, auditpgx.WithRegistry(reg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		exec func(context.Context, string, ...any) error
+	}{
+		{"plain", func(ctx context.Context, q string, args ...any) error {
+			_, err := raw.Exec(ctx, q, args...)
+			return err
+		}},
+		{"auditpgx", func(ctx context.Context, q string, args ...any) error {
+			_, err := pool.Exec(ctx, q, args...)
+			return err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				if err := c.exec(ctx, `UPDATE items SET name = $1 WHERE id = $2`, fmt.Sprintf("n%d", i), int64(i%1000+1)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
