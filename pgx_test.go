@@ -262,29 +262,74 @@ func TestPgxFrontCopyFrom(t *testing.T) {
 	require.Equal(t, 50, e.countEntries())
 }
 
-// A batch that writes no registered table is pgx's; one that does is
-// refused, whole, with ErrUnaudited.
+// A batch's audited statements are rewritten and read as pgx reads the
+// originals: tags, rows, ErrNoRows; a statement that cannot be audited in
+// a batch fails it before anything is sent.
 func TestPgxFrontBatch(t *testing.T) {
 	t.Parallel()
 	e, pool, _ := newPgxEnv(t, usersDDL+`; CREATE TABLE free (x int)`, registerUsers)
+	ctx := auditpgx.WithActor(e.ctx, "batcher")
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO free VALUES (1)`)
+	b.Queue(`INSERT INTO users (id, name) VALUES ($1, $2), ($3, $4)`, 1, "a", 2, "b")
+	b.Queue(`UPDATE users SET name = upper(name) RETURNING id, name`)
+	b.Queue(`UPDATE users SET name = 'z' WHERE id = @id`, pgx.NamedArgs{"id": 2})
+	b.Queue(`DELETE FROM users WHERE id = 99 RETURNING id`)
 	b.Queue(`SELECT count(*) FROM free`)
-	res := pool.SendBatch(e.ctx, b)
-	_, err := res.Exec()
+	var calledBack pgconn.CommandTag
+	b.Queue(`DELETE FROM users WHERE id = 1`).Exec(func(ct pgconn.CommandTag) error {
+		calledBack = ct
+		return nil
+	})
+	res := pool.SendBatch(ctx, b)
+	tag, err := res.Exec()
 	require.NoError(t, err)
+	require.Equal(t, "INSERT 0 1", tag.String())
+	tag, err = res.Exec()
+	require.NoError(t, err)
+	require.Equal(t, "INSERT 0 2", tag.String())
+	rows, err := res.Query()
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToMap)
+	require.NoError(t, err)
+	require.Equal(t, []map[string]any{{"id": int64(1), "name": "A"}, {"id": int64(2), "name": "B"}}, got)
+	require.Equal(t, "UPDATE 2", rows.CommandTag().String())
+	rows, err = res.Query() // a write without RETURNING, read as rows
+	require.NoError(t, err)
+	require.False(t, rows.Next())
+	require.Empty(t, rows.FieldDescriptions())
+	require.Equal(t, "UPDATE 1", rows.CommandTag().String())
+	var id int
+	require.ErrorIs(t, res.QueryRow().Scan(&id), pgx.ErrNoRows)
 	var n int
 	require.NoError(t, res.QueryRow().Scan(&n))
 	require.Equal(t, 1, n)
 	require.NoError(t, res.Close())
+	require.Equal(t, "DELETE 1", calledBack.String())
+	require.Equal(t, []string{"create 1", "create 2", "update 1", "update 2", "update 2", "delete 1"}, opsOf(e.entries()))
+	require.Equal(t, "batcher", *e.entries()[0].Actor)
+
+	// A failing statement fails as in pgx, and its transaction with it.
+	b = &pgx.Batch{}
+	b.Queue(`INSERT INTO users (id, name) VALUES (3, 'c')`)
+	b.Queue(`INSERT INTO users (id, name) VALUES (2, 'dup')`)
+	res = pool.SendBatch(ctx, b)
+	_, err = res.Exec()
+	require.NoError(t, err)
+	_, err = res.Exec()
+	var pgErr *pgconn.PgError
+	require.True(t, errors.As(err, &pgErr))
+	require.Equal(t, "23505", pgErr.Code)
+	require.Error(t, res.Close())
+	require.Equal(t, 6, e.countEntries(), "the batch is one implicit transaction")
 
 	b = &pgx.Batch{}
 	b.Queue(`INSERT INTO free VALUES (2)`)
-	b.Queue(`INSERT INTO users (id, name) VALUES (1, 'a')`)
-	res = pool.SendBatch(e.ctx, b)
+	b.Queue(`INSERT INTO users (id, name) VALUES (4, 'd'); INSERT INTO users (id, name) VALUES (5, 'e')`)
+	res = pool.SendBatch(ctx, b)
 	_, err = res.Exec()
 	require.ErrorIs(t, err, auditpgx.ErrUnaudited)
 	require.ErrorIs(t, res.Close(), auditpgx.ErrUnaudited)
-	require.NoError(t, pool.QueryRow(e.ctx, `SELECT count(*) FROM free`).Scan(&n))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM free`).Scan(&n))
 	require.Equal(t, 1, n, "nothing of the refused batch ran")
 }

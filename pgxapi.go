@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/auditpgx/auditpgx/internal/sqlq"
@@ -229,10 +230,10 @@ func (p *Pool) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) 
 	return &tx{Tx: t, f: p.f, release: c.Release}, nil
 }
 
-// SendBatch is pgxpool.Pool.SendBatch, audited: a batch that writes no
-// registered table is pgx's own; one whose statements write a registered
-// table fails, each result with an error wrapping ErrUnaudited, and
-// nothing is sent: auditing batches is not built yet.
+// SendBatch is pgxpool.Pool.SendBatch, audited: each statement that
+// writes a registered table is sent as its audited rewrite, and its result
+// reads as the original's (rows, command tag). A statement that cannot be
+// audited fails the whole batch, with nothing sent.
 func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	c, err := p.pool.Acquire(ctx)
 	if err != nil {
@@ -323,13 +324,17 @@ func (b *errBatch) QueryRow() pgx.Row                { return &row{err: b.err} }
 func (b *errBatch) Close() error                     { return b.err }
 func (b *errBatch) Tx() pgx.Tx                       { return nil }
 
-// sendBatch sends a batch none of whose statements writes a registered
-// table; otherwise it sends nothing and fails.
+// sendBatch sends b with each statement that writes a registered table
+// replaced by its audited rewrite (RowsSQL, which both Exec and Query can
+// read), and returns results that read as pgx's: one per queued
+// statement, in order, with the original's command tags. A statement that
+// cannot be audited fails the batch before anything is sent.
 func (f *front) sendBatch(ctx context.Context, conn *pgx.Conn, b *pgx.Batch) pgx.BatchResults {
 	q := &pgxQueryer{conn: conn}
-	var plans []*plan
+	plans := make([]*plan, len(b.QueuedQueries))
+	sent := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, len(b.QueuedQueries))}
 	for n, qq := range b.QueuedQueries {
-		sql, _, err := rewriteArgs(ctx, conn, qq.SQL, qq.Arguments)
+		sql, args, err := rewriteArgs(ctx, conn, qq.SQL, qq.Arguments)
 		if err != nil {
 			return &errBatch{err: err}
 		}
@@ -337,19 +342,115 @@ func (f *front) sendBatch(ctx context.Context, conn *pgx.Conn, b *pgx.Batch) pgx
 		if err != nil {
 			return &errBatch{err: err}
 		}
+		plans[n] = p
+		c := *qq
+		c.SQL, c.Arguments = sql, args
 		switch {
 		case p.action == refuse:
 			return &errBatch{err: p.err}
-		case p.action == audit || p.verify:
-			return &errBatch{err: &UnauditedError{Reason: fmt.Sprintf("statement %d of the batch writes a registered table, and batches are not audited yet: run it with Exec", n+1)}}
+		case p.verify:
+			return &errBatch{err: &UnauditedError{Reason: fmt.Sprintf("statement %d of the batch writes a name that is registered but means another table now; run it with Exec, which verifies it", n+1)}}
+		case p.action == audit && (p.multi || p.truncate || p.rewrite.RowsSQL == ""):
+			return &errBatch{err: &UnauditedError{Reason: fmt.Sprintf("statement %d of the batch cannot be audited in a batch; run it with Exec", n+1)}}
+		case p.action == audit:
+			text, bound, err := bind(ctx, p, p.rewrite.RowsSQL, namedArgs(args))
+			if err != nil {
+				return &errBatch{err: fmt.Errorf("statement %d of the batch: %w", n+1, err)}
+			}
+			c.SQL, c.Arguments = text, anyArgs(bound)
+			if qq.Fn != nil {
+				fn, item := qq.Fn, &batchItem{p: p, query: sql}
+				c.Fn = func(br pgx.BatchResults) error {
+					return fn(&auditedBatch{BatchResults: br, items: []*batchItem{item}, typeMap: conn.TypeMap()})
+				}
+			}
 		}
-		plans = append(plans, p)
+		sent.QueuedQueries[n] = &c
 	}
-	res := conn.SendBatch(ctx, b)
+	items := make([]*batchItem, len(plans))
+	for n, p := range plans {
+		if p.action == audit {
+			items[n] = &batchItem{p: p, query: b.QueuedQueries[n].SQL}
+		}
+	}
+	res := &auditedBatch{BatchResults: conn.SendBatch(ctx, sent), items: items, typeMap: conn.TypeMap()}
 	for _, p := range plans {
 		f.i.after(q, p, nil)
 	}
 	return res
+}
+
+// batchItem is an audited statement of a batch.
+type batchItem struct {
+	p     *plan
+	query string
+}
+
+// auditedBatch reads a batch's results, those of audited statements as
+// the originals' would read.
+type auditedBatch struct {
+	pgx.BatchResults
+	items   []*batchItem // nil for a statement sent as it was
+	next    int
+	typeMap *pgtype.Map
+}
+
+func (b *auditedBatch) item() *batchItem {
+	var it *batchItem
+	if b.next < len(b.items) {
+		it = b.items[b.next]
+	}
+	b.next++
+	return it
+}
+
+func (b *auditedBatch) Exec() (pgconn.CommandTag, error) {
+	it := b.item()
+	tag, err := b.BatchResults.Exec()
+	if it == nil {
+		return tag, err
+	}
+	if err != nil {
+		return tag, batchError(it, err)
+	}
+	if it.p.tag != "" && tag.Select() {
+		tag = countTag(it.p.tag, tag.RowsAffected())
+	}
+	return tag, nil
+}
+
+func (b *auditedBatch) Query() (pgx.Rows, error) {
+	it := b.item()
+	rows, err := b.BatchResults.Query()
+	if it == nil {
+		return rows, err
+	}
+	if err != nil {
+		return rows, batchError(it, err)
+	}
+	if it.p.rewrite.Returns {
+		return &taggedRows{Rows: rows, prefix: it.p.tag}, nil
+	}
+	// One zero-column row per written row: the original returns none.
+	for rows.Next() {
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, batchError(it, err)
+	}
+	return &bufferedPgxRows{tag: countTag(it.p.tag, rows.CommandTag().RowsAffected()), typeMap: b.typeMap, i: -1}, nil
+}
+
+func (b *auditedBatch) QueryRow() pgx.Row {
+	rows, err := b.Query()
+	return &row{rows: rows, err: err}
+}
+
+// batchError is the error of an audited statement of a batch, as
+// runAudited makes it (no retry: the batch has been sent).
+func batchError(it *batchItem, err error) error {
+	remapPosition(err, it.p.rewrite.RowsSQL, it.query)
+	return staleError(err)
 }
 
 // copyFrom copies into table: audited through a staging table when it is

@@ -118,6 +118,13 @@ type Rewrite struct {
 	ExecCounts bool
 	// QuerySQL returns exactly the rows and columns of the original.
 	QuerySQL string
+	// RowsSQL returns rows whose count is the number of rows the original
+	// wrote, and so is its command tag's: QuerySQL when the original
+	// returns rows (Returns), else zero-column rows, one per written row.
+	// A statement of a pgx batch, which may be read with Exec or Query,
+	// is sent as RowsSQL.
+	RowsSQL string
+	Returns bool
 	// NumParams is how many parameters the original takes.
 	NumParams int
 }
@@ -286,7 +293,7 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 			}
 			sql = head + " SELECT * FROM " + cteQuery + " WHERE " + record.EmitGate(cteEntries, true)
 		}
-		out.ExecSQL, out.QuerySQL = sql, sql
+		out.ExecSQL, out.QuerySQL, out.RowsSQL = sql, sql, sql
 		return out, nil
 	}
 	head, ok := strings.CutSuffix(sql, " SELECT")
@@ -294,11 +301,14 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 		return nil, fmt.Errorf("auditpgx internal error: unexpected deparsed tail")
 	}
 	project, returns := top.finalProjection()
+	out.Returns = returns
 	if opt.WAL == nil {
 		if returns {
 			out.QuerySQL = head + ", " + insert + " " + project
+			out.RowsSQL = out.QuerySQL
 		} else {
 			out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + " WHERE false"
+			out.RowsSQL = head + ", " + insert + " SELECT FROM " + top.name()
 		}
 		if opt.RowsForExec {
 			out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name()
@@ -318,8 +328,10 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 		// the emitting query, lateral to it, returning nothing.
 		out.QuerySQL = head + ", " + insert + " " + project + " UNION ALL SELECT " + cteQuery + ".* FROM " + cteEntries +
 			", LATERAL (" + project + " WHERE " + record.EmitGate(cteEntries, false) + ") AS " + cteQuery
+		out.RowsSQL = out.QuerySQL
 	} else {
 		out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + " WHERE false" + emitted
+		out.RowsSQL = head + ", " + insert + " SELECT FROM " + top.name() + emitted
 	}
 	if opt.RowsForExec {
 		out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name() + emitted
