@@ -113,6 +113,10 @@ type corpusOptions struct {
 	// WALRefused is, for a statement the table sink records and the WAL
 	// sink refuses, a substring of the WAL sink's refusal.
 	WALRefused string `json:"wal_refused"`
+	// PgxQueryRefused is, for a statement the pgx front refuses with
+	// Query in the simple protocol (a string of several statements), a
+	// substring of the refusal.
+	PgxQueryRefused string `json:"pgx_query_refused"`
 }
 
 type corpusCase struct {
@@ -291,6 +295,10 @@ type corpusEnv struct {
 	// sink, as messages of that prefix, read through wal.
 	wal       *walCollector
 	walPrefix string
+	// dsn is the connection string of the case's schema; reg the audited
+	// side's registry, for the pgx front.
+	dsn string
+	reg *auditpgx.Registry
 }
 
 // corpusAdmin is a pool on the shared server's base database that creates
@@ -368,6 +376,7 @@ func newCorpusEnvSink(t testing.TB, c *corpusCase, audited, wal bool) *corpusEnv
 	q.Set("timezone", "UTC")
 	u.RawQuery = q.Encode()
 	dsn := u.String()
+	e.dsn = dsn
 
 	if e.plain, err = sql.Open("pgx", dsn); err != nil {
 		t.Fatal(err)
@@ -394,6 +403,7 @@ func newCorpusEnvSink(t testing.TB, c *corpusCase, audited, wal bool) *corpusEnv
 	if err != nil {
 		t.Fatalf("register.json: %v", err)
 	}
+	e.reg = reg
 	conn, err := auditpgx.NewConnector(dsn, auditpgx.WithRegistry(reg))
 	if err != nil {
 		t.Fatal(err)
@@ -477,7 +487,7 @@ type modeResult struct {
 // runCase runs the Exec and the Query halves of a case side by side: each
 // needs its own fresh copies, and the time goes in waiting on the server.
 func runCase(t *testing.T, c *corpusCase) {
-	modes := []string{"exec", "query"}
+	modes := []string{"exec", "query", "pgx-exec", "pgx-query"}
 	if pgtest.Shared(t).Version() >= 140000 {
 		// The WAL sink decodes its messages with pgoutput from 14 on.
 		modes = append(modes, "wal-exec", "wal-query")
@@ -541,18 +551,22 @@ func runCase(t *testing.T, c *corpusCase) {
 }
 
 func runMode(t testing.TB, c *corpusCase, mode string) modeResult {
+	if call, ok := strings.CutPrefix(mode, "pgx-"); ok {
+		return runPgxMode(t, c, call)
+	}
 	mode, wal := strings.CutPrefix(mode, "wal-")
 	audited := newCorpusEnvSink(t, c, true, wal)
 	if mode == "exec" && !wal {
 		checkRewrite(t, c, audited)
 		explainGolden(t, c, audited)
 	}
+	viaDriver := func() *outcome { return run(audited, audited.db, c.auditCtx(), mode) }
 	if c.hasRefused {
-		checkRefused(t, c, audited, mode, c.refused)
+		checkRefused(t, audited, mode, c.refused, viaDriver)
 		return modeResult{}
 	}
 	if wal && c.opt.WALRefused != "" {
-		checkRefused(t, c, audited, mode, c.opt.WALRefused)
+		checkRefused(t, audited, mode, c.opt.WALRefused, viaDriver)
 		return modeResult{}
 	}
 	plain := newCorpusEnv(t, c, false)
@@ -590,9 +604,9 @@ func runMode(t testing.TB, c *corpusCase, mode string) modeResult {
 
 // checkRefused runs a case that must be refused: the call fails with
 // ErrUnaudited or ErrAppendOnly naming refused.txt, and nothing changes.
-func checkRefused(t testing.TB, c *corpusCase, e *corpusEnv, mode, refused string) {
+func checkRefused(t testing.TB, e *corpusEnv, mode, refused string, run func() *outcome) {
 	before := e.snapshot()
-	o := run(e, e.db, c.auditCtx(), mode)
+	o := run()
 	refusal := o.err != nil && (errors.Is(o.err, auditpgx.ErrUnaudited) || errors.Is(o.err, auditpgx.ErrAppendOnly))
 	switch {
 	case o.err == nil:
@@ -763,6 +777,7 @@ type outcome struct {
 	err      error
 	errClass string // "" on success, "pg <SQLSTATE>" or "error"
 	affected int64
+	tag      string // the pgx front's command tag
 	columns  []string
 	types    []string
 	rows     []string
@@ -782,6 +797,9 @@ func (o *outcome) lines(anyOrder bool) []string {
 	out := []string{"error: " + o.errClass}
 	if o.mode == "exec" {
 		return append(out, fmt.Sprintf("rows affected: %d", o.affected))
+	}
+	if o.tag != "" {
+		out = append(out, "tag: "+o.tag)
 	}
 	out = append(out, "columns: "+strings.Join(o.columns, ", "))
 	for _, ty := range o.types {

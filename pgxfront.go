@@ -175,10 +175,6 @@ func (f *front) exec(ctx context.Context, conn *pgx.Conn, sql string, args []any
 		return pgconn.CommandTag{}, err
 	}
 	var tag pgconn.CommandTag
-	run := func() (err error) {
-		tag, err = conn.Exec(ctx, sql, args...)
-		return err
-	}
 	switch p.action {
 	case audit:
 		tag, err = f.execAudited(ctx, q, p, sql, args)
@@ -186,10 +182,10 @@ func (f *front) exec(ctx context.Context, conn *pgx.Conn, sql string, args []any
 		return pgconn.CommandTag{}, p.err
 	default:
 		if p.verify {
-			tag, err = f.execVerified(ctx, q, p, sql, args, run)
+			tag, err = f.execVerified(ctx, q, p, sql, args)
 			break
 		}
-		err = run()
+		tag, err = conn.Exec(ctx, sql, args...)
 	}
 	f.i.after(q, p, err)
 	return tag, err
@@ -209,6 +205,11 @@ func (f *front) execAudited(ctx context.Context, q *pgxQueryer, p *plan, sql str
 				bound = append([]driver.NamedValue{{Value: pgx.QueryExecModeSimpleProtocol}}, bound...)
 			}
 			tag, err = q.conn.Exec(ctx, text, anyArgs(bound)...)
+			if err == nil && p.tag != "" && tag.Select() {
+				// A string of several statements, whose last is a write
+				// ending in its rows' SELECT: the count is its tag's.
+				tag = countTag(p.tag, tag.RowsAffected())
+			}
 			return err
 		}
 		res, err := execRewrite(ctx, q, p, namedArgs(args))
@@ -231,10 +232,14 @@ func countTag(prefix string, n int64) pgconn.CommandTag {
 	return pgconn.NewCommandTag(prefix + " " + strconv.FormatInt(n, 10))
 }
 
-func (f *front) execVerified(ctx context.Context, q *pgxQueryer, p *plan, sql string, args []any, run func() error) (pgconn.CommandTag, error) {
-	err := f.i.verified(ctx, q, p, run)
+func (f *front) execVerified(ctx context.Context, q *pgxQueryer, p *plan, sql string, args []any) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	err := f.i.verified(ctx, q, p, func() (err error) {
+		tag, err = q.conn.Exec(ctx, sql, args...)
+		return err
+	})
 	if !errors.Is(err, errReplan) {
-		return pgconn.CommandTag{}, err
+		return tag, err
 	}
 	np, err := f.i.replan(ctx, q, sql)
 	if err != nil {
@@ -276,6 +281,11 @@ func (f *front) query(ctx context.Context, conn *pgx.Conn, sql string, args []an
 }
 
 func (f *front) queryAudited(ctx context.Context, q *pgxQueryer, p *plan, sql string, args []any) (pgx.Rows, error) {
+	if p.multi && simpleProtocol(q.conn, args) {
+		// pgx's Query returns the first statement's result of such a
+		// string, whose command tag the rewrite does not keep.
+		return nil, &UnauditedError{Reason: "a string of several statements that writes a registered table is audited through Exec only: pgx's Query reads only its first statement's result"}
+	}
 	var rows pgx.Rows
 	err := f.i.runAudited(ctx, q, p, sql, queryForm, func(p *plan) error {
 		if p.truncate {
@@ -284,6 +294,27 @@ func (f *front) queryAudited(ctx context.Context, q *pgxQueryer, p *plan, sql st
 				return err
 			}
 			rows = &bufferedPgxRows{tag: tag, typeMap: q.conn.TypeMap(), i: -1}
+			return nil
+		}
+		if !p.rewrite.Returns && p.rewrite.RowsSQL != "" {
+			// The original returns no rows: RowsSQL's zero-column rows,
+			// one per written row, are read here for the count.
+			text, bound, err := bind(ctx, p, p.rewrite.RowsSQL, namedArgs(args))
+			if err != nil {
+				return err
+			}
+			r, err := q.conn.Query(ctx, text, anyArgs(bound)...)
+			if err != nil {
+				return err
+			}
+			fields := r.FieldDescriptions()
+			for r.Next() {
+			}
+			r.Close()
+			if err := r.Err(); err != nil {
+				return err
+			}
+			rows = &bufferedPgxRows{fields: fields, tag: countTag(p.tag, r.CommandTag().RowsAffected()), typeMap: q.conn.TypeMap(), i: -1}
 			return nil
 		}
 		text, bound, err := bind(ctx, p, p.rewrite.QuerySQL, namedArgs(args))
@@ -328,6 +359,19 @@ func (f *front) queryVerified(ctx context.Context, q *pgxQueryer, p *plan, sql s
 		return q.conn.Query(ctx, sql, args...)
 	}
 	return f.queryAudited(ctx, q, np, sql, args)
+}
+
+// simpleProtocol reports whether a statement with these arguments runs
+// with the simple protocol, the only one that takes several statements.
+func simpleProtocol(conn *pgx.Conn, args []any) bool {
+	mode := conn.Config().DefaultQueryExecMode
+	opts, _ := splitOptions(args)
+	for _, o := range opts {
+		if m, ok := o.(pgx.QueryExecMode); ok {
+			mode = m
+		}
+	}
+	return mode == pgx.QueryExecModeSimpleProtocol
 }
 
 // taggedRows are an audited write's rows, whose command tag is the

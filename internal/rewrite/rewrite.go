@@ -293,7 +293,8 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 			}
 			sql = head + " SELECT * FROM " + cteQuery + " WHERE " + record.EmitGate(cteEntries, true)
 		}
-		out.ExecSQL, out.QuerySQL, out.RowsSQL = sql, sql, sql
+		// The statement's own last part: its rows are the original's.
+		out.ExecSQL, out.QuerySQL, out.RowsSQL, out.Returns = sql, sql, sql, true
 		return out, nil
 	}
 	head, ok := strings.CutSuffix(sql, " SELECT")
