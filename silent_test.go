@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
@@ -264,7 +266,8 @@ func TestSilentDDLBetweenExecutions(t *testing.T) {
 }
 
 // TestSilentRandomRebuilds keeps rebuilding the registered table from a
-// plain pgx connection while writers go through auditpgx. At the end every
+// plain pgx connection while writers go through auditpgx, its driver and
+// its pgx front. At the end every
 // write that succeeded has its entry, no entry lacks its write, and every
 // failure was an error the caller saw.
 func TestSilentRandomRebuilds(t *testing.T) {
@@ -299,8 +302,31 @@ func TestSilentRandomRebuilds(t *testing.T) {
 			time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
 		}
 	}()
+	// Writers 0 and 1 go through the driver, 2 and 3 through the pgx
+	// front, 3 in the exec mode that prepares nothing.
+	raw, err := pgxpool.New(e.ctx, e.dsn)
+	require.NoError(t, err)
+	defer raw.Close()
+	pool, err := auditpgx.WrapPool(raw, auditpgx.WithRegistry(e.reg))
+	require.NoError(t, err)
+	execs := []func(q string, id int) (int64, error){
+		func(q string, id int) (int64, error) {
+			res, err := e.db.ExecContext(e.ctx, q, id)
+			if err != nil {
+				return 0, err
+			}
+			return res.RowsAffected()
+		},
+	}
+	execs = append(execs, execs[0], func(q string, id int) (int64, error) {
+		tag, err := pool.Exec(e.ctx, q, id)
+		return tag.RowsAffected(), err
+	}, func(q string, id int) (int64, error) {
+		tag, err := pool.Exec(e.ctx, q, pgx.QueryExecModeExec, id)
+		return tag.RowsAffected(), err
+	})
 	type result struct{ inserted, deleted map[int]int }
-	results := make([]result, 3)
+	results := make([]result, len(execs))
 	var seen atomic.Int64
 	var kinds sync.Map // error text -> struct{}
 	for w := range results {
@@ -318,23 +344,22 @@ func TestSilentRandomRebuilds(t *testing.T) {
 				// Run with a context that is never cancelled: a statement
 				// cancelled as it commits reports an error for a write that
 				// happened.
-				res, err := e.db.ExecContext(e.ctx, q, id)
+				n, err := execs[w](q, id)
 				if err != nil {
 					seen.Add(1)
 					kinds.Store(err.Error(), struct{}{})
 					continue
 				}
-				if n, _ := res.RowsAffected(); n == 1 {
+				if n == 1 {
 					r.inserted[id]++
 				}
 				if i%2 == 0 {
-					res, err := e.db.ExecContext(e.ctx, `DELETE FROM t WHERE id = $1`, id)
+					n, err := execs[w](`DELETE FROM t WHERE id = $1`, id)
 					if err != nil {
 						seen.Add(1)
 						kinds.Store(err.Error(), struct{}{})
 						continue
 					}
-					n, _ := res.RowsAffected()
 					r.deleted[id] += int(n)
 				}
 			}
