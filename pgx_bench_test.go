@@ -81,9 +81,10 @@ func BenchmarkPgxCopyFrom(b *testing.B) {
 	}
 }
 
-// BenchmarkPgxUpdate is a single-row UPDATE by key through a plain pool
-// and through the pgx front.
-func BenchmarkPgxUpdate(b *testing.B) {
+// BenchmarkPgxFront is a single-row UPDATE by key, and a SELECT by key
+// (a plan-cache hit, passed through), through a plain pool and through
+// the pgx front.
+func BenchmarkPgxFront(b *testing.B) {
 	dsn := pgtest.NewDatabase(b)
 	ctx := context.Background()
 	raw, err := pgxpool.New(ctx, dsn)
@@ -109,24 +110,31 @@ func BenchmarkPgxUpdate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var name string
 	for _, c := range []struct {
 		name string
-		exec func(context.Context, string, ...any) error
+		run  func(ctx context.Context, i int) error
 	}{
-		{"plain", func(ctx context.Context, q string, args ...any) error {
-			_, err := raw.Exec(ctx, q, args...)
+		{"update/plain", func(ctx context.Context, i int) error {
+			_, err := raw.Exec(ctx, `UPDATE items SET name = $1 WHERE id = $2`, fmt.Sprintf("n%d", i), int64(i%1000+1))
 			return err
 		}},
-		{"auditpgx", func(ctx context.Context, q string, args ...any) error {
-			_, err := pool.Exec(ctx, q, args...)
+		{"update/auditpgx", func(ctx context.Context, i int) error {
+			_, err := pool.Exec(ctx, `UPDATE items SET name = $1 WHERE id = $2`, fmt.Sprintf("n%d", i), int64(i%1000+1))
 			return err
+		}},
+		{"select/plain", func(ctx context.Context, i int) error {
+			return raw.QueryRow(ctx, `SELECT name FROM items WHERE id = $1`, int64(i%1000+1)).Scan(&name)
+		}},
+		{"select/auditpgx", func(ctx context.Context, i int) error {
+			return pool.QueryRow(ctx, `SELECT name FROM items WHERE id = $1`, int64(i%1000+1)).Scan(&name)
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				if err := c.exec(ctx, `UPDATE items SET name = $1 WHERE id = $2`, fmt.Sprintf("n%d", i), int64(i%1000+1)); err != nil {
+				if err := c.run(ctx, i); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -332,4 +333,51 @@ func TestPgxFrontBatch(t *testing.T) {
 	require.ErrorIs(t, res.Close(), auditpgx.ErrUnaudited)
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM free`).Scan(&n))
 	require.Equal(t, 1, n, "nothing of the refused batch ran")
+}
+
+// The search_path a pgx connection sets decides what its statements
+// write, through the pgx front as through the driver; the pool's hooks
+// run as before.
+func TestPgxFrontSearchPathAndHooks(t *testing.T) {
+	t.Parallel()
+	e := newEnvConfig(t, pgtest.NewDatabase(t), "public", auditpgx.RegistryConfig{},
+		`CREATE TABLE t (id int PRIMARY KEY, v text); CREATE SCHEMA other; CREATE TABLE other.t (id int PRIMARY KEY, v text)`,
+		func(r *auditpgx.Registry) error { return r.RegisterTable("public.t") })
+	cfg, err := pgxpool.ParseConfig(e.dsn)
+	require.NoError(t, err)
+	var connected, acquired atomic.Int64
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		connected.Add(1)
+		_, err := c.Exec(ctx, `SET application_name = 'hooked'`)
+		return err
+	}
+	cfg.PrepareConn = func(context.Context, *pgx.Conn) (bool, error) { acquired.Add(1); return true, nil }
+	cfg.MaxConns = 2
+	raw, err := pgxpool.NewWithConfig(e.ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(raw.Close)
+	pool, err := auditpgx.WrapPool(raw, auditpgx.WithRegistry(e.reg))
+	require.NoError(t, err)
+
+	// Planned first on a connection with the default search_path.
+	_, err = pool.Exec(e.ctx, `INSERT INTO t VALUES (1, 'public')`)
+	require.NoError(t, err)
+	c, err := pool.Acquire(e.ctx)
+	require.NoError(t, err)
+	_, err = c.Exec(e.ctx, `SET search_path = other, public`)
+	require.NoError(t, err)
+	for i := range 3 {
+		_, err = c.Exec(e.ctx, `INSERT INTO t VALUES ($1, 'other')`, 10+i)
+		require.NoError(t, err)
+	}
+	var app string
+	require.NoError(t, c.QueryRow(e.ctx, `SELECT current_setting('application_name')`).Scan(&app))
+	require.Equal(t, "hooked", app)
+	c.Release()
+	var inOther int
+	require.NoError(t, e.plain.QueryRowContext(e.ctx, `SELECT count(*) FROM other.t`).Scan(&inOther))
+	require.Equal(t, 3, inOther)
+	require.Equal(t, []string{"create 1"}, opsOf(e.entries()), "the writes to other.t are not public.t's")
+	require.Positive(t, connected.Load())
+	require.Positive(t, acquired.Load())
 }
