@@ -18,39 +18,12 @@ import (
 // (trigger). The table is emptied between runs. Compare ns/op.
 func BenchmarkPgxCopyFrom(b *testing.B) {
 	const n = 100_000
-	dsn := pgtest.NewDatabase(b)
 	ctx := context.Background()
-	raw, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	for _, q := range []string{
-		`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2))`,
-		`CREATE TABLE trig_items (LIKE items INCLUDING ALL)`,
-		`CREATE TABLE trig_log (id bigserial PRIMARY KEY, created timestamptz NOT NULL DEFAULT now(), row_data jsonb NOT NULL)`,
-		`CREATE FUNCTION trig_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO trig_log (row_data) VALUES (to_jsonb(NEW)); RETURN NULL; END $$`,
-		`CREATE TRIGGER trig_log AFTER INSERT ON trig_items FOR EACH ROW EXECUTE FUNCTION trig_log()`,
-	} {
-		if _, err := raw.Exec(ctx, q); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := reg.RegisterTable("items"); err != nil {
-		b.Fatal(err)
-	}
-	db := openWith(b, dsn, reg)
-	if err := auditpgx.Migrate(ctx, db, auditpgx.WithRegistry(reg)); err != nil {
-		b.Fatal(err)
-	}
-	pool, err := auditpgx.WrapPool(raw, auditpgx.WithRegistry(reg))
-	if err != nil {
-		b.Fatal(err)
-	}
+	raw, pool := pgxBenchEnv(b, `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2));
+		CREATE TABLE trig_items (LIKE items INCLUDING ALL);
+		CREATE TABLE trig_log (id bigserial PRIMARY KEY, created timestamptz NOT NULL DEFAULT now(), row_data jsonb NOT NULL);
+		CREATE FUNCTION trig_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO trig_log (row_data) VALUES (to_jsonb(NEW)); RETURN NULL; END $$;
+		CREATE TRIGGER trig_log AFTER INSERT ON trig_items FOR EACH ROW EXECUTE FUNCTION trig_log()`)
 	rows := make([][]any, n)
 	for i := range rows {
 		rows[i] = []any{int64(i + 1), fmt.Sprintf("item %d", i+1), "12.50"}
@@ -85,31 +58,9 @@ func BenchmarkPgxCopyFrom(b *testing.B) {
 // (a plan-cache hit, passed through), through a plain pool and through
 // the pgx front.
 func BenchmarkPgxFront(b *testing.B) {
-	dsn := pgtest.NewDatabase(b)
 	ctx := context.Background()
-	raw, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.Exec(ctx, `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);
-		INSERT INTO items SELECT g, 'i' || g FROM generate_series(1, 1000) g`); err != nil {
-		b.Fatal(err)
-	}
-	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := reg.RegisterTable("items"); err != nil {
-		b.Fatal(err)
-	}
-	if err := auditpgx.Migrate(ctx, openWith(b, dsn, reg), auditpgx.WithRegistry(reg)); err != nil {
-		b.Fatal(err)
-	}
-	pool, err := auditpgx.WrapPool(raw, auditpgx.WithRegistry(reg))
-	if err != nil {
-		b.Fatal(err)
-	}
+	raw, pool := pgxBenchEnv(b, `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);
+		INSERT INTO items SELECT g, 'i' || g FROM generate_series(1, 1000) g`)
 	var name string
 	for _, c := range []struct {
 		name string
@@ -140,4 +91,35 @@ func BenchmarkPgxFront(b *testing.B) {
 			}
 		})
 	}
+}
+
+// pgxBenchEnv is a fresh database set up by ddl, with items registered and
+// the entry table made: a plain pool on it and the pool audited.
+func pgxBenchEnv(b *testing.B, ddl string) (*pgxpool.Pool, *auditpgx.Pool) {
+	b.Helper()
+	dsn := pgtest.NewDatabase(b)
+	ctx := context.Background()
+	raw, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(raw.Close)
+	if _, err := raw.Exec(ctx, ddl); err != nil {
+		b.Fatal(err)
+	}
+	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := reg.RegisterTable("items"); err != nil {
+		b.Fatal(err)
+	}
+	if err := auditpgx.Migrate(ctx, openWith(b, dsn, reg), auditpgx.WithRegistry(reg)); err != nil {
+		b.Fatal(err)
+	}
+	pool, err := auditpgx.WrapPool(raw, auditpgx.WithRegistry(reg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw, pool
 }

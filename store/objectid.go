@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/auditpgx/auditpgx/internal/record"
 )
 
 // ObjectID renders primary-key values as the object_id column spells them,
@@ -97,7 +99,7 @@ func writePGJSON(b *strings.Builder, v any) {
 	case json.Number:
 		b.WriteString(pgNumber(string(x)))
 	case string:
-		writePGString(b, x)
+		record.WriteJSONString(b, x)
 	case []any:
 		b.WriteByte('[')
 		for i, e := range x {
@@ -124,43 +126,12 @@ func writePGJSON(b *strings.Builder, v any) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writePGString(b, k)
+			record.WriteJSONString(b, k)
 			b.WriteString(": ")
 			writePGJSON(b, x[k])
 		}
 		b.WriteByte('}')
 	}
-}
-
-// writePGString escapes as PostgreSQL's escape_json: quote, backslash and
-// control characters only.
-func writePGString(b *strings.Builder, s string) {
-	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			if r < 0x20 {
-				fmt.Fprintf(b, `\u%04x`, r)
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
 }
 
 // pgNumber writes a JSON number as numeric_out writes the numeric that

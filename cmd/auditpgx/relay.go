@@ -144,7 +144,7 @@ func (w *watchFlag) Set(v string) error {
 		opt, cols, ok := strings.Cut(p, "=")
 		list := strings.Split(cols, ",")
 		if !ok || slices.Contains(list, "") {
-			return fmt.Errorf("%q is not OPTION=COL,...", p)
+			return fmt.Errorf("%q is not OPTION=COL[,COL]", p)
 		}
 		if opt == "field" || opt == "owner" || opt == "related" {
 			if t.Link == nil {

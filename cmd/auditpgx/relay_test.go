@@ -46,10 +46,7 @@ func TestRelay(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"relay", "--create", "--slot", slot, "--publication", slot}, &out, &stderr, func(k string) string { return env[k] })
 	}()
-	require.Eventually(t, func() bool {
-		var n int
-		return db.QueryRow(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active`, slot).Scan(&n) == nil && n == 1
-	}, 20*time.Second, 50*time.Millisecond, stderr.String())
+	waitSlotActive(t, db, slot, &stderr)
 	entry := `{"created": "2026-12-06T10:00:00+00:00", "created_by": "ops", "operation": "create", "table_name": "users", "object_id": "7",
 		"changes": {"added_fields": {"id": 7}, "changed_fields": {}, "removed_fields": {}}, "tx_id": 42, "statement_fingerprint": null,
 		"related_table_name": null, "related_object_id": null, "related_field_name": null, "context": {"request_id": "r-1"}}`
@@ -113,10 +110,7 @@ func TestRelayWatch(t *testing.T) {
 		done <- run(ctx, []string{"relay", "--create", "--slot", slot, "--publication", slot,
 			"--watch", "accounts:redact=pin:exclude=seen", "--set-replica-identity"}, &out, &stderr, func(k string) string { return env[k] })
 	}()
-	require.Eventually(t, func() bool {
-		var n int
-		return db.QueryRow(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active`, slot).Scan(&n) == nil && n == 1
-	}, 20*time.Second, 50*time.Millisecond, stderr.String())
+	waitSlotActive(t, db, slot, &stderr)
 	_, err = db.Exec(`INSERT INTO accounts VALUES (1, 'ann', '1234', now())`)
 	require.NoError(t, err)
 	if !assertEventually(func() bool {
@@ -143,4 +137,13 @@ func TestWatchFlag(t *testing.T) {
 			RelatedTable: "app.users", RelatedColumn: "user_id"}},
 	}, w)
 	require.Equal(t, "app.users,members", w.String())
+}
+
+// waitSlotActive waits until a relay streams from slot.
+func waitSlotActive(t *testing.T, db *sql.DB, slot string, stderr *syncBuffer) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var n int
+		return db.QueryRow(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active`, slot).Scan(&n) == nil && n == 1
+	}, 20*time.Second, 50*time.Millisecond, stderr.String())
 }

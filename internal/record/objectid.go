@@ -70,17 +70,18 @@ func ObjectIDText(typeOIDs []uint32, texts []string) (id string, ok bool) {
 		case oidInt2, oidInt4, oidInt8:
 			b.WriteString(v)
 		default:
-			writeJSONString(&b, v)
+			WriteJSONString(&b, v)
 		}
 	}
 	b.WriteByte(']')
 	return b.String(), true
 }
 
-// writeJSONString writes s as PostgreSQL's jsonb output writes a string:
-// quotes, backslashes and control characters escaped (\b \f \n \r \t, the
-// others as \u00xx in lowercase hex), everything else as it is.
-func writeJSONString(b *strings.Builder, s string) {
+// WriteJSONString writes s as PostgreSQL's json and jsonb output (its
+// escape_json) writes a string: quotes, backslashes and control
+// characters escaped (\b \f \n \r \t, the others as \u00xx in lowercase
+// hex), every other byte as it is.
+func WriteJSONString(b *strings.Builder, s string) {
 	const hex = "0123456789abcdef"
 	b.WriteByte('"')
 	for i := 0; i < len(s); {
