@@ -149,8 +149,13 @@ func TestCorpus(t *testing.T) {
 		t.Fatalf("no cases under %s", corpusDir)
 	}
 	version := pgtest.Shared(t).Version()
-	// The shared WAL slot of the cases that run in the base database
-	// outlives them all.
+	// The cases' schemas live in a database of their own, so that the WAL
+	// slot reading their messages decodes no other test's DDL: a slot
+	// stuck on another test's transaction (once, on 18: "could not map
+	// filenumber") failed every case after it.
+	corpusDatabase.url, corpusDatabase.once, corpusDatabase.db = pgtest.NewDatabase(t), sync.Once{}, nil // anew for -count
+	// The shared WAL slot of the cases that run in that database outlives
+	// them all, and is dropped before it (cleanups run last first).
 	corpusCleanup = t.Cleanup
 	for _, dir := range dirs {
 		c := loadCase(t, dir, version)
@@ -301,13 +306,35 @@ type corpusEnv struct {
 	reg *auditpgx.Registry
 }
 
-// corpusAdmin is a pool on the shared server's base database that creates
-// and drops the cases' schemas: a few connections for all of them, rather
-// than a connection per schema.
+// corpusAdmin is a pool on the shared server's base database, where the
+// fidelity tests' WAL sink runs read their messages.
 var corpusAdmin struct {
 	once sync.Once
 	db   *sql.DB
 	err  error
+}
+
+// corpusDatabase is the database of TestCorpus's schemas, set by
+// TestCorpus before its cases run; corpusDB opens it once for them all.
+var corpusDatabase struct {
+	url  string
+	once sync.Once
+	db   *sql.DB
+	err  error
+}
+
+func corpusDB(t testing.TB) *sql.DB {
+	t.Helper()
+	corpusDatabase.once.Do(func() {
+		corpusDatabase.db, corpusDatabase.err = sql.Open("pgx", corpusDatabase.url)
+		if corpusDatabase.err == nil {
+			corpusDatabase.db.SetMaxIdleConns(8)
+		}
+	})
+	if corpusDatabase.err != nil {
+		t.Fatal(corpusDatabase.err)
+	}
+	return corpusDatabase.db
 }
 
 func corpusAdminDB(t testing.TB) *sql.DB {
@@ -347,7 +374,7 @@ func newCorpusEnvSink(t testing.TB, c *corpusCase, audited, wal bool) *corpusEnv
 			t.Fatal(err)
 		}
 	}
-	u, err := url.Parse(pgtest.URL(t))
+	u, err := url.Parse(corpusDatabase.url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +386,7 @@ func newCorpusEnvSink(t testing.TB, c *corpusCase, audited, wal bool) *corpusEnv
 		q = u.Query()
 	} else {
 		schema := fmt.Sprintf("c_%.40s_%08x", strings.ReplaceAll(c.name, "-", "_"), rand.Uint32())
-		admin := corpusAdminDB(t)
+		admin := corpusDB(t)
 		// SET LOCAL lasts for the implicit transaction of this one string.
 		if _, err := admin.ExecContext(e.ctx, "CREATE SCHEMA "+schema+"; SET LOCAL search_path = "+schema+";\n"+c.setup+";\n"+ddl); err != nil {
 			t.Fatalf("setup.sql: %v", err)
@@ -395,7 +422,7 @@ func newCorpusEnvSink(t testing.TB, c *corpusCase, audited, wal bool) *corpusEnv
 		if c.opt.Database {
 			e.useWAL(t, e.plain, dsn, t.Cleanup)
 		} else {
-			e.useWAL(t, corpusAdminDB(t), "", corpusCleanup)
+			e.useWAL(t, corpusDB(t), "", corpusCleanup)
 		}
 		cfg.Sink = auditpgx.WALSink{Slot: e.wal.slot, Prefix: e.walPrefix}
 	}
