@@ -431,14 +431,11 @@ func (b *auditedBatch) Query() (pgx.Rows, error) {
 	if it.p.rewrite.Returns {
 		return &taggedRows{Rows: rows, prefix: it.p.tag}, nil
 	}
-	// One zero-column row per written row: the original returns none.
-	for rows.Next() {
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	counted, err := countedRows(rows, it.p.tag, b.typeMap)
+	if err != nil {
 		return nil, batchError(it, err)
 	}
-	return &bufferedPgxRows{tag: countTag(it.p.tag, rows.CommandTag().RowsAffected()), typeMap: b.typeMap, i: -1}, nil
+	return counted, nil
 }
 
 func (b *auditedBatch) QueryRow() pgx.Row {

@@ -307,15 +307,8 @@ func (f *front) queryAudited(ctx context.Context, q *pgxQueryer, p *plan, sql st
 			if err != nil {
 				return err
 			}
-			fields := r.FieldDescriptions()
-			for r.Next() {
-			}
-			r.Close()
-			if err := r.Err(); err != nil {
-				return err
-			}
-			rows = &bufferedPgxRows{fields: fields, tag: countTag(p.tag, r.CommandTag().RowsAffected()), typeMap: q.conn.TypeMap(), i: -1}
-			return nil
+			rows, err = countedRows(r, p.tag, q.conn.TypeMap())
+			return err
 		}
 		text, bound, err := bind(ctx, p, p.rewrite.QuerySQL, namedArgs(args))
 		if err != nil {
@@ -387,6 +380,20 @@ func (r *taggedRows) CommandTag() pgconn.CommandTag {
 		return tag
 	}
 	return countTag(r.prefix, tag.RowsAffected())
+}
+
+// countedRows reads RowsSQL's zero-column rows, one per written row, and
+// returns the original's result: no rows, and the tag prefix with their
+// count.
+func countedRows(r pgx.Rows, prefix string, typeMap *pgtype.Map) (pgx.Rows, error) {
+	fields := r.FieldDescriptions()
+	for r.Next() {
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return &bufferedPgxRows{fields: fields, tag: countTag(prefix, r.CommandTag().RowsAffected()), typeMap: typeMap, i: -1}, nil
 }
 
 // bufferedPgxRows are rows read in full, as pgx.Rows.

@@ -333,6 +333,17 @@ func (w *watcher) outside(ctx context.Context, xid uint32, commit time.Time, txE
 		tx := e.values[6].(int64)
 		txID = &tx
 	}
+	// txOf is the transaction's tx_id: its entries', else read once.
+	txOf := func() (int64, error) {
+		if txID == nil {
+			full, err := w.fullXid(ctx, xid)
+			if err != nil {
+				return 0, err
+			}
+			txID = &full
+		}
+		return *txID, nil
+	}
 	var out []entry
 	for _, c := range w.changes {
 		if c.rel.t.Link != nil {
@@ -341,14 +352,11 @@ func (w *watcher) outside(ctx context.Context, xid uint32, commit time.Time, txE
 				return nil, err
 			}
 			for _, l := range links {
-				if txID == nil {
-					full, err := w.fullXid(ctx, xid)
-					if err != nil {
-						return nil, err
-					}
-					txID = &full
+				tx, err := txOf()
+				if err != nil {
+					return nil, err
 				}
-				out = append(out, outsideEntry(commit, l.op, l.table, l.objectID, nil, *txID, c.rel.t.Link, l.related))
+				out = append(out, outsideEntry(commit, l.op, l.table, l.objectID, nil, tx, c.rel.t.Link, l.related))
 			}
 			continue
 		}
@@ -379,14 +387,11 @@ func (w *watcher) outside(ctx context.Context, xid uint32, commit time.Time, txE
 		if accounted[entryKey{table, id, c.op, ""}] || (c.op == "update" && isEmptyUpdate(changes)) {
 			continue
 		}
-		if txID == nil {
-			full, err := w.fullXid(ctx, xid)
-			if err != nil {
-				return nil, err
-			}
-			txID = &full
+		tx, err := txOf()
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, outsideEntry(commit, c.op, table, id, changes, *txID, nil, ""))
+		out = append(out, outsideEntry(commit, c.op, table, id, changes, tx, nil, ""))
 	}
 	return out, nil
 }
