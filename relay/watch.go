@@ -568,20 +568,9 @@ func outsideEntry(commit time.Time, op, table, objectID string, changes json.Raw
 	if changes != nil {
 		changesValue = changes
 	}
-	raw, _ := json.Marshal(struct {
-		Created              string          `json:"created"`
-		CreatedBy            *string         `json:"created_by"`
-		Operation            string          `json:"operation"`
-		TableName            string          `json:"table_name"`
-		ObjectID             string          `json:"object_id"`
-		Changes              json.RawMessage `json:"changes"`
-		TxID                 int64           `json:"tx_id"`
-		StatementFingerprint *string         `json:"statement_fingerprint"`
-		RelatedTableName     *string         `json:"related_table_name"`
-		RelatedObjectID      *string         `json:"related_object_id"`
-		RelatedFieldName     *string         `json:"related_field_name"`
-		Context              json.RawMessage `json:"context"`
-	}{created, nil, op, table, objectID, changes, txID, nil, relTable, relID, relField, json.RawMessage(OutsideContext)})
+	// As the payload carries an entry, for NDJSON.
+	raw, _ := json.Marshal(wireEntry{Created: &created, Operation: &op, TableName: &table, ObjectID: &objectID, Changes: changes,
+		TxID: &txID, RelatedTableName: relTable, RelatedObjectID: relID, RelatedFieldName: relField, Context: json.RawMessage(OutsideContext)})
 	var none *string
 	return entry{
 		values: []any{pgtype.Timestamptz{Time: commit, Valid: true}, none, op, table, objectID, changesValue, txID,
