@@ -22,3 +22,12 @@ func HistorySQL(table, objectID string, keys []string) (string, []any) {
 	l := &lineage{t: tableName{sqlq.Name{Rel: defaultTable}}, table: table, keys: keys, related: true}
 	return l.query(objectID, math.MaxInt64)
 }
+
+// TablesSQL returns the statement Tables sends for the entry table table.
+func TablesSQL(table string) string {
+	t, err := parseTableName(cmpOr(table, defaultTable))
+	if err != nil {
+		panic(err)
+	}
+	return tablesQuery(t)
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +18,98 @@ import (
 
 // The common queries are served by the entry table's indexes. The table
 // holds enough rows, ANALYZEd, for the planner to prefer an index only
-// where one helps; each query asks for a rare value.
+// where one helps; each query asks for a rare value, or for a page of the
+// newest entries, which the primary key serves.
 func TestListUsesIndexes(t *testing.T) {
+	ctx := context.Background()
+	db := indexedEntries(t)
+
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		require.NoError(t, err)
+		return v
+	}
+	// Every audited table of the data: what a stream page restricted to
+	// the tables its reader may read passes when that is all of them.
+	var all []string
+	for i := range 20 {
+		all = append(all, "table"+strconv.Itoa(i))
+	}
+	for _, tc := range []struct {
+		name  string
+		q     store.Query
+		index string
+	}{
+		{"object history", store.Query{TableName: "table7", ObjectID: "1227"}, "auditpgx_entry_object_idx"},
+		{"object history, newest first", store.Query{TableName: "table7", ObjectID: "1227", Descending: true}, "auditpgx_entry_object_idx"},
+		{"object history, next page", store.Query{TableName: "table7", ObjectID: "1227", AfterID: 30000}, "auditpgx_entry_object_idx"},
+		{"actor", store.Query{Actor: "actor42"}, "auditpgx_entry_actor_idx"},
+		{"actor, newest first", store.Query{Actor: "actor42", Descending: true}, "auditpgx_entry_actor_idx"},
+		{"related object", store.Query{RelatedTableName: "groups", RelatedObjectID: "2990"}, "auditpgx_entry_related_idx"},
+		{"transaction", store.Query{TxID: 777}, "auditpgx_entry_tx_idx"},
+		{"created range", store.Query{Since: at("2024-01-10T00:00:00Z"), Until: at("2024-01-10T01:00:00Z")}, "auditpgx_entry_created_idx"},
+		{"a request's entries", store.Query{Context: map[string]any{"request_id": "r4242"}}, "auditpgx_entry_changes_idx"},
+		{"changed to a value", store.Query{Changes: []store.ChangeFilter{
+			{Kind: store.FieldChanged, Field: "f17", To: json.RawMessage(`4818`)}}}, "auditpgx_entry_changes_idx"},
+		{"changed from a value, in a table", store.Query{TableName: "table17", Changes: []store.ChangeFilter{
+			{Kind: store.FieldChanged, Field: "f17", From: json.RawMessage(`4817`)}}}, "auditpgx_entry_changes_idx"},
+		{"newest first, before an id", store.Query{BeforeID: 30000, Descending: true}, "auditpgx_entry_pkey"},
+		// A stream page of readable tables: ListSQL adds one to the limit,
+		// as ListPage does, so the statement has LIMIT 101.
+		{"stream page of readable tables", store.Query{Tables: all, Descending: true, Limit: 100}, "auditpgx_entry_pkey"},
+		{"stream page of readable tables, next page", store.Query{Tables: all, Descending: true, Limit: 100, BeforeID: 30000}, "auditpgx_entry_pkey"},
+		{"stream page of two tables", store.Query{Tables: []string{"table3", "table4"}, Descending: true, Limit: 100}, "auditpgx_entry_pkey"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			query, args := store.ListSQL(tc.q)
+			plan := explain(t, db, query, args)
+			t.Log(plan)
+			require.Contains(t, plan, tc.index, "query: %s\nplan:\n%s", query, plan)
+			require.NotContains(t, plan, "Seq Scan", "plan:\n%s", plan)
+
+			// The query finds what it should: the data has one match or more.
+			entries, err := store.List(ctx, db, tc.q)
+			require.NoError(t, err)
+			require.NotEmpty(t, entries)
+		})
+	}
+}
+
+// The loose index scan of Tables probes the two table-name indexes once
+// per distinct name, and once more to find there is no next one.
+func TestTablesUsesIndexes(t *testing.T) {
+	ctx := context.Background()
+	db := indexedEntries(t)
+	query := store.TablesSQL("auditpgx_entry")
+	// ANALYZE: the scans are subplans of the recursive terms' output,
+	// which PostgreSQL sets up, and EXPLAIN shows, only when it runs them.
+	plan := explain(t, db, "(ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) "+query, nil)
+	t.Log(plan)
+	for index, probes := range map[string]string{
+		"auditpgx_entry_object_idx":  "21", // table0 to table19
+		"auditpgx_entry_related_idx": "2",  // groups
+	} {
+		m := regexp.MustCompile(`Scan using ` + index + ` .*loops=(\d+)\)`).FindStringSubmatch(plan)
+		require.NotNil(t, m, "%s not used\nquery: %s\nplan:\n%s", index, query, plan)
+		require.Equal(t, probes, m[1], "probes of %s\nplan:\n%s", index, plan)
+	}
+	require.NotContains(t, plan, "Seq Scan", "plan:\n%s", plan)
+
+	names, err := store.Tables(ctx, db)
+	require.NoError(t, err)
+	want := []string{"groups"}
+	for i := range 20 {
+		want = append(want, "table"+strconv.Itoa(i))
+	}
+	slices.Sort(want)
+	require.Equal(t, want, names)
+}
+
+// indexedEntries returns a pool on a fresh schema whose entry table holds
+// 60,000 entries of 20 tables, ANALYZEd: enough rows for the planner to
+// prefer an index only where one helps.
+func indexedEntries(t *testing.T) *sql.DB {
+	t.Helper()
 	ctx := context.Background()
 	db, _ := openSchema(t)
 	require.NoError(t, store.Migrate(ctx, db, "auditpgx_entry"))
@@ -42,44 +135,7 @@ func TestListUsesIndexes(t *testing.T) {
 	// otherwise counts against it.
 	_, err = db.ExecContext(ctx, `VACUUM ANALYZE auditpgx_entry`)
 	require.NoError(t, err)
-
-	at := func(s string) time.Time {
-		v, err := time.Parse(time.RFC3339, s)
-		require.NoError(t, err)
-		return v
-	}
-	for _, tc := range []struct {
-		name  string
-		q     store.Query
-		index string
-	}{
-		{"object history", store.Query{TableName: "table7", ObjectID: "1227"}, "auditpgx_entry_object_idx"},
-		{"object history, newest first", store.Query{TableName: "table7", ObjectID: "1227", Descending: true}, "auditpgx_entry_object_idx"},
-		{"object history, next page", store.Query{TableName: "table7", ObjectID: "1227", AfterID: 30000}, "auditpgx_entry_object_idx"},
-		{"actor", store.Query{Actor: "actor42"}, "auditpgx_entry_actor_idx"},
-		{"actor, newest first", store.Query{Actor: "actor42", Descending: true}, "auditpgx_entry_actor_idx"},
-		{"related object", store.Query{RelatedTableName: "groups", RelatedObjectID: "2990"}, "auditpgx_entry_related_idx"},
-		{"transaction", store.Query{TxID: 777}, "auditpgx_entry_tx_idx"},
-		{"created range", store.Query{Since: at("2024-01-10T00:00:00Z"), Until: at("2024-01-10T01:00:00Z")}, "auditpgx_entry_created_idx"},
-		{"a request's entries", store.Query{Context: map[string]any{"request_id": "r4242"}}, "auditpgx_entry_changes_idx"},
-		{"changed to a value", store.Query{Changes: []store.ChangeFilter{
-			{Kind: store.FieldChanged, Field: "f17", To: json.RawMessage(`4818`)}}}, "auditpgx_entry_changes_idx"},
-		{"changed from a value, in a table", store.Query{TableName: "table17", Changes: []store.ChangeFilter{
-			{Kind: store.FieldChanged, Field: "f17", From: json.RawMessage(`4817`)}}}, "auditpgx_entry_changes_idx"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			query, args := store.ListSQL(tc.q)
-			plan := explain(t, db, query, args)
-			t.Log(plan)
-			require.Contains(t, plan, tc.index, "query: %s\nplan:\n%s", query, plan)
-			require.NotContains(t, plan, "Seq Scan", "plan:\n%s", plan)
-
-			// The query finds what it should: the data has one match or more.
-			entries, err := store.List(ctx, db, tc.q)
-			require.NoError(t, err)
-			require.NotEmpty(t, entries)
-		})
-	}
+	return db
 }
 
 // History's query is one OR of three conditions, each served by an index:

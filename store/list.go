@@ -11,6 +11,7 @@ import (
 const (
 	defaultLimit = 100
 	maxLimit     = 1000
+	maxTables    = 1000 // names in Query.Tables
 )
 
 // Query selects entries for [List] and [ListPage]. Zero-valued filters
@@ -33,6 +34,23 @@ type Query struct {
 	RelatedObjectID  string
 
 	TxID int64 // entries written in this transaction; 0 matches any
+
+	// Fingerprint selects entries whose statement_fingerprint equals it,
+	// the entries one statement shape wrote. Empty matches any. No index
+	// serves it alone: on a large entry table, combine it with a filter
+	// that one does (TableName, Actor, TxID, a time range).
+	Fingerprint string
+
+	// Tables restricts the listing to entries of these audited tables:
+	// an entry is returned only when its table_name is one of them and,
+	// for an associate or disassociate entry (one with a related table),
+	// its related_table_name is one of them too, so that an entry naming
+	// a table outside the list is never returned. Names compare as the
+	// entries spell them. Nil means no restriction; a non-nil empty slice
+	// matches no entry (the query is still sent, with a false condition,
+	// so that a missing entry table is still an error). At most 1000
+	// names.
+	Tables []string
 
 	Since time.Time // created >= Since; zero means no lower bound
 	Until time.Time // created < Until; zero means no upper bound
@@ -61,6 +79,12 @@ type Query struct {
 	// Passing the last ID of an ascending page gets the next page; Cursor
 	// does the same in both orders.
 	AfterID int64
+
+	// BeforeID returns only entries with a lower id, in either order; 0
+	// means no bound, and a negative value is an error. Passing the last
+	// ID of a descending page gets the next page. With AfterID it selects
+	// the ids strictly between the two (none when BeforeID <= AfterID+1).
+	BeforeID int64
 
 	// Limit is the most entries returned. Default: 100; maximum: 1000.
 	Limit int
@@ -109,6 +133,12 @@ func (q Query) validate() error {
 		if _, err := json.Marshal(q.Context); err != nil {
 			return queryError("Context", "does not encode as JSON: %T", err)
 		}
+	}
+	if q.BeforeID < 0 {
+		return queryError("BeforeID", "%d is negative", q.BeforeID)
+	}
+	if len(q.Tables) > maxTables {
+		return queryError("Tables", "has %d names, more than the maximum of %d", len(q.Tables), maxTables)
 	}
 	for i, op := range q.Operations {
 		if !op.Valid() {
@@ -173,11 +203,12 @@ func (f ChangeFilter) validate(field string) error {
 // means no more entries match.
 //
 // The error wraps [ErrInvalidQuery], and nothing is sent, when q fails
-// validation: a Limit that is negative or above 1000, an unknown operation,
-// Until before Since, a change filter without a field or with a value that
-// is not JSON, a cursor that is not one or is for the other order, or an
-// invalid Table name. A changes value that does not decode fails the whole
-// call with an error naming the entry's id.
+// validation: a Limit that is negative or above 1000, a negative BeforeID,
+// more than 1000 Tables, an unknown operation, Until before Since, a change
+// filter without a field or with a value that is not JSON, a cursor that
+// is not one or is for the other order, or an invalid Table name. A
+// changes value that does not decode fails the whole call with an error
+// naming the entry's id.
 func List(ctx context.Context, db Querier, q Query) ([]Entry, error) {
 	p, err := listPage(ctx, db, q, false)
 	return p.Entries, err
@@ -256,6 +287,21 @@ func buildList(t tableName, q Query, limit int) (string, []any) {
 	eq("created_by", q.Actor)
 	eq("related_table_name", q.RelatedTableName)
 	eq("related_object_id", q.RelatedObjectID)
+	eq("statement_fingerprint", q.Fingerprint)
+	if q.Tables != nil {
+		if len(q.Tables) == 0 {
+			where = append(where, "FALSE")
+		} else {
+			// One parameter per name, used for both columns. An entry with
+			// no related table has a NULL related_table_name.
+			ps := make([]string, len(q.Tables))
+			for i, name := range q.Tables {
+				ps[i] = param(name)
+			}
+			in := "IN (" + strings.Join(ps, ", ") + ")"
+			where = append(where, "table_name "+in, "(related_table_name IS NULL OR related_table_name "+in+")")
+		}
+	}
 	if len(q.Operations) > 0 {
 		// IN with one parameter each, rather than = ANY($n), so that no array
 		// encoding is asked of the driver.
@@ -283,6 +329,9 @@ func buildList(t tableName, q Query, limit int) (string, []any) {
 	}
 	if q.AfterID != 0 {
 		where = append(where, "id > "+param(q.AfterID))
+	}
+	if q.BeforeID != 0 {
+		where = append(where, "id < "+param(q.BeforeID))
 	}
 	if q.Cursor != "" {
 		c, _ := decodeCursor(q.Cursor) // validated

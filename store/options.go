@@ -1,6 +1,6 @@
 package store
 
-// Option configures [Get], [History] and [AsOf].
+// Option configures [Get], [History], [AsOf] and [Tables].
 type Option func(*options)
 
 type options struct {
