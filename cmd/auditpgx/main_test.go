@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -320,6 +321,47 @@ func TestServe(t *testing.T) {
 	code, body = request("GET", "/entries?limit=0", "s3cret-token")
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Contains(t, body, `parameter \"limit\"`)
+
+	// The web pages: a browser without the token gets the sign-in form,
+	// signs in once, and reads the pages with the session cookie.
+	code, body = request("GET", "/web/", "")
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Contains(t, body, `<form method="post" action="/web/login">`)
+	code, body = request("GET", "/web/", "s3cret-token")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, "<h1>Activity stream</h1>")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	signIn := func(token string) *http.Response {
+		resp, err := noRedirect.PostForm(base+"/web/login", url.Values{"token": {token}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	resp := signIn("wrong")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Empty(t, resp.Cookies())
+	resp = signIn("s3cret-token")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/web/", resp.Header.Get("Location"))
+	require.Len(t, resp.Cookies(), 1)
+	cookie := resp.Cookies()[0]
+	require.True(t, cookie.HttpOnly)
+	require.Equal(t, http.SameSiteStrictMode, cookie.SameSite)
+	require.NotContains(t, cookie.Value, "s3cret-token")
+	req, err := http.NewRequest("GET", base+"/web/?table=users", nil)
+	require.NoError(t, err)
+	req.AddCookie(cookie)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(page))
+	require.Contains(t, string(page), `href="/web/objects/users/1"`)
+	resp, err = noRedirect.Get(base + "/web")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the redirect, too, needs the token")
 
 	cancel()
 	select {
