@@ -4,6 +4,11 @@
 //
 //	go run ./examples/quickstart
 //
+// With -serve, it then serves the activity stream's web pages (the web
+// package) on that address until interrupted, and drops its data then:
+//
+//	go run ./examples/quickstart -serve 127.0.0.1:8080
+//
 // It needs PostgreSQL's server binaries (initdb, postgres) on PATH or under
 // /usr/lib/postgresql/*/bin. Set AUDITPGX_DATABASE_URL to a connection
 // string, as a URL (postgres://app@localhost/app) or as keyword/value pairs
@@ -15,26 +20,33 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/auditpgx/auditpgx"
 	"github.com/auditpgx/auditpgx/internal/pgtest"
 	"github.com/auditpgx/auditpgx/store"
+	"github.com/auditpgx/auditpgx/web"
 )
 
 func main() {
-	if err := run(os.Stdout); err != nil {
+	addr := flag.String("serve", "", "after the demo, serve the web pages on this `address` (such as 127.0.0.1:8080) until interrupted")
+	flag.Parse()
+	if err := run(os.Stdout, *addr); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
@@ -44,8 +56,9 @@ func main() {
 // connection string.
 const envDSN = "AUDITPGX_DATABASE_URL"
 
-// run registers the tables and runs the demo.
-func run(w io.Writer) error {
+// run registers the tables and runs the demo, then serves its pages on
+// addr unless it is "".
+func run(w io.Writer, addr string) error {
 	if err := register(); err != nil {
 		return err
 	}
@@ -53,19 +66,57 @@ func run(w io.Writer) error {
 	// start launched is still stopped and its temporary directory removed.
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
-	return start(ctx, w, os.Getenv)
+	var after func(context.Context, *sql.DB) error
+	if addr != "" {
+		after = func(ctx context.Context, db *sql.DB) error { return serve(ctx, w, db, addr) }
+	}
+	return start(ctx, w, os.Getenv, after)
+}
+
+// pages returns the web pages on the demo's entries, for everyone: the
+// demo serves them on a loopback address. An application gives its own
+// Authorize.
+func pages(db *sql.DB) (http.Handler, error) {
+	return web.New(db, web.Config{Authorize: func(*http.Request, string) bool { return true }, Live: true})
+}
+
+// serve serves the web pages on addr until ctx is done.
+func serve(ctx context.Context, w io.Writer, db *sql.DB, addr string) error {
+	h, err := pages(db)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("-serve: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(w, "\nThe activity stream's web pages: http://%s/ (Ctrl-C to stop and drop the demo's data)\n", ln.Addr())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
 }
 
 // start runs the demo on the server that $AUDITPGX_DATABASE_URL names, in
 // either form pgx accepts, or else on a server it launches and stops
 // however the demo ends. Errors say which of the two failed.
-func start(ctx context.Context, w io.Writer, getenv func(string) string) (err error) {
+//
+// after, when not nil, runs at the end of the demo on its database, before
+// the demo's schema is dropped.
+func start(ctx context.Context, w io.Writer, getenv func(string) string, after func(context.Context, *sql.DB) error) (err error) {
 	if dsn := getenv(envDSN); dsn != "" {
 		if _, err := pgx.ParseConfig(dsn); err != nil {
 			return fmt.Errorf("%s is not a connection string (a postgres:// URL or keyword/value pairs such as "+
 				"host=localhost dbname=app): %w", envDSN, err)
 		}
-		if err := demo(ctx, w, dsn); err != nil {
+		if err := demo(ctx, w, dsn, after); err != nil {
 			return fmt.Errorf("on the server that %s names: %w", envDSN, err)
 		}
 		return nil
@@ -75,7 +126,7 @@ func start(ctx context.Context, w io.Writer, getenv func(string) string) (err er
 		return fmt.Errorf("starting PostgreSQL: %w\n(to use an existing server, set %s to its connection string)", err, envDSN)
 	}
 	defer func() { err = errors.Join(err, srv.Stop()) }()
-	return demo(ctx, w, srv.URL())
+	return demo(ctx, w, srv.URL(), after)
 }
 
 // register audits the demo's tables in the default registry, the one that
@@ -105,8 +156,9 @@ var tables = []string{
 }
 
 // demo runs against the server at dsn, a connection string in either of
-// pgx's forms, and prints the activity stream to w.
-func demo(ctx context.Context, w io.Writer, dsn string) (err error) {
+// pgx's forms, and prints the activity stream to w; then runs after, when
+// it is not nil.
+func demo(ctx context.Context, w io.Writer, dsn string, after func(context.Context, *sql.DB) error) (err error) {
 	// A fresh schema, first on the search_path, holds the tables and the
 	// entry table: entry ids start at 1 and nothing else on the server is
 	// touched.
@@ -175,7 +227,7 @@ func demo(ctx context.Context, w io.Writer, dsn string) (err error) {
 			return err
 		}
 	}
-	inside, after, err := rolledBack(auditpgx.WithActor(ctx, "mallory"), db)
+	inside, left, err := rolledBack(auditpgx.WithActor(ctx, "mallory"), db)
 	if err != nil {
 		return err
 	}
@@ -202,7 +254,10 @@ func demo(ctx context.Context, w io.Writer, dsn string) (err error) {
 		return err
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "mallory's transaction held %d entries before ROLLBACK; %d remain: entries commit or roll back with the change.\n", inside, after)
+	fmt.Fprintf(w, "mallory's transaction held %d entries before ROLLBACK; %d remain: entries commit or roll back with the change.\n", inside, left)
+	if after != nil {
+		return after(ctx, db)
+	}
 	return nil
 }
 

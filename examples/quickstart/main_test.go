@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 
 func TestDemo(t *testing.T) {
 	var out bytes.Buffer
-	if err := demo(context.Background(), &out, pgtest.NewDatabase(t)); err != nil {
+	if err := demo(context.Background(), &out, pgtest.NewDatabase(t), nil); err != nil {
 		t.Fatal(err)
 	}
 	checkOutput(t, out.String())
@@ -55,7 +55,7 @@ func TestStartWithExistingServer(t *testing.T) {
 			dsn = keywordValue(t, dsn)
 		}
 		var out bytes.Buffer
-		if err := start(ctx, &out, env(dsn)); err != nil {
+		if err := start(ctx, &out, env(dsn), nil); err != nil {
 			t.Fatalf("%s %q: %v", form, dsn, err)
 		}
 		checkOutput(t, out.String())
@@ -67,7 +67,7 @@ func TestStartWithExistingServer(t *testing.T) {
 		{"host=127.0.0.1 port=1 user=nobody dbname=x connect_timeout=5", "on the server that AUDITPGX_DATABASE_URL names: "},
 		{"postgres://nobody@127.0.0.1:1/x?connect_timeout=5", "on the server that AUDITPGX_DATABASE_URL names: "},
 	} {
-		err := start(ctx, io.Discard, env(tc.dsn))
+		err := start(ctx, io.Discard, env(tc.dsn), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want an error containing %q", tc.dsn, err, tc.want)
 			continue
