@@ -39,6 +39,20 @@
 // [Snapshot] and [EqualStates] a test can check that the entries account for
 // every row.
 //
+// [Revert] plans the SQL that undoes one entry or one transaction's entries:
+// an update's columns set back, a deleted row inserted again, a created row
+// deleted, a link deleted or restored in the join table a [RevertLink]
+// names. It refuses what the entries cannot restore (redacted and excluded
+// values, truncates, baselines) and objects changed since. Run the
+// statements in one transaction through the auditpgx driver, and the revert
+// is recorded too:
+//
+//	stmts, err := store.Revert(ctx, db, store.RevertTx(765))
+//	ctx = auditpgx.WithReason(ctx, "revert of tx 765")
+//	for _, s := range stmts {
+//		_, err = tx.ExecContext(ctx, s.SQL, s.Args...)
+//	}
+//
 // Entry table names are given as "table" or "schema.table". The name is split
 // at the dot and each part is used literally, case included: it is quoted, not
 // folded, so "Audit.Entries" names the table "Audit"."Entries". Audited table

@@ -55,6 +55,7 @@ type command struct {
 var commands = []command{
 	{"migrate", "", "create the entry table and its indexes if they are absent", runMigrate},
 	{"baseline", "TABLE…", "record the rows tables hold now, for their history to start from", runBaseline},
+	{"revert", "--tx N | --entry ID", "undo a transaction's or an entry's changes, recording the revert", runRevert},
 	{"log", "", "list entries, the latest last", runLog},
 	{"history", "TABLE ID", "show every change to one object", runHistory},
 	{"as-of", "TABLE ID TIME", "show one object's audited columns at an instant", runAsOf},
