@@ -66,9 +66,10 @@ const envChromium = "AUDITPGX_CHROMIUM"
 var executables = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"}
 
 const (
-	// startTimeout bounds New's wait for the browser to start and open its
-	// first tab.
-	startTimeout = time.Minute
+	// startTimeout bounds each attempt of New to start the browser and open
+	// its first tab, and startAttempts is the number of attempts.
+	startTimeout  = 30 * time.Second
+	startAttempts = 3
 	// runTimeout bounds each call of Run.
 	runTimeout = 30 * time.Second
 	// closeTimeout bounds the graceful close of the browser at cleanup, after
@@ -140,7 +141,8 @@ func (e Event) bad() bool {
 
 // Browser is a headless Chromium started by New, with one tab.
 type Browser struct {
-	ctx context.Context // the tab's chromedp context
+	ctx   context.Context // the tab's chromedp context
+	close func() error    // closes the browser and waits until it is gone
 
 	mu     sync.Mutex
 	events []Event
@@ -156,12 +158,16 @@ type Browser struct {
 // (see Events) and dismisses every JavaScript dialog, so that an alert never
 // blocks the page or an action.
 //
+// A browser that crashes or hangs while it starts (Chromium in a container
+// without D-Bus does, now and then, on a loaded machine) is started again, up
+// to three times in all; each failed attempt is logged with t.Logf.
+//
 // It fails the test (t.Fatal, never Skip) when no Chromium can be found,
 // naming what it looked for and how to install one (Debian: apt-get install
-// chromium; or set AUDITPGX_CHROMIUM to the browser's path), or when the
-// browser does not start within a minute, with chromedp's error, which holds
-// the browser's output. The browser is closed by t.Cleanup: gracefully if it
-// answers within 10 seconds, else it is killed; its temporary profile
+// chromium; or set AUDITPGX_CHROMIUM to the browser's path), or when no
+// attempt started the browser within 30 seconds, with chromedp's error, which
+// holds the browser's output. The browser is closed by t.Cleanup: gracefully
+// if it answers within 10 seconds, else it is killed; its temporary profile
 // directory is removed.
 func New(t testing.TB) *Browser {
 	t.Helper()
@@ -169,7 +175,26 @@ func New(t testing.TB) *Browser {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for attempt := 1; ; attempt++ {
+		b, err := start(path)
+		if err == nil {
+			t.Cleanup(func() {
+				if err := b.close(); err != nil {
+					t.Logf("browsertest: closing %s: %v", path, err)
+				}
+			})
+			return b
+		}
+		if attempt == startAttempts {
+			t.Fatalf("browsertest: starting %s (attempt %d of %d): %v", path, attempt, startAttempts, err)
+		}
+		t.Logf("browsertest: starting %s (attempt %d of %d, trying again): %v", path, attempt, startAttempts, err)
+	}
+}
 
+// start starts the browser at path and opens its first tab. On an error,
+// nothing of the attempt is left running.
+func start(path string) (*Browser, error) {
 	b := &Browser{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
@@ -182,7 +207,7 @@ func New(t testing.TB) *Browser {
 	// order in which they arrive.
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(b.listen))
 	b.ctx = ctx
-	t.Cleanup(func() {
+	b.close = func() error {
 		// Close the browser gracefully, then make sure it is gone: cancel
 		// kills it if it is still there, and cancelAlloc waits until the
 		// process has exited and its profile directory is removed.
@@ -195,15 +220,16 @@ func New(t testing.TB) *Browser {
 		b.closed = true
 		b.mu.Unlock()
 		b.dialogs.Wait()
-		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			t.Logf("browsertest: closing %s: %v", path, err)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil // killed, as planned when the close takes too long
 		}
-	})
+		return err
+	}
 
 	// The first Do starts the browser and binds its life to ctx, so ctx
 	// must not carry a timeout; a timer cancels it instead if the start hangs.
 	timer := time.AfterFunc(startTimeout, cancel)
-	err = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
 		// chromedp enables both domains when it attaches the tab; they
 		// are enabled again here so that what is recorded does not
 		// depend on that. Log.enable also replays the entries so far.
@@ -213,14 +239,17 @@ func New(t testing.TB) *Browser {
 		_, err := cdp.Call(ctx, tab, log.Enable, cdp.Empty{})
 		return err
 	}))
-	stopped := timer.Stop()
-	if err != nil {
-		if !stopped {
-			err = fmt.Errorf("not started within %v: %w", startTimeout, err)
-		}
-		t.Fatalf("browsertest: starting %s: %v", path, err)
+	if !timer.Stop() {
+		// The timer canceled ctx, which kills the browser even if Do
+		// returned just before.
+		err = errors.Join(fmt.Errorf("not started within %v", startTimeout), err)
 	}
-	return b
+	if err != nil {
+		cancel()
+		cancelAlloc()
+		return nil, err
+	}
+	return b, nil
 }
 
 // findChromium returns the browser's executable: $AUDITPGX_CHROMIUM if set,

@@ -61,7 +61,14 @@ type fakeTB struct {
 	testing.TB
 	mu     sync.Mutex
 	errors []string
+	logs   []string
 	fatal  bool
+}
+
+func (f *fakeTB) Logf(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logs = append(f.logs, fmt.Sprintf(format, args...))
 }
 
 func (f *fakeTB) Helper() {}
@@ -271,6 +278,30 @@ func TestLookupEnvMissingFile(t *testing.T) {
 	msgs, fatal := f.failures()
 	if !fatal || len(msgs) != 1 || !strings.Contains(msgs[0], missing) || !strings.Contains(msgs[0], "not an executable") {
 		t.Errorf("New: got %q (fatal %v), want one Fatal naming %s", msgs, fatal, missing)
+	}
+}
+
+// TestStartFailure checks that New tries three times to start a browser that
+// exits at once, and then fails with its output.
+func TestStartFailure(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "chromium")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho no browser here >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envChromium, script)
+	f := &fakeTB{TB: t}
+	inGoroutine(func() {
+		New(f)
+		t.Error("New returned without failing")
+	})
+	msgs, fatal := f.failures()
+	if !fatal || len(msgs) != 1 || !strings.Contains(msgs[0], "attempt 3 of 3") || !strings.Contains(msgs[0], "no browser here") {
+		t.Errorf("New: got %q (fatal %v), want one Fatal for attempt 3 with the browser's output", msgs, fatal)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.logs) != 2 || !strings.Contains(f.logs[0], "attempt 1 of 3, trying again") {
+		t.Errorf("New logged %q, want the first two attempts", f.logs)
 	}
 }
 
