@@ -53,6 +53,17 @@
 //		_, err = tx.ExecContext(ctx, s.SQL, s.Args...)
 //	}
 //
+// [Seal] makes later changes to the entries evident: it hash-chains the
+// committed entries in id order into checkpoints of a seal table
+// ([MigrateSeal]), optionally signed with an Ed25519 key the database never
+// sees, and [Verify] recomputes the chain and returns a *[VerifyError]
+// naming the first entry edited, deleted or inserted since, or the
+// checkpoint altered (docs/SECURITY.md):
+//
+//	_, err := store.Seal(ctx, db, store.SealOptions{Signer: key})
+//	r, err := store.Verify(ctx, db, store.VerifyOptions{PublicKey: pub})
+//	if errors.Is(err, store.ErrTampered) { ... }
+//
 // Entry table names are given as "table" or "schema.table". The name is split
 // at the dot and each part is used literally, case included: it is quoted, not
 // folded, so "Audit.Entries" names the table "Audit"."Entries". Audited table

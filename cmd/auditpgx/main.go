@@ -61,6 +61,8 @@ var commands = []command{
 	{"as-of", "TABLE ID TIME", "show one object's audited columns at an instant", runAsOf},
 	{"serve", "", "serve the read-only HTTP API", runServe},
 	{"relay", "[status]", "copy the WAL sink's entries into an entry table, exactly once", runRelay},
+	{"seal", "", "hash-chain the committed entries into checkpoints in the seal table", runSeal},
+	{"verify", "", "check the entries against the seal table's checkpoints", runVerify},
 }
 
 // run is the whole program: args without the program name, the streams, and
@@ -95,6 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		case isIncomplete(err):
 			fmt.Fprintf(stderr, "auditpgx %s: %v\n", name, err)
 			return exitIncomplete
+		case isTampered(err):
+			fmt.Fprintf(stderr, "auditpgx %s: %v\n", name, err)
+			return exitTampered
 		default:
 			fmt.Fprintf(stderr, "auditpgx %s: %v\n", name, err)
 			return exitError
@@ -123,7 +128,8 @@ The database is --dsn, else $DATABASE_URL. Times are RFC 3339
 
 Exit status: 0 done, 1 failed, 2 wrong command line, 3 the entries do not
 account for the object's state (as-of of a row from before auditing began,
-before its table was baselined).
+before its table was baselined), 4 verify found entries or checkpoints
+changed since they were sealed.
 
 Run 'auditpgx help COMMAND' for a command's flags.
 `)

@@ -1,0 +1,115 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/auditpgx/auditpgx/internal/pgtest"
+	"github.com/auditpgx/auditpgx/store"
+)
+
+// securitySQL returns the SQL block of docs/SECURITY.md that follows the
+// marker <!-- sql:name -->, with its role and schema names replaced.
+func securitySQL(t *testing.T, name string, names map[string]string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/SECURITY.md")
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)<!-- sql:" + name + " -->\\s*```sql\\n(.*?)```").FindSubmatch(doc)
+	require.NotNil(t, m, "docs/SECURITY.md has no block <!-- sql:%s -->", name)
+	s := string(m[1])
+	for from, to := range names {
+		s = regexp.MustCompile(`\b`+from+`\b`).ReplaceAllString(s, to)
+	}
+	return s
+}
+
+// TestSealRolesFromSecurityDoc applies the seal table's roles and grants
+// of docs/SECURITY.md: the sealer seals but changes neither checkpoints
+// nor entries; the application role verifies but writes no checkpoint.
+func TestSealRolesFromSecurityDoc(t *testing.T) {
+	ctx := context.Background()
+	dsn, schema := pgtest.NewSchema(t)
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { admin.Close() })
+	suffix := strconv.FormatUint(rand.Uint64(), 36)
+	owner, sealer, app := "auditpgx_seal_owner_"+suffix, "auditpgx_sealer_"+suffix, "app_user_"+suffix
+	names := map[string]string{"auditpgx_seal_owner": owner, "auditpgx_sealer": sealer, "app_user": app, "appschema": schema}
+	// Registered first, so that it runs after the pools below are closed.
+	t.Cleanup(func() {
+		_, err := admin.Exec(`DROP OWNED BY ` + owner + `, ` + sealer + `, ` + app + ` CASCADE; DROP ROLE ` + owner +
+			`; DROP ROLE ` + sealer + `; DROP ROLE ` + app)
+		require.NoError(t, err)
+	})
+	require.NoError(t, store.Migrate(ctx, admin, "auditpgx_entry"))
+	_, err = admin.ExecContext(ctx, `CREATE ROLE `+app+` LOGIN; GRANT USAGE ON SCHEMA `+schema+` TO `+app+`;
+		GRANT SELECT, INSERT ON auditpgx_entry TO `+app+`; GRANT USAGE ON SEQUENCE auditpgx_entry_id_seq TO `+app)
+	require.NoError(t, err)
+	_, err = admin.ExecContext(ctx, securitySQL(t, "seal-roles", names))
+	require.NoError(t, err)
+	conn, err := admin.Conn(ctx)
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, `SET ROLE `+owner)
+	require.NoError(t, err)
+	require.NoError(t, store.MigrateSeal(ctx, conn, ""))
+	_, err = conn.ExecContext(ctx, `RESET ROLE`)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	_, err = admin.ExecContext(ctx, securitySQL(t, "seal-grants", names))
+	require.NoError(t, err)
+
+	open := func(role string) *sql.DB {
+		roleDSN := strings.Replace(dsn, "postgres://postgres@", "postgres://"+role+"@", 1)
+		require.NotEqual(t, dsn, roleDSN)
+		db, err := sql.Open("pgx", roleDSN)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	appDB, sealDB := open(app), open(sealer)
+	writeEntries(t, appDB, 20)
+
+	require.NoError(t, store.MigrateSeal(ctx, sealDB, ""), "the table exists: nothing to do")
+	r, err := store.Seal(ctx, sealDB, store.SealOptions{})
+	require.NoError(t, err)
+	require.Equal(t, int64(20), r.Entries)
+	v, err := store.Verify(ctx, appDB, store.VerifyOptions{})
+	require.NoError(t, err, "the application role verifies")
+	require.Equal(t, int64(20), v.Entries)
+
+	denied := func(db *sql.DB, q string) {
+		t.Helper()
+		_, err := db.ExecContext(ctx, q)
+		var pgErr *pgconn.PgError
+		require.True(t, errors.As(err, &pgErr) && pgErr.Code == "42501", "%s: want permission denied, got %v", q, err)
+	}
+	for _, q := range []string{
+		`INSERT INTO auditpgx_seal SELECT seq + 1, format, first_id, last_id, count, prev_hash, hash, gaps, digests, sealed_at FROM auditpgx_seal`,
+		`UPDATE auditpgx_seal SET hash = prev_hash`,
+		`DELETE FROM auditpgx_seal`,
+		`TRUNCATE auditpgx_seal`,
+		`DROP TABLE auditpgx_seal`,
+	} {
+		denied(appDB, q)
+	}
+	for _, q := range []string{
+		`UPDATE auditpgx_seal SET hash = prev_hash`,
+		`DELETE FROM auditpgx_seal`,
+		`TRUNCATE auditpgx_seal`,
+		`UPDATE auditpgx_entry SET object_id = 'x'`,
+		`DELETE FROM auditpgx_entry`,
+		`INSERT INTO auditpgx_entry (operation, table_name, object_id, tx_id) VALUES ('create', 't', '1', 1)`,
+	} {
+		denied(sealDB, q)
+	}
+}
