@@ -64,6 +64,17 @@
 //	r, err := store.Verify(ctx, db, store.VerifyOptions{PublicKey: pub})
 //	if errors.Is(err, store.ErrTampered) { ... }
 //
+// The entry table may be partitioned by time, one partition a month, week
+// or day ([Partitioned]); [Maintain], run from cron or at start-up at least
+// once a period, makes the partitions ahead of time (docs/RETENTION.md).
+// Every function here reads either layout the same way:
+//
+//	err := store.Migrate(ctx, db, "auditpgx_entry", store.Partitioned(store.Monthly))
+//	res, err := store.Maintain(ctx, db, "auditpgx_entry", store.MaintainOptions{})
+//
+// [Prune] removes old entries, whole partitions at a time or in batches,
+// archiving them first if asked; [Restore] loads an archive back.
+//
 // Entry table names are given as "table" or "schema.table". The name is split
 // at the dot and each part is used literally, case included: it is quoted, not
 // folded, so "Audit.Entries" names the table "Audit"."Entries". Audited table

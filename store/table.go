@@ -54,6 +54,23 @@ func truncateUTF8(s string, n int) string {
 	return s[:n]
 }
 
+// derived names a relation in t's schema whose name is t's own with
+// suffix, shortened as indexName shortens index names: the id sequence and
+// the partitions of a partitioned entry table. Every suffix used is at
+// most as long as the longest index suffix, so that names do not change
+// with the suffix's length.
+func (t tableName) derived(suffix string) tableName {
+	return tableName{sqlq.Name{Schema: t.Schema, Rel: t.indexName(suffix)}}
+}
+
+// checkName is the name PostgreSQL gives the entry table's CHECK on
+// operation when the table is created without naming it: the table's
+// name, cut short to fit the identifier limit, and _operation_check.
+func (t tableName) checkName() string {
+	const suffix = "_operation_check"
+	return truncateUTF8(t.Rel, sqlq.MaxIdentLen-len(suffix)) + suffix
+}
+
 // qualify prefixes a quoted name with the table's schema, if any.
 func (t tableName) qualify(quotedName string) string {
 	if t.Schema == "" {

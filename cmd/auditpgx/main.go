@@ -54,6 +54,9 @@ type command struct {
 
 var commands = []command{
 	{"migrate", "", "create the entry table and its indexes if they are absent", runMigrate},
+	{"maintain", "", "create the partitions of a partitioned entry table ahead of time", runMaintain},
+	{"prune", "--before TIME", "remove the entries created before a time, archiving them first if asked", runPrune},
+	{"restore", "FILE…", "load archived entries back into the entry table", runRestore},
 	{"baseline", "TABLE…", "record the rows tables hold now, for their history to start from", runBaseline},
 	{"revert", "--tx N | --entry ID", "undo a transaction's or an entry's changes, recording the revert", runRevert},
 	{"log", "", "list entries, the latest last", runLog},

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of OpenSchema
+
+	"github.com/auditpgx/auditpgx/internal/testlayout"
 )
 
 // envTestDatabaseURL names the environment variable that points the shared
@@ -55,7 +57,18 @@ var shared struct {
 // Main is for TestMain: os.Exit(pgtest.Main(m)). It runs the tests and then
 // stops the shared server if one was started. A failure to stop it is printed
 // and turns a passing run into exit code 1.
+//
+// Main also applies $AUDITPGX_TEST_ENTRY_LAYOUT (see internal/testlayout):
+// with "partitioned", the entry tables that store.Migrate creates are
+// partitioned. Any other value but "plain" fails the run.
 func Main(m *testing.M) int {
+	layout, err := testlayout.FromEnv()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		return 2
+	}
+	testlayout.Set(layout)
+
 	shared.mu.Lock()
 	shared.mainCalled = true
 	shared.mu.Unlock()

@@ -136,11 +136,29 @@ func AddContextColumn(quoted string) string {
 // CreateTable is the CREATE TABLE IF NOT EXISTS of an entry table whose
 // quoted name is quoted.
 func CreateTable(quoted string) string {
+	return createTable(quoted, "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "", "", "")
+}
+
+// CreatePartitionedTable is the CREATE TABLE IF NOT EXISTS of an entry
+// table partitioned by range on created: its primary key includes the
+// partition key, as PostgreSQL requires, and id is drawn from the
+// sequence seq (a name as SQL writes it, which must exist) rather than an
+// identity, which partitioned tables have only from PostgreSQL 17. The
+// CHECK on operation is named check (quoted), as PostgreSQL names that of
+// CreateTable: a partition attached to the table must have a CHECK of
+// that name, and an unpartitioned entry table in the same schema, such as
+// one about to be attached, would make PostgreSQL choose another.
+func CreatePartitionedTable(quoted, seq, check string) string {
+	return createTable(quoted, "bigint NOT NULL DEFAULT nextval("+sqlq.Literal(seq)+"::regclass)",
+		"CONSTRAINT "+check+" ", ",\n    PRIMARY KEY (id, created)", " PARTITION BY RANGE (created)")
+}
+
+func createTable(quoted, id, checkName, constraints, partitioning string) string {
 	return `CREATE TABLE IF NOT EXISTS ` + quoted + ` (
-    id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id                    ` + id + `,
     created               timestamptz NOT NULL DEFAULT statement_timestamp(),
     created_by            text,
-    operation             text NOT NULL ` + operationCheck() + `,
+    operation             text NOT NULL ` + checkName + operationCheck() + `,
     table_name            text NOT NULL,
     object_id             text NOT NULL,
     changes               jsonb,
@@ -149,17 +167,18 @@ func CreateTable(quoted string) string {
     related_field_name    text,
     tx_id                 bigint NOT NULL,
     statement_fingerprint text,
-    context               jsonb
-)`
+    context               jsonb` + constraints + `
+)` + partitioning
 }
 
 type migratingKey struct{}
 
 // Migrating returns a context under which the driver hands statements to
 // the server without planning them, and then forgets what it knows of the
-// catalog, as after any DDL: store.Migrate's, which alone may alter the
-// entry table that the driver otherwise keeps append-only. Only this
-// module can make such a context.
+// catalog, as after any DDL: those of store's Migrate, Maintain, Prune and
+// Restore, which alone may alter the entry table, its partitions and its
+// rows that the driver otherwise keeps append-only. Only this module can
+// make such a context.
 func Migrating(ctx context.Context) context.Context {
 	return context.WithValue(ctx, migratingKey{}, true)
 }
