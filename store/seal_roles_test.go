@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"math/rand/v2"
-	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,21 +15,6 @@ import (
 	"github.com/auditpgx/auditpgx/internal/pgtest"
 	"github.com/auditpgx/auditpgx/store"
 )
-
-// securitySQL returns the SQL block of docs/SECURITY.md that follows the
-// marker <!-- sql:name -->, with its role and schema names replaced.
-func securitySQL(t *testing.T, name string, names map[string]string) string {
-	t.Helper()
-	doc, err := os.ReadFile("../docs/SECURITY.md")
-	require.NoError(t, err)
-	m := regexp.MustCompile("(?s)<!-- sql:" + name + " -->\\s*```sql\\n(.*?)```").FindSubmatch(doc)
-	require.NotNil(t, m, "docs/SECURITY.md has no block <!-- sql:%s -->", name)
-	s := string(m[1])
-	for from, to := range names {
-		s = regexp.MustCompile(`\b`+from+`\b`).ReplaceAllString(s, to)
-	}
-	return s
-}
 
 // TestSealRolesFromSecurityDoc applies the seal table's roles and grants
 // of docs/SECURITY.md: the sealer seals but changes neither checkpoints
@@ -55,7 +38,7 @@ func TestSealRolesFromSecurityDoc(t *testing.T) {
 	_, err = admin.ExecContext(ctx, `CREATE ROLE `+app+` LOGIN; GRANT USAGE ON SCHEMA `+schema+` TO `+app+`;
 		GRANT SELECT, INSERT ON auditpgx_entry TO `+app+`; GRANT USAGE ON SEQUENCE auditpgx_entry_id_seq TO `+app)
 	require.NoError(t, err)
-	_, err = admin.ExecContext(ctx, securitySQL(t, "seal-roles", names))
+	_, err = admin.ExecContext(ctx, docSQL(t, "SECURITY.md", "seal-roles", names))
 	require.NoError(t, err)
 	conn, err := admin.Conn(ctx)
 	require.NoError(t, err)
@@ -65,7 +48,7 @@ func TestSealRolesFromSecurityDoc(t *testing.T) {
 	_, err = conn.ExecContext(ctx, `RESET ROLE`)
 	require.NoError(t, err)
 	require.NoError(t, conn.Close())
-	_, err = admin.ExecContext(ctx, securitySQL(t, "seal-grants", names))
+	_, err = admin.ExecContext(ctx, docSQL(t, "SECURITY.md", "seal-grants", names))
 	require.NoError(t, err)
 
 	open := func(role string) *sql.DB {
