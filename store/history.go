@@ -170,23 +170,11 @@ func catalogKeys(ctx context.Context, db Querier, table string) ([]string, error
 	if err != nil {
 		return nil, nil
 	}
-	rows, err := db.QueryContext(ctx, `SELECT a.attname FROM pg_index i
+	keys, err := queryStrings(ctx, db, `SELECT a.attname FROM pg_index i
 		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
 		WHERE i.indrelid = to_regclass($1) AND i.indisprimary
 		ORDER BY array_position(i.indkey::int2[], a.attnum)`, sqlq.QualifiedIdent(n.Schema, n.Rel))
 	if err != nil {
-		return nil, fmt.Errorf("auditpgx: reading the primary key of %q: %w", table, err)
-	}
-	defer rows.Close()
-	var keys []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("auditpgx: reading the primary key of %q: %w", table, err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("auditpgx: reading the primary key of %q: %w", table, err)
 	}
 	return keys, nil

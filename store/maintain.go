@@ -316,21 +316,9 @@ func moveOut(ctx context.Context, db Querier, t, src, dst tableName, from, to ti
 // parentIndexes returns the suffixes of the entry indexes that the entry
 // table t has.
 func parentIndexes(ctx context.Context, db Querier, t tableName) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT c.relname FROM pg_catalog.pg_index i
+	names, err := queryStrings(ctx, db, `SELECT c.relname FROM pg_catalog.pg_index i
 		JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = pg_catalog.to_regclass($1)`, t.Quoted())
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var suffixes []string

@@ -280,20 +280,7 @@ func ownsOrAbsent(ctx context.Context, db Querier, table string) (bool, error) {
 // outdatedChecks names the CHECK constraints on the entry table's
 // operation that do not allow every operation of this release.
 func outdatedChecks(ctx context.Context, db Querier, quoted string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, record.OperationCheckQuery, quoted)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	return names, rows.Err()
+	return queryStrings(ctx, db, record.OperationCheckQuery, quoted)
 }
 
 // migrated reports whether the table of layout lay has every index of the

@@ -116,3 +116,21 @@ func noContextHint(err error) error {
 	}
 	return err
 }
+
+// queryStrings returns the one text column of query's rows.
+func queryStrings(ctx context.Context, db Querier, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

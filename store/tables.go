@@ -26,20 +26,8 @@ func Tables(ctx context.Context, db Querier, opts ...Option) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, tablesQuery(t))
+	names, err := queryStrings(ctx, db, tablesQuery(t))
 	if err != nil {
-		return nil, fmt.Errorf("auditpgx: read table names from %s: %w", t.Quoted(), err)
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, fmt.Errorf("auditpgx: read table names from %s: %w", t.Quoted(), err)
-		}
-		names = append(names, name)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("auditpgx: read table names from %s: %w", t.Quoted(), err)
 	}
 	// UNION returns them in no particular order; sorting here, not with
