@@ -39,18 +39,20 @@ func (a *access) mayEntry(e *store.Entry) bool {
 	return a.may(e.TableName) && (e.RelatedTableName == nil || a.may(*e.RelatedTableName))
 }
 
-// tables returns the readable tables among those the entry table names,
+// restrict returns the readable tables among those the entry table names,
 // sorted, and restricts q to them unless every table is readable: a table
-// the request may not read appears in no listing, filter or count.
-func (h *Handler) tables(a *access, q *store.Query, names []string) []string {
-	readable := slices.DeleteFunc(slices.Clone(names), func(t string) bool { return !a.may(t) })
-	if !a.all {
-		q.Tables = readable
-		if q.Tables == nil {
-			q.Tables = []string{}
-		}
+// the request may not read appears in no listing, filter or count. An
+// empty restriction matches no entry (store.Query.Tables).
+func (h *Handler) restrict(r *http.Request, a *access, q *store.Query) ([]string, error) {
+	names, err := store.Tables(r.Context(), h.db, store.WithEntryTable(h.cfg.EntryTable))
+	if err != nil {
+		return nil, err
 	}
-	return readable
+	readable := slices.DeleteFunc(names, func(t string) bool { return !a.may(t) })
+	if !a.all {
+		q.Tables = append([]string{}, readable...)
+	}
+	return readable, nil
 }
 
 // filterEntries drops the entries the request may not see.

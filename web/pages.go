@@ -193,18 +193,11 @@ func (h *Handler) transaction(w http.ResponseWriter, r *http.Request) {
 	}
 	a := h.access(r)
 	q := store.Query{Table: h.cfg.EntryTable, TxID: tx, Limit: txPageSize, Cursor: params.Get("cursor")}
-	if !a.all {
-		names, err := store.Tables(r.Context(), h.db, store.WithEntryTable(h.cfg.EntryTable))
-		if err != nil {
-			h.serverError(w, r, err)
-			return
-		}
-		h.tables(a, &q, names)
+	if _, err := h.restrict(r, a, &q); err != nil {
+		h.serverError(w, r, err)
+		return
 	}
-	var pg store.Page
-	if q.Tables == nil || len(q.Tables) > 0 {
-		pg, err = store.ListPage(r.Context(), h.db, q)
-	}
+	pg, err := store.ListPage(r.Context(), h.db, q)
 	var qe *store.QueryError
 	if errors.As(err, &qe) {
 		h.badRequest(w, r, fmt.Errorf("parameter %q: %s", "cursor", qe.Reason))

@@ -203,17 +203,12 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := h.access(r)
-	names, err := store.Tables(r.Context(), h.db, store.WithEntryTable(h.cfg.EntryTable))
-	if err != nil {
+	q, qerr := f.query(h.cfg.Location)
+	// A table filter naming an unreadable table finds nothing, as one that
+	// was never written.
+	if p.Tables, err = h.restrict(r, a, &q); err != nil {
 		h.serverError(w, r, err)
 		return
-	}
-	q, qerr := f.query(h.cfg.Location)
-	p.Tables = h.tables(a, &q, names)
-	if f.Table != "" && !slices.Contains(p.Tables, f.Table) && !a.may(f.Table) {
-		// Shown as a table with no entries: no different from a table that
-		// was never written.
-		q.Tables = []string{}
 	}
 	p.LiveQuery = template.URL(f.values().Encode())
 	// The form shows a time as its field takes it; links keep the
@@ -257,9 +252,6 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) page(r *http.Request, q store.Query, pos position) (entries []store.Entry, newer, older bool, err error) {
 	q.Table = h.cfg.EntryTable
 	q.Limit = pageSize + 1
-	if q.Tables != nil && len(q.Tables) == 0 {
-		return nil, false, false, nil
-	}
 	if pos.after != 0 {
 		q.AfterID = pos.after
 		entries, err = store.List(r.Context(), h.db, q)
@@ -313,14 +305,9 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	a := h.access(r)
-	if !a.all {
-		names, err := store.Tables(r.Context(), h.db, store.WithEntryTable(h.cfg.EntryTable))
-		if err != nil {
-			h.serverError(w, r, err)
-			return
-		}
-		h.tables(a, &q, names)
+	if _, err := h.restrict(r, h.access(r), &q); err != nil {
+		h.serverError(w, r, err)
+		return
 	}
 	entries, _, _, err := h.page(r, q, pos)
 	if err != nil {
