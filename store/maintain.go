@@ -177,7 +177,7 @@ func maintainIn(ctx context.Context, db Querier, t tableName, period PartitionPe
 	// search_path would put a table, and belong to its owner, whichever
 	// member of that role (or superuser) makes them.
 	var schema, owner string
-	if err := scanRow(ctx, db, `SELECT n.nspname, CASE WHEN pg_catalog.pg_get_userbyid(c.relowner) <> current_user
+	if err := queryRowInto(ctx, db, `SELECT n.nspname, CASE WHEN pg_catalog.pg_get_userbyid(c.relowner) <> current_user
 		THEN pg_catalog.pg_get_userbyid(c.relowner) ELSE '' END
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass($1)`,
 		[]any{t.Quoted()}, &schema, &owner); err != nil {
@@ -247,7 +247,7 @@ func boundLiteral(t time.Time) string {
 func createPartition(ctx context.Context, db Querier, t, name tableName, owner string, indexes []string, bound string,
 	dflt *partition, from, to time.Time) (int64, error) {
 	var taken bool
-	if err := scanRow(ctx, db, `SELECT pg_catalog.to_regclass($1) IS NOT NULL`, []any{name.Quoted()}, &taken); err != nil {
+	if err := queryRowInto(ctx, db, `SELECT pg_catalog.to_regclass($1) IS NOT NULL`, []any{name.Quoted()}, &taken); err != nil {
 		return 0, err
 	}
 	if taken {
@@ -294,13 +294,13 @@ func createPartition(ctx context.Context, db Querier, t, name tableName, owner s
 // table dst, and returns how many it moved.
 func moveOut(ctx context.Context, db Querier, t, src, dst tableName, from, to time.Time) (int64, error) {
 	var found bool
-	if err := scanRow(ctx, db, `SELECT EXISTS (SELECT FROM `+src.Quoted()+` WHERE created >= $1 AND created < $2)`,
+	if err := queryRowInto(ctx, db, `SELECT EXISTS (SELECT FROM `+src.Quoted()+` WHERE created >= $1 AND created < $2)`,
 		[]any{from, to}, &found); err != nil || !found {
 		return 0, err
 	}
 	// The entry table's columns by name, whatever their order in each.
 	var cols string
-	if err := scanRow(ctx, db, `SELECT string_agg(pg_catalog.quote_ident(attname), ', ' ORDER BY attnum)
+	if err := queryRowInto(ctx, db, `SELECT string_agg(pg_catalog.quote_ident(attname), ', ' ORDER BY attnum)
 		FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($1) AND attnum > 0 AND NOT attisdropped`,
 		[]any{t.Quoted()}, &cols); err != nil {
 		return 0, err
@@ -333,25 +333,6 @@ func parentIndexes(ctx context.Context, db Querier, t tableName) ([]string, erro
 // serverNow is the database server's clock.
 func serverNow(ctx context.Context, db Querier) (time.Time, error) {
 	var now time.Time
-	err := scanRow(ctx, db, `SELECT statement_timestamp()`, nil, &now)
+	err := queryRowInto(ctx, db, `SELECT statement_timestamp()`, nil, &now)
 	return now, err
-}
-
-// scanRow scans the one row of query into dest.
-func scanRow(ctx context.Context, db Querier, query string, args []any, dest ...any) error {
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return errors.New("no row")
-	}
-	if err := rows.Scan(dest...); err != nil {
-		return err
-	}
-	return rows.Close()
 }

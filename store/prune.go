@@ -187,7 +187,7 @@ func (p *pruner) partitions(ctx context.Context) error {
 		switch {
 		case part.isDefault:
 			var old bool
-			if err := scanRow(ctx, p.db, `SELECT EXISTS (SELECT FROM `+part.name.Quoted()+` WHERE created < $1)`, []any{cut}, &old); err != nil {
+			if err := queryRowInto(ctx, p.db, `SELECT EXISTS (SELECT FROM `+part.name.Quoted()+` WHERE created < $1)`, []any{cut}, &old); err != nil {
 				return err
 			}
 			if old {
@@ -227,7 +227,7 @@ func (p *pruner) partition(ctx context.Context, part partition) error {
 		}
 		step.Entries, step.FirstID, step.LastID = m.Entries, m.FirstID, m.LastID
 		step.Archive = filepath.Join(p.opts.ArchiveDir, m.File)
-	} else if err := scanRow(ctx, tx, `SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0) FROM `+q, nil,
+	} else if err := queryRowInto(ctx, tx, `SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0) FROM `+q, nil,
 		&step.Entries, &step.FirstID, &step.LastID); err != nil {
 		return err
 	}

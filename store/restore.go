@@ -50,7 +50,7 @@ func Restore(ctx context.Context, db Querier, table, path string) (RestoreResult
 	}
 	ctx = record.Migrating(ctx)
 	var identity bool
-	if err := scanRow(ctx, db, `SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute
+	if err := queryRowInto(ctx, db, `SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute
 		WHERE attrelid = pg_catalog.to_regclass($1) AND attname = 'id' AND attidentity <> '')`, []any{t.Quoted()}, &identity); err != nil {
 		return fail(err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,4 +134,24 @@ func queryStrings(ctx context.Context, db Querier, query string, args ...any) ([
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// queryRowInto scans the one row query returns into dest; no row is
+// sql.ErrNoRows.
+func queryRowInto(ctx context.Context, db Querier, query string, args []any, dest ...any) error {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
 }

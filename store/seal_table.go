@@ -125,26 +125,6 @@ func MigrateSeal(ctx context.Context, db Querier, table string) error {
 	return nil
 }
 
-// queryRowInto scans the one row query returns into dest; no row is
-// sql.ErrNoRows.
-func queryRowInto(ctx context.Context, db Querier, query string, args []any, dest ...any) error {
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return sql.ErrNoRows
-	}
-	if err := rows.Scan(dest...); err != nil {
-		return err
-	}
-	return rows.Close()
-}
-
 // checkpointScanner scans rows of checkpointColumns.
 type checkpointScanner struct {
 	m *pgtype.Map // reads the gaps array, which database/sql cannot
