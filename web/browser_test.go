@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -314,5 +315,46 @@ func TestBrowserLiveStream(t *testing.T) {
 	require.Eventually(t, func() bool { ids, ok := try[[]string](tb, rowIDsJS); return ok && len(ids) == 102 },
 		10*time.Second, 50*time.Millisecond)
 	require.Equal(t, []string{"teams", "teams"}, tb.column(4)[:2], "the filter holds for live rows")
+	tb.b.RequireClean(t)
+}
+
+// Live mode against a server slower than the interval: one request at a
+// time, so an entry is shown once, not once for every request that was in
+// flight when it was written.
+func TestBrowserLiveSlowServer(t *testing.T) {
+	w := seed(t)
+	h := newHandler(t, w.db, web.Config{Live: true, LiveInterval: 10 * time.Millisecond})
+	var inFlight, most atomic.Int32
+	slow := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/live") {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		h.ServeHTTP(rw, r)
+	})
+	tb := newTab(t, slow)
+	tb.open("/?table=teams")
+	before := len(tb.rowIDs())
+	tb.b.Run(t, chromedp.Click(chromedp.ID("live")))
+	time.Sleep(300 * time.Millisecond) // requests are under way before the write
+	_, err := w.db.ExecContext(actorCtx("zoe"), `UPDATE teams SET name = 'violet' WHERE id = 1`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { ids, ok := try[[]string](tb, rowIDsJS); return ok && len(ids) > before },
+		10*time.Second, 50*time.Millisecond)
+	time.Sleep(700 * time.Millisecond) // a few more answers arrive
+	ids := tb.rowIDs()
+	require.Len(t, ids, before+1, "the new entry shown once: %v", ids[:3])
+	require.Equal(t, int32(1), most.Load(), "live requests in flight at once")
+	// Off: no more requests once the one in flight has answered.
+	tb.b.Run(t, chromedp.Click(chromedp.ID("live")))
+	time.Sleep(300 * time.Millisecond)
+	require.Zero(t, inFlight.Load())
+	_, err = w.db.ExecContext(actorCtx("zoe"), `UPDATE teams SET name = 'indigo' WHERE id = 1`)
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond)
+	require.Len(t, tb.rowIDs(), before+1, "nothing added once the switch is off")
 	tb.b.RequireClean(t)
 }

@@ -12,18 +12,25 @@ document.querySelectorAll("form.filters").forEach(function (form) {
 });
 
 // Live mode: while the switch is on, entries newer than the newest shown
-// are fetched every interval and inserted above it.
+// are fetched and inserted above it. One request at a time: the next is
+// scheduled an interval after the previous answer, so a slow server never
+// has two in flight asking from the same newest entry, and a row already
+// shown is never inserted again.
 (function () {
   var toggle = document.getElementById("live");
   if (!toggle) return;
   var status = document.getElementById("live-status");
   var interval = parseInt(toggle.dataset.interval, 10) || 3000;
   var timer = null;
+  var run = 0; // bumped on every switch; an answer for an older run is dropped
   function newest() {
     var row = document.querySelector("table.stream tr[data-id]");
     return row ? parseInt(row.dataset.id, 10) : 0;
   }
-  function poll() {
+  function shown(id) {
+    return document.querySelector('table.stream tr[data-id="' + id + '"]') !== null;
+  }
+  function poll(mine) {
     var url = toggle.dataset.url + (toggle.dataset.url.indexOf("?") < 0 ? "?" : "&") + "after=" + newest();
     fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) {
@@ -31,26 +38,36 @@ document.querySelectorAll("form.filters").forEach(function (form) {
         return r.text();
       })
       .then(function (html) {
+        if (mine !== run) return;
         var table = document.querySelector("table.stream");
         if (!table) { location.reload(); return; }
         var tmp = document.createElement("table");
         tmp.innerHTML = html;
-        var bodies = Array.prototype.slice.call(tmp.tBodies);
         var first = table.tBodies[0] || null;
-        bodies.forEach(function (b) {
-          b.querySelectorAll("tr[data-id]").forEach(function (tr) { tr.classList.add("fresh"); });
+        var added = 0;
+        Array.prototype.slice.call(tmp.tBodies).forEach(function (b) {
+          b.querySelectorAll("tr[data-id]").forEach(function (tr) {
+            if (shown(tr.dataset.id)) tr.remove(); else tr.classList.add("fresh");
+          });
+          if (!b.querySelector("tr[data-id]")) return;
           table.insertBefore(b, first);
+          added++;
         });
-        status.textContent = bodies.length ? "updated " + new Date().toLocaleTimeString() : "";
+        if (added) status.textContent = "updated " + new Date().toLocaleTimeString();
       })
-      .catch(function (e) { status.textContent = "live update failed: " + e.message; });
+      .catch(function (e) {
+        if (mine === run) status.textContent = "live update failed: " + e.message;
+      })
+      .then(function () {
+        if (mine === run) timer = setTimeout(function () { poll(mine); }, interval);
+      });
   }
   toggle.addEventListener("change", function () {
+    run++;
+    clearTimeout(timer);
     if (toggle.checked) {
-      poll();
-      timer = setInterval(poll, interval);
+      poll(run);
     } else {
-      clearInterval(timer);
       status.textContent = "";
     }
   });
