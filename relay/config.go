@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ const (
 	DefaultStateTable    = "auditpgx_relay_state"
 	DefaultBatchEntries  = 5000
 	DefaultFlushInterval = 200 * time.Millisecond
+	DefaultSealTable     = "auditpgx_seal"
+	DefaultSealInterval  = time.Minute
 )
 
 // statusInterval is how often Run confirms its position to the server when
@@ -80,15 +83,44 @@ type Config struct {
 	// the entry table, at least once rather than exactly once (see the
 	// package doc). Dest, EntryTable and StateTable are then unused.
 	NDJSON io.Writer
-	// Logger receives each batch applied at Debug and each start at
-	// Info. Default: discard.
+	// Seal, when set, makes Run seal the entry table into a seal table of
+	// Dest, as store.Seal does, when it starts and then every
+	// Seal.Interval (see the package doc). A seal that fails ends Run,
+	// unless it only gave up waiting for writers or found its checkpoints
+	// written by another sealer. It cannot go with
+	// NDJSON. Default: no sealing.
+	Seal *SealConfig
+	// Logger receives each batch applied and each seal at Debug, each
+	// start at Info, and each seal that gave up waiting for writers at
+	// Warn. Default: discard.
 	Logger *slog.Logger
+}
+
+// SealConfig is Config.Seal: how the relay seals the entry table.
+type SealConfig struct {
+	// Interval is the time from the end of one seal to the start of the
+	// next. Default 1 minute.
+	Interval time.Duration
+	// Table is the seal table in Dest, a name as SQL writes it, possibly
+	// schema-qualified. It must exist (store.MigrateSeal, or Setup),
+	// unless Config.Create is set, when Run creates it. Default
+	// "auditpgx_seal".
+	Table string
+	// Signer, when set, signs every checkpoint with this Ed25519 key
+	// (store.SealOptions.Signer). Default: unsigned checkpoints.
+	Signer ed25519.PrivateKey
+	// Wait is how long a seal waits for the transactions that were
+	// writing to the entry table when it started to end; past it, that
+	// seal writes nothing, is logged at Warn, and the next interval tries
+	// again. Default: Interval.
+	Wait time.Duration
 }
 
 // settings is a Config with its defaults applied and its names parsed.
 type settings struct {
 	Config
 	entry, state sqlq.Name
+	sealTable    sqlq.Name // with Seal
 	// afterCommit runs after a batch's destination commit and before its
 	// confirmation; an error stops Run there. Tests set it through
 	// testHookAfterCommit.
@@ -145,7 +177,38 @@ func (c Config) validate() (settings, error) {
 			return s, fmt.Errorf("%w: Watch %q: %v", ErrConfig, w.Table, err)
 		}
 	}
+	if s.Seal != nil {
+		if err := s.validateSeal(); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
+}
+
+// validateSeal applies Seal's defaults, to a copy, and checks its fields.
+func (s *settings) validateSeal() error {
+	sc := *s.Seal
+	s.Seal = &sc
+	if s.NDJSON != nil {
+		return fmt.Errorf("%w: Seal needs an entry table, and NDJSON has none", ErrConfig)
+	}
+	if sc.Interval <= 0 {
+		sc.Interval = DefaultSealInterval
+	}
+	if sc.Wait <= 0 {
+		sc.Wait = sc.Interval
+	}
+	if sc.Table == "" {
+		sc.Table = DefaultSealTable
+	}
+	var err error
+	if s.sealTable, err = sqlq.ParseName(sc.Table); err != nil {
+		return fmt.Errorf("%w: Seal.Table %q: %v", ErrConfig, sc.Table, err)
+	}
+	if sc.Signer != nil && len(sc.Signer) != ed25519.PrivateKeySize {
+		return fmt.Errorf("%w: Seal.Signer is %d bytes long, not an Ed25519 private key (%d)", ErrConfig, len(sc.Signer), ed25519.PrivateKeySize)
+	}
+	return nil
 }
 
 // validSlotName applies the server's rule for slot names, which

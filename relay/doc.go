@@ -62,6 +62,25 @@
 // second one while the first is active, and the state row's check refuses
 // a destination write made from a stale position.
 //
+// # Sealing
+//
+// With Config.Seal set, Run also seals the entry table, as store.Seal
+// does: it hash-chains the committed entries into checkpoints in a seal
+// table of Dest, optionally signed, when it starts and then every
+// Seal.Interval, so that store.Verify can later tell an entry edited,
+// deleted or inserted since. It seals through a connection of its own, in
+// a goroutine, while the stream reads on. Sealing while the relay writes
+// is safe: a seal covers only the ids committed when it starts, after
+// waiting for the transactions then writing to the entry table (usually
+// the relay's own batches, the only writer there) to end, and takes no
+// lock. When such a writer outlasts Seal.Wait, or another sealer of the
+// same seal table wrote the checkpoints first (store.ErrSealConflict),
+// that seal writes nothing, a warning is logged, and the next interval
+// tries again. Any other seal error (a seal table missing at start, a
+// lost connection) stops Run with that error: the relay never goes on
+// unsealed. Entries applied after the last seal are sealed by the next
+// Run.
+//
 // # NDJSON
 //
 // With Config.NDJSON set, entries are written there as JSON lines instead

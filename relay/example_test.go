@@ -2,10 +2,12 @@ package relay_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/auditpgx/auditpgx/relay"
 )
@@ -39,4 +41,21 @@ func ExampleReadStatus() {
 		return
 	}
 	fmt.Printf("slot %s: %d bytes of WAL unconfirmed; newest entries applied %s ago\n", st.Slot, st.LagBytes, st.Lag)
+}
+
+// A relay that also seals the entry table every five minutes, creating
+// the seal table if missing. (Not run.)
+func ExampleConfig_seal() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var signer ed25519.PrivateKey // optional: a key kept out of the database
+	cfg := relay.Config{
+		Source: "postgres://relay@db.internal/app",
+		Create: true,
+		Seal:   &relay.SealConfig{Interval: 5 * time.Minute, Signer: signer},
+	}
+	if err := relay.Run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err) // a seal that failed, among others
+		os.Exit(1)
+	}
 }

@@ -19,9 +19,10 @@ import (
 // it once (see the package doc). Entries buffered when ctx is cancelled
 // are left to that next Run.
 //
-// Without cfg.Create, the slot, the publication and the state table must
-// exist ([Setup] makes them); the entry table must exist either way
-// (store.Migrate, or Setup).
+// Without cfg.Create, the slot, the publication, the state table and,
+// with cfg.Seal, the seal table must exist ([Setup] makes them); the entry
+// table must exist either way (store.Migrate, or Setup). With cfg.Seal, a
+// seal that fails ends Run with its error (see the package doc).
 func Run(ctx context.Context, cfg Config) error {
 	s, err := cfg.validate()
 	if err != nil {
@@ -34,16 +35,16 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
-func run(ctx context.Context, s settings) error {
+func run(ctx context.Context, s settings) (err error) {
+	// The sealer cancels the stream with the error that ended sealing.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	if s.Create {
 		if err := ensureSource(ctx, s); err != nil {
 			return err
 		}
 	}
-	var (
-		sk  sink
-		err error
-	)
+	var sk sink
 	if s.NDJSON != nil {
 		sk = newNDJSONSink(s.NDJSON)
 	} else {
@@ -54,6 +55,19 @@ func run(ctx context.Context, s settings) error {
 		sk = t
 	}
 	defer sk.close()
+
+	if s.Seal != nil {
+		var sl *sealer
+		if sl, err = startSealer(ctx, s, fail); err != nil {
+			return err
+		}
+		defer func() {
+			// What failed after a seal error is its consequence.
+			if serr := sl.stop(); serr != nil {
+				err = serr
+			}
+		}()
+	}
 
 	var w *watcher
 	if len(s.Watch) > 0 {

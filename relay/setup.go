@@ -14,7 +14,8 @@ import (
 // watched tables are added to it, and their replica identity checked or,
 // with SetReplicaIdentity, set) and then the logical replication slot, of
 // plugin pgoutput; in Dest, the
-// state table and the entry table (with store.Migrate, through plain pgx).
+// state table, the entry table (with store.Migrate, through plain pgx) and,
+// with cfg.Seal, the seal table (store.MigrateSeal).
 // With cfg.NDJSON set, it creates nothing in Dest. It is idempotent, and
 // fails when a slot of that name exists but is not a pgoutput slot of
 // Source's database.
@@ -48,6 +49,11 @@ func Setup(ctx context.Context, cfg Config) error {
 	defer db.Close()
 	if err := store.Migrate(ctx, db, s.EntryTable); err != nil {
 		return err
+	}
+	if s.Seal != nil {
+		if err := store.MigrateSeal(ctx, db, s.sealTable.Quoted()); err != nil {
+			return err
+		}
 	}
 	conn, err := pgx.ConnectConfig(ctx, pc)
 	if err != nil {

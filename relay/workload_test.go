@@ -61,7 +61,7 @@ func TestRunSIGKILLWorkload(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := writeWorkload(db, w, &ops, &value, &mu, &want, &rolledBack); err != nil {
+			if err := writeWorkload(db, w, workloadOps, &ops, &value, &mu, &want, &rolledBack); err != nil {
 				werr <- err
 			}
 		}()
@@ -117,13 +117,13 @@ func TestRunSIGKILLWorkload(t *testing.T) {
 }
 
 // writeWorkload runs transactions of one to three writes on the writer's
-// own rows until workloadOps writes are made in all, rolling back one in
+// own rows until limit writes are made in all, rolling back one in
 // ten, and appends the entries of those that commit to want.
-func writeWorkload(db *sql.DB, w int, ops, value *atomic.Int64, mu *sync.Mutex, want *[]string, rolledBack *int) error {
+func writeWorkload(db *sql.DB, w int, limit int64, ops, value *atomic.Int64, mu *sync.Mutex, want *[]string, rolledBack *int) error {
 	ctx := context.Background()
 	live := map[int64]int64{} // id -> v, committed
 	nextID := int64(w) << 40
-	for ops.Load() < workloadOps {
+	for ops.Load() < limit {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err

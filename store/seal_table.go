@@ -176,6 +176,11 @@ func lastCheckpoint(ctx context.Context, db Querier, seal tableName) (c Checkpoi
 	return c, true, rows.Close()
 }
 
+// ErrSealConflict is wrapped by the error [Seal] returns when another
+// seal run wrote the checkpoints it was about to write; nothing is lost,
+// and sealing again continues from them.
+var ErrSealConflict = errors.New("auditpgx: seal: another seal run got there first")
+
 // insertCheckpoints writes cs in one statement. A checkpoint of the same
 // Seq written meanwhile by another seal run is an error that says so.
 func insertCheckpoints(ctx context.Context, db Querier, seal tableName, cs []Checkpoint) error {
@@ -201,8 +206,8 @@ func insertCheckpoints(ctx context.Context, db Querier, seal tableName, cs []Che
 	_, err := db.ExecContext(ctx, b.String(), args...)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return fmt.Errorf("auditpgx: seal: checkpoints %d to %d in %s were written meanwhile by another seal run; seal again to continue from them",
-			cs[0].Seq, cs[len(cs)-1].Seq, seal.Quoted())
+		return fmt.Errorf("%w: checkpoints %d to %d in %s were written meanwhile by another seal run; seal again to continue from them",
+			ErrSealConflict, cs[0].Seq, cs[len(cs)-1].Seq, seal.Quoted())
 	}
 	if err != nil {
 		return fmt.Errorf("auditpgx: seal: write checkpoints %d to %d to %s: %w", cs[0].Seq, cs[len(cs)-1].Seq, seal.Quoted(), err)

@@ -461,6 +461,7 @@ func TestSealConcurrentWriters(t *testing.T) {
 				r, err := store.Seal(ctx, db, store.SealOptions{Wait: 30 * time.Second})
 				if err != nil {
 					// Two sealers: one may find the other's checkpoint.
+					require.ErrorIs(t, err, store.ErrSealConflict)
 					require.ErrorContains(t, err, "were written meanwhile by another seal run")
 					continue
 				}

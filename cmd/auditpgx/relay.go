@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/auditpgx/auditpgx/relay"
+	"github.com/auditpgx/auditpgx/store"
 )
 
 func runRelay(ctx context.Context, e env, args []string) error {
@@ -30,7 +32,15 @@ func runRelay(ctx context.Context, e env, args []string) error {
 		"TABLE[:exclude=COL,...][:redact=COL,...][:only=COL,...], with the registration's options, or for a join table\n"+
 		"TABLE:field=NAME:owner=TABLE(COL):related=TABLE(COL); repeat for each table")
 	fs.BoolVar(&cfg.SetReplicaIdentity, "set-replica-identity", false, "set REPLICA IDENTITY FULL on watched tables that lack it")
+	sealInterval := fs.Duration("seal-interval", 0, "seal the entry table into the seal table at start and then at this interval,\n"+
+		"as auditpgx seal does (0: do not seal); a seal that fails stops the relay")
+	sealTable := fs.String("seal-table", relay.DefaultSealTable, "the seal table, in the destination, with --seal-interval (created with --create)")
+	sealKey := fs.String("seal-key-file", "", "with --seal-interval, sign the checkpoints with the Ed25519 private key in this PEM file\n"+
+		"(PKCS #8, as openssl genpkey -algorithm ed25519 writes it)")
 	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := sealFlags(fs, &cfg, *sealInterval, *sealTable, *sealKey, *ndjson != ""); err != nil {
 		return err
 	}
 	src, err := c.source(e)
@@ -65,6 +75,39 @@ func runRelay(ctx context.Context, e env, args []string) error {
 		return usagef("%v", err)
 	}
 	return err
+}
+
+// sealFlags sets cfg.Seal from --seal-interval, --seal-table and
+// --seal-key-file.
+func sealFlags(fs *flag.FlagSet, cfg *relay.Config, interval time.Duration, table, keyFile string, ndjson bool) error {
+	var orphan string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "seal-table" || f.Name == "seal-key-file" {
+			orphan = f.Name
+		}
+	})
+	switch {
+	case interval < 0:
+		return usagef("--seal-interval: %s is negative", interval)
+	case interval == 0 && orphan != "":
+		return usagef("--%s needs --seal-interval", orphan)
+	case interval == 0:
+		return nil
+	case ndjson:
+		return usagef("--seal-interval needs an entry table, and --ndjson writes none")
+	}
+	if _, err := store.SealDDL(table); err != nil {
+		return usagef("--seal-table: %v", err)
+	}
+	cfg.Seal = &relay.SealConfig{Interval: interval, Table: table}
+	if keyFile != "" {
+		key, err := readPrivateKey(keyFile)
+		if err != nil {
+			return usagef("--seal-key-file: %v", err)
+		}
+		cfg.Seal.Signer = key
+	}
+	return nil
 }
 
 // relayFlags adds the flags relay and relay status share.

@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
 	"database/sql"
+	"encoding/pem"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +130,71 @@ func TestRelayWatch(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT changes::text, context::text FROM auditpgx_entry`).Scan(&changes, &context_))
 	require.JSONEq(t, `{"added_fields": {"id": 1, "owner": "ann", "pin": "$encrypted$"}, "changed_fields": {}, "removed_fields": {}}`, changes)
 	require.JSONEq(t, `{"source": "outside"}`, context_)
+}
+
+// TestRelaySeal: with --seal-interval and --seal-key-file, relay --create
+// makes the seal table and seals what it relays, signed; the seal flags'
+// mistakes are usage errors.
+func TestRelaySeal(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	slot := fmt.Sprintf("cli_%08x", rand.Uint32())
+	env := map[string]string{"DATABASE_URL": dsn}
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	defer db.Exec(`SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
+
+	dir := t.TempDir()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	keyFile, pubFile := filepath.Join(dir, "seal.pem"), filepath.Join(dir, "seal.pub")
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	der, err = x509.MarshalPKIXPublicKey(pub)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644))
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--seal-interval", "-1s"}, "--seal-interval: -1s is negative"},
+		{[]string{"--seal-key-file", keyFile}, "--seal-key-file needs --seal-interval"},
+		{[]string{"--seal-table", "s"}, "--seal-table needs --seal-interval"},
+		{[]string{"--seal-interval", "1m", "--seal-table", "a.b.c"}, "--seal-table: auditpgx: invalid seal table name"},
+		{[]string{"--seal-interval", "1m", "--seal-key-file", pubFile}, `--seal-key-file: ` + pubFile + ` holds no PEM block "PRIVATE KEY"`},
+		{[]string{"--seal-interval", "1m", "--ndjson", "-"}, "--seal-interval needs an entry table"},
+	} {
+		code, _, errOut := call(env, append([]string{"relay", "--slot", slot}, tc.args...)...)
+		require.Equal(t, exitUsage, code, "%q: %s", tc.args, errOut)
+		require.Contains(t, errOut, tc.want, "%q", tc.args)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"relay", "--create", "--slot", slot, "--publication", slot,
+			"--seal-interval", "100ms", "--seal-table", "relay_seal", "--seal-key-file", keyFile}, &out, &stderr, func(k string) string { return env[k] })
+	}()
+	waitSlotActive(t, db, slot, &stderr)
+	entry := `{"created": "2026-12-06T10:00:00+00:00", "created_by": "ops", "operation": "create", "table_name": "users", "object_id": "7",
+		"changes": null, "tx_id": 42, "statement_fingerprint": null, "related_table_name": null, "related_object_id": null,
+		"related_field_name": null, "context": null}`
+	_, err = db.Exec(`SELECT pg_logical_emit_message(true, 'auditpgx', $1)`, `{"v": 1, "entries": [`+entry+`, `+entry+`]}`)
+	require.NoError(t, err)
+	if !assertEventually(func() bool {
+		var n int
+		return db.QueryRow(`SELECT coalesce(sum(count), 0) FROM relay_seal`).Scan(&n) == nil && n == 2
+	}) {
+		t.Fatalf("the entries were not sealed; relay's log:\n%s", stderr.String())
+	}
+	cancel()
+	require.Equal(t, exitOK, <-done, stderr.String())
+
+	got := runOK(t, env, "verify", "--seal-table", "relay_seal", "--public-key", pubFile)
+	require.True(t, strings.HasPrefix(got, "verified 2 entries (ids 1 to 2) in 1 checkpoint(s), signatures checked\n"), got)
 }
 
 func TestWatchFlag(t *testing.T) {
