@@ -2,7 +2,9 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,8 +17,23 @@ import (
 	"time"
 )
 
-// ArchiveFormat is the Format of the archives [Prune] writes.
-const ArchiveFormat = "auditpgx-entries-ndjson-gzip/1"
+// ArchiveFormat is the Format of the archives [Prune] writes: each line
+// one entry row as the server writes it as JSON (row_to_json), every
+// column verbatim, jsonb columns as they are stored. Format 1, read
+// still, held entries as [Entry] marshals them, which keeps the changes
+// of the entries auditpgx writes but not those of any jsonb value.
+const ArchiveFormat = "auditpgx-entries-ndjson-gzip/2"
+
+// archiveFormat1 is the first format; [Restore] and [Verify] read it.
+const archiveFormat1 = "auditpgx-entries-ndjson-gzip/1"
+
+// archiveRow is one line of an archive: the entry row as JSON, with its
+// id and time.
+type archiveRow struct {
+	ID      int64     `json:"id"`
+	Created time.Time `json:"created"`
+	line    []byte
+}
 
 // Archive files: NAME.ndjson.gz holds the entries, NAME.manifest.json
 // describes it.
@@ -26,7 +43,8 @@ const (
 )
 
 // ArchiveManifest describes an archive that [Prune] wrote before removing
-// its entries: a gzip file of NDJSON, one [Entry] as JSON per line, in id
+// its entries: a gzip file of NDJSON, one entry row as JSON per line
+// (see [ArchiveFormat]; [ReadArchive] reads them as entries), in id
 // order. It is written beside the archive as NAME.manifest.json.
 type ArchiveManifest struct {
 	Format string `json:"format"` // ArchiveFormat
@@ -45,10 +63,32 @@ type ArchiveManifest struct {
 	LastCreated  time.Time `json:"last_created"`
 	// SHA256 is the hex SHA-256 of the archive file, as written.
 	SHA256 string `json:"sha256"`
+	// Seal is where the archived entries stood in the seal table's hash
+	// chain when they were pruned; nil when no seal table was there.
+	Seal *ArchiveSeal `json:"seal,omitempty"`
+}
+
+// ArchiveSeal is the part of a seal table's hash chain that covers an
+// archive's entries, as it was when [Prune] removed them: a copy kept
+// outside the database. [Verify] with the archive among
+// VerifyOptions.Archives requires the seal table to hold it still.
+// Checkpoints cover ids, partitions times: the first and the last
+// checkpoint may cover entries of other archives, or entries kept, too.
+type ArchiveSeal struct {
+	// Table is the seal table.
+	Table string `json:"table"`
+	// FirstSeq and LastSeq are the first and the last checkpoint that
+	// cover an archived entry.
+	FirstSeq int64 `json:"first_seq"`
+	LastSeq  int64 `json:"last_seq"`
+	// Prev is the chain's hash before checkpoint FirstSeq, Hash its hash
+	// after checkpoint LastSeq, in hex.
+	Prev string `json:"prev"`
+	Hash string `json:"hash"`
 }
 
 // add counts e into m.
-func (m *ArchiveManifest) add(e *Entry) {
+func (m *ArchiveManifest) add(e *archiveRow) {
 	if m.Entries == 0 || e.Created.Before(m.FirstCreated) {
 		m.FirstCreated = e.Created
 	}
@@ -62,12 +102,12 @@ func (m *ArchiveManifest) add(e *Entry) {
 	m.Entries++
 }
 
-// writeArchive writes the entries that each yields, in id order, to
+// writeArchive writes the entry rows that each yields, in id order, to
 // dir/name.ndjson.gz and its manifest, each first to a temporary file
 // that is synced and then renamed, so that a file of the final name is
 // whole. It then reads the archive back and checks it against the
 // manifest (verifyArchive).
-func writeArchive(dir, name string, m ArchiveManifest, each func(yield func(*Entry) error) error) (ArchiveManifest, error) {
+func writeArchive(dir, name string, m ArchiveManifest, each func(yield func(*archiveRow) error) error) (ArchiveManifest, error) {
 	m.Format, m.File = ArchiveFormat, name+archiveSuffix
 	path := filepath.Join(dir, m.File)
 	f, err := os.CreateTemp(dir, "."+m.File+".*")
@@ -79,16 +119,18 @@ func writeArchive(dir, name string, m ArchiveManifest, each func(yield func(*Ent
 	sum := sha256.New()
 	gz := gzip.NewWriter(io.MultiWriter(f, sum))
 	buf := bufio.NewWriter(gz)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
 	var prev int64
-	err = each(func(e *Entry) error {
+	err = each(func(e *archiveRow) error {
 		if m.Entries > 0 && e.ID <= prev {
 			return fmt.Errorf("entry %d after entry %d: not in id order", e.ID, prev)
 		}
+		if bytes.IndexByte(e.line, '\n') >= 0 {
+			return fmt.Errorf("entry %d: its JSON spans lines", e.ID)
+		}
 		prev = e.ID
 		m.add(e)
-		return enc.Encode(e)
+		buf.Write(e.line)
+		return buf.WriteByte('\n')
 	})
 	if err != nil {
 		return m, err
@@ -152,9 +194,11 @@ func syncClose(f *os.File) error {
 // verifyArchive reads the archive that manifest m in dir describes and
 // checks it against m: its SHA-256, that every line is an entry, in id
 // order, and the count, ids and times. each, when not nil, is called with
-// every entry read. It returns the manifest as read.
-func verifyArchive(dir string, m ArchiveManifest, each func(*Entry) error) (ArchiveManifest, error) {
-	if m.Format != ArchiveFormat {
+// every entry read, its line a JSON object of the entry table's columns
+// (for format 1, rebuilt from the entry). It returns the manifest as
+// read.
+func verifyArchive(dir string, m ArchiveManifest, each func(*archiveRow) error) (ArchiveManifest, error) {
+	if m.Format != ArchiveFormat && m.Format != archiveFormat1 {
 		return m, fmt.Errorf("format %q is not %q", m.Format, ArchiveFormat)
 	}
 	if m.File == "" || filepath.Base(m.File) != m.File {
@@ -182,22 +226,26 @@ func verifyArchive(dir string, m ArchiveManifest, each func(*Entry) error) (Arch
 		return m, fmt.Errorf("%s: %w", m.File, err)
 	}
 	dec := json.NewDecoder(gz)
-	got := ArchiveManifest{Format: m.Format, Table: m.Table, Partition: m.Partition, File: m.File}
+	got := ArchiveManifest{Format: m.Format, Table: m.Table, Partition: m.Partition, File: m.File, Seal: m.Seal}
 	var prev int64
 	for {
-		var e Entry
-		if err := dec.Decode(&e); errors.Is(err, io.EOF) {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
+			return m, fmt.Errorf("%s: entry %d: %w", m.File, got.Entries+1, err)
+		}
+		e, err := readArchiveRow(m.Format, raw)
+		if err != nil {
 			return m, fmt.Errorf("%s: entry %d: %w", m.File, got.Entries+1, err)
 		}
 		if got.Entries > 0 && e.ID <= prev {
 			return m, fmt.Errorf("%s: entry %d after entry %d: not in id order", m.File, e.ID, prev)
 		}
 		prev = e.ID
-		got.add(&e)
+		got.add(e)
 		if each != nil {
-			if err := each(&e); err != nil {
+			if err := each(e); err != nil {
 				return m, err
 			}
 		}
@@ -235,4 +283,94 @@ func ReadArchiveManifest(path string) (ArchiveManifest, string, error) {
 		return ArchiveManifest{}, "", fmt.Errorf("auditpgx: archive manifest %s: %w", filepath.Join(dir, base), err)
 	}
 	return m, dir, nil
+}
+
+// scanArchiveRows reads the entries that from selects ("FROM … WHERE …
+// ORDER BY id LIMIT …") as archive rows, in id order.
+func scanArchiveRows(ctx context.Context, db Querier, from string, args []any, each func(*archiveRow) error) error {
+	rows, err := db.QueryContext(ctx, `SELECT e.id, e.created, pg_catalog.row_to_json(e)::text FROM (SELECT `+entryColumns+` `+from+`) AS e ORDER BY e.id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r archiveRow
+		if err := rows.Scan(&r.ID, &r.Created, &r.line); err != nil {
+			return err
+		}
+		if err := each(&r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// readArchiveRow reads one line of an archive of format.
+func readArchiveRow(format string, line []byte) (*archiveRow, error) {
+	if format == archiveFormat1 {
+		var e Entry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, err
+		}
+		data, err := json.Marshal(e.columns())
+		if err != nil {
+			return nil, err
+		}
+		return &archiveRow{ID: e.ID, Created: e.Created, line: data}, nil
+	}
+	r := &archiveRow{line: line}
+	if err := json.Unmarshal(line, r); err != nil {
+		return nil, err
+	}
+	if r.Created.IsZero() {
+		return nil, errors.New("no created time")
+	}
+	return r, nil
+}
+
+// entry reads the row as [scanEntries] reads one from the entry table.
+func (r *archiveRow) entry() (*Entry, error) {
+	var c struct {
+		Entry
+		Changes json.RawMessage `json:"changes"`
+	}
+	if err := json.Unmarshal(r.line, &c); err != nil {
+		return nil, err
+	}
+	e := c.Entry
+	e.Created = e.Created.UTC()
+	if len(e.Context) == 0 || string(e.Context) == "null" {
+		e.Context = nil
+	}
+	if len(c.Changes) > 0 && string(c.Changes) != "null" {
+		if err := decodeChanges(&e, c.Changes); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", e.ID, err)
+		}
+	}
+	return &e, nil
+}
+
+// ReadArchive checks the archive at path (the archive or its manifest)
+// against its manifest, as [Restore] does, and calls each with every
+// entry in id order, as [List] would have returned it. It returns the
+// manifest.
+func ReadArchive(path string, each func(*Entry) error) (ArchiveManifest, error) {
+	m, dir, err := ReadArchiveManifest(path)
+	if err != nil {
+		return m, err
+	}
+	if _, err := verifyArchive(dir, m, nil); err != nil {
+		return m, fmt.Errorf("auditpgx: archive %s: %w", path, err)
+	}
+	_, err = verifyArchive(dir, m, func(r *archiveRow) error {
+		e, err := r.entry()
+		if err != nil {
+			return err
+		}
+		return each(e)
+	})
+	if err != nil {
+		return m, fmt.Errorf("auditpgx: archive %s: %w", path, err)
+	}
+	return m, nil
 }

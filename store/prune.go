@@ -44,6 +44,15 @@ type PruneOptions struct {
 
 	// Progress, when set, is called after each partition or batch removed.
 	Progress func(PruneStep)
+
+	// SealTable is the seal table of the entry table ([Seal]), named as
+	// for [SealOptions]; "" is auditpgx_seal. When it exists, Prune
+	// refuses to remove an entry that no checkpoint covers yet (seal
+	// first: removed unsealed, it would be protected by nothing), and
+	// each archive's manifest records where its entries stood in the
+	// hash chain ([ArchiveManifest].Seal), which [Verify] checks when
+	// given the archive. The role that prunes then needs SELECT on it.
+	SealTable string
 }
 
 // PruneStep is one partition or batch that [Prune] removed.
@@ -86,8 +95,10 @@ type PruneResult struct {
 //
 // Prune must run as the entry table's owner, or a role that may delete
 // from it: the application's role, set up as docs/SECURITY.md says, gets
-// a permission error. Sealed entries that are removed are reported by
-// [Verify] as deleted, unless it starts after them (VerifyOptions.FromID).
+// a permission error. When the entry table is sealed (PruneOptions.SealTable),
+// only sealed entries are removed; [Verify] reports them as deleted
+// unless it starts after them (VerifyOptions.FromID) or reads them from
+// their archives (VerifyOptions.Archives).
 //
 // A Before that is zero or not in the past, an entry table that does not
 // exist, and an archive that does not read back as written are errors.
@@ -134,6 +145,9 @@ func Prune(ctx context.Context, db *sql.DB, table string, opts PruneOptions) (Pr
 		return fail(errors.New("the entry table does not exist"))
 	}
 	p := pruner{db: db, t: t, opts: opts, res: PruneResult{Partitioned: lay.partitioned}}
+	if p.seal, err = readPruneSeal(ctx, db, opts.SealTable); err != nil {
+		return fail(err)
+	}
 	if lay.partitioned {
 		err = p.partitions(ctx)
 	} else {
@@ -153,6 +167,7 @@ type pruner struct {
 	t    tableName
 	opts PruneOptions
 	res  PruneResult
+	seal *pruneSeal // nil when there is no seal table
 }
 
 func (p *pruner) done(step PruneStep) {
@@ -183,6 +198,19 @@ func (p *pruner) partitions(ctx context.Context) error {
 		return a.to.Compare(b.to)
 	})
 	cut := p.opts.Before
+	// Refused before anything is removed: a partition to drop that holds
+	// an unsealed entry.
+	for _, part := range parts {
+		if !part.isDefault && !part.to.IsZero() && !part.to.After(cut) && p.seal != nil {
+			var last int64
+			if err := queryRowInto(ctx, p.db, `SELECT coalesce(max(id), 0) FROM `+part.name.Quoted(), nil, &last); err != nil {
+				return err
+			}
+			if err := p.seal.sealed(last); err != nil {
+				return fmt.Errorf("partition %s: %w", part.name.Quoted(), err)
+			}
+		}
+	}
 	for _, part := range parts {
 		switch {
 		case part.isDefault:
@@ -217,19 +245,26 @@ func (p *pruner) partition(ctx context.Context, part partition) error {
 		return err
 	}
 	step := PruneStep{Partition: part.shown}
+	if err := queryRowInto(ctx, tx, `SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0) FROM `+q, nil,
+		&step.Entries, &step.FirstID, &step.LastID); err != nil {
+		return err
+	}
+	sealed, err := p.seal.covering(ctx, tx, step)
+	if err != nil {
+		return err
+	}
 	if p.opts.ArchiveDir != "" {
-		m, err := writeArchive(p.opts.ArchiveDir, part.name.Rel, ArchiveManifest{Table: p.t.String(), Partition: part.shown},
-			func(yield func(*Entry) error) error {
-				return scanEntries(ctx, tx, p.t, `SELECT `+entryColumns+` FROM `+q+` ORDER BY id`, nil, yield)
+		m, err := writeArchive(p.opts.ArchiveDir, part.name.Rel, ArchiveManifest{Table: p.t.String(), Partition: part.shown, Seal: sealed},
+			func(yield func(*archiveRow) error) error {
+				return scanArchiveRows(ctx, tx, `FROM `+q, nil, yield)
 			})
 		if err != nil {
 			return fmt.Errorf("archive: %w", err)
 		}
-		step.Entries, step.FirstID, step.LastID = m.Entries, m.FirstID, m.LastID
+		if m.Entries != step.Entries {
+			return fmt.Errorf("archive: %d entries archived of the %d counted", m.Entries, step.Entries)
+		}
 		step.Archive = filepath.Join(p.opts.ArchiveDir, m.File)
-	} else if err := queryRowInto(ctx, tx, `SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0) FROM `+q, nil,
-		&step.Entries, &step.FirstID, &step.LastID); err != nil {
-		return err
 	}
 	if err := setLockTimeout(ctx, tx, p.opts.LockTimeout); err != nil {
 		return err
@@ -252,23 +287,34 @@ func (p *pruner) partition(ctx context.Context, part partition) error {
 // batches deletes the entries before the cut from an unpartitioned entry
 // table, BatchSize at a time in id order, each batch archived first.
 func (p *pruner) batches(ctx context.Context) error {
+	if p.seal != nil {
+		// Refused before anything is removed.
+		var last int64
+		if err := queryRowInto(ctx, p.db, `SELECT coalesce(max(id), 0) FROM `+p.t.Quoted()+` WHERE created < $1`,
+			[]any{p.opts.Before}, &last); err != nil {
+			return err
+		}
+		if err := p.seal.sealed(last); err != nil {
+			return err
+		}
+	}
 	var after int64
 	for {
 		var (
-			step    PruneStep
-			ids     []int64
-			entries []Entry
+			step PruneStep
+			ids  []int64
+			rows []archiveRow
 		)
 		const next = ` FROM %s WHERE created < $1 AND id > $2 ORDER BY id LIMIT $3`
 		args := []any{p.opts.Before, after, p.opts.BatchSize}
 		if p.opts.ArchiveDir != "" {
-			var err error
-			entries, err = readEntries(ctx, p.db, p.t, `SELECT `+entryColumns+fmt.Sprintf(next, p.t.Quoted()), args)
+			err := scanArchiveRows(ctx, p.db, fmt.Sprintf(next, p.t.Quoted()), args, func(r *archiveRow) error {
+				rows = append(rows, *r)
+				ids = append(ids, r.ID)
+				return nil
+			})
 			if err != nil {
 				return err
-			}
-			for _, e := range entries {
-				ids = append(ids, e.ID)
 			}
 		} else if err := scanIDs(ctx, p.db, `SELECT id`+fmt.Sprintf(next, p.t.Quoted()), args, &ids); err != nil {
 			return err
@@ -277,12 +323,16 @@ func (p *pruner) batches(ctx context.Context) error {
 			return nil
 		}
 		step.Entries, step.FirstID, step.LastID = int64(len(ids)), ids[0], ids[len(ids)-1]
+		sealed, err := p.seal.covering(ctx, p.db, step)
+		if err != nil {
+			return err
+		}
 		if p.opts.ArchiveDir != "" {
 			name := fmt.Sprintf("%s_%d-%d", p.t.Rel, step.FirstID, step.LastID)
-			m, err := writeArchive(p.opts.ArchiveDir, name, ArchiveManifest{Table: p.t.String()},
-				func(yield func(*Entry) error) error {
-					for i := range entries {
-						if err := yield(&entries[i]); err != nil {
+			m, err := writeArchive(p.opts.ArchiveDir, name, ArchiveManifest{Table: p.t.String(), Seal: sealed},
+				func(yield func(*archiveRow) error) error {
+					for i := range rows {
+						if err := yield(&rows[i]); err != nil {
 							return err
 						}
 					}

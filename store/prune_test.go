@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -58,18 +57,12 @@ func requireSameJSON(t *testing.T, want, got []store.Entry) {
 
 func readArchive(t *testing.T, path string) []store.Entry {
 	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	require.NoError(t, err)
-	dec := json.NewDecoder(gz)
 	var out []store.Entry
-	for dec.More() {
-		var e store.Entry
-		require.NoError(t, dec.Decode(&e))
-		out = append(out, e)
-	}
+	_, err := store.ReadArchive(path, func(e *store.Entry) error {
+		out = append(out, *e)
+		return nil
+	})
+	require.NoError(t, err)
 	return out
 }
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/auditpgx/auditpgx/internal/record"
@@ -62,31 +61,27 @@ func Restore(ctx context.Context, db Querier, table, path string) (RestoreResult
 		SELECT ` + entryColumns + ` FROM pg_catalog.jsonb_populate_recordset(NULL::` + t.Quoted() + `, $1::jsonb) AS r
 		WHERE NOT EXISTS (SELECT FROM ` + t.Quoted() + ` AS e WHERE e.id = r.id)
 		ON CONFLICT DO NOTHING`
-	var rows []map[string]any
+	var rows jsonRows
 	flush := func() error {
-		if len(rows) == 0 {
+		if rows.n == 0 {
 			return nil
 		}
-		data, err := json.Marshal(rows)
+		r, err := db.ExecContext(ctx, insert, rows.json())
 		if err != nil {
-			return err
-		}
-		r, err := db.ExecContext(ctx, insert, string(data))
-		if err != nil {
-			return fmt.Errorf("entries %v to %v: %w", rows[0]["id"], rows[len(rows)-1]["id"], err)
+			return fmt.Errorf("entries %v to %v: %w", rows.first, rows.last, err)
 		}
 		n, err := r.RowsAffected()
 		if err != nil {
 			return err
 		}
 		res.Restored += n
-		rows = rows[:0]
+		rows.reset()
 		return nil
 	}
-	_, err = verifyArchive(dir, m, func(e *Entry) error {
+	_, err = verifyArchive(dir, m, func(e *archiveRow) error {
 		res.Entries++
-		rows = append(rows, e.columns())
-		if len(rows) == restoreBatch {
+		rows.add(e)
+		if rows.n == restoreBatch {
 			return flush()
 		}
 		return nil
@@ -132,3 +127,27 @@ func (e *Entry) columns() map[string]any {
 		"tx_id": e.TxID, "statement_fingerprint": e.StatementFingerprint, "context": ctx,
 	}
 }
+
+// jsonRows collects archive rows into a JSON array, for
+// jsonb_populate_recordset.
+type jsonRows struct {
+	buf         []byte
+	n           int
+	first, last int64
+}
+
+func (j *jsonRows) add(r *archiveRow) {
+	if j.n == 0 {
+		j.buf, j.first = append(j.buf[:0], '['), r.ID
+	} else {
+		j.buf = append(j.buf, ',')
+	}
+	j.buf = append(j.buf, r.line...)
+	j.n++
+	j.last = r.ID
+}
+
+// json returns the array; valid until the next add or reset.
+func (j *jsonRows) json() string { return string(append(j.buf, ']')) }
+
+func (j *jsonRows) reset() { j.n = 0 }

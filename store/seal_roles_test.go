@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
@@ -27,16 +28,23 @@ func TestSealRolesFromSecurityDoc(t *testing.T) {
 	t.Cleanup(func() { admin.Close() })
 	suffix := strconv.FormatUint(rand.Uint64(), 36)
 	owner, sealer, app := "auditpgx_seal_owner_"+suffix, "auditpgx_sealer_"+suffix, "app_user_"+suffix
-	names := map[string]string{"auditpgx_seal_owner": owner, "auditpgx_sealer": sealer, "app_user": app, "appschema": schema}
+	entryOwner := "auditpgx_owner_" + suffix
+	names := map[string]string{"auditpgx_seal_owner": owner, "auditpgx_sealer": sealer, "app_user": app, "appschema": schema,
+		"auditpgx_owner": entryOwner}
 	// Registered first, so that it runs after the pools below are closed.
 	t.Cleanup(func() {
-		_, err := admin.Exec(`DROP OWNED BY ` + owner + `, ` + sealer + `, ` + app + ` CASCADE; DROP ROLE ` + owner +
-			`; DROP ROLE ` + sealer + `; DROP ROLE ` + app)
+		_, err := admin.Exec(`DROP OWNED BY ` + owner + `, ` + sealer + `, ` + app + `, ` + entryOwner + ` CASCADE; DROP ROLE ` + owner +
+			`; DROP ROLE ` + sealer + `; DROP ROLE ` + app + `; DROP ROLE ` + entryOwner)
 		require.NoError(t, err)
 	})
-	require.NoError(t, store.Migrate(ctx, admin, "auditpgx_entry"))
+	// Unpartitioned on either test layout, so that prune below removes
+	// entries of the current month.
+	_, err = admin.ExecContext(ctx, store.Schema)
+	require.NoError(t, err)
 	_, err = admin.ExecContext(ctx, `CREATE ROLE `+app+` LOGIN; GRANT USAGE ON SCHEMA `+schema+` TO `+app+`;
-		GRANT SELECT, INSERT ON auditpgx_entry TO `+app+`; GRANT USAGE ON SEQUENCE auditpgx_entry_id_seq TO `+app)
+		GRANT SELECT, INSERT ON auditpgx_entry TO `+app+`; GRANT USAGE ON SEQUENCE auditpgx_entry_id_seq TO `+app+`;
+		CREATE ROLE `+entryOwner+` LOGIN; GRANT USAGE ON SCHEMA `+schema+` TO `+entryOwner+`;
+		ALTER TABLE auditpgx_entry OWNER TO `+entryOwner)
 	require.NoError(t, err)
 	_, err = admin.ExecContext(ctx, docSQL(t, "SECURITY.md", "seal-roles", names))
 	require.NoError(t, err)
@@ -59,7 +67,7 @@ func TestSealRolesFromSecurityDoc(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
-	appDB, sealDB := open(app), open(sealer)
+	appDB, sealDB, ownerDB := open(app), open(sealer), open(entryOwner)
 	writeEntries(t, appDB, 20)
 
 	require.NoError(t, store.MigrateSeal(ctx, sealDB, ""), "the table exists: nothing to do")
@@ -95,4 +103,23 @@ func TestSealRolesFromSecurityDoc(t *testing.T) {
 	} {
 		denied(sealDB, q)
 	}
+
+	// The entry table's owner prunes sealed entries, reading the seal
+	// table, and can write no checkpoint; the application verifies across
+	// the archive.
+	var cut time.Time
+	require.NoError(t, admin.QueryRowContext(ctx, `SELECT now()`).Scan(&cut))
+	writeEntries(t, appDB, 5)
+	dir := t.TempDir()
+	res, err := store.Prune(ctx, ownerDB, "auditpgx_entry", store.PruneOptions{Before: cut, ArchiveDir: dir})
+	require.NoError(t, err)
+	require.Equal(t, int64(20), res.Entries)
+	m, _, err := store.ReadArchiveManifest(res.Steps[0].Archive)
+	require.NoError(t, err)
+	require.NotNil(t, m.Seal)
+	v, err = store.Verify(ctx, appDB, store.VerifyOptions{Archives: []string{dir}})
+	require.NoError(t, err)
+	require.Equal(t, [2]int64{20, 5}, [2]int64{v.Entries, v.Unsealed})
+	denied(ownerDB, `UPDATE auditpgx_seal SET hash = prev_hash`)
+	denied(ownerDB, `DELETE FROM auditpgx_seal`)
 }

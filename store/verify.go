@@ -33,6 +33,16 @@ type VerifyOptions struct {
 	// which must follow it (number, ids and hash). Entries up to
 	// From.LastID are not checked.
 	From *Checkpoint
+	// Archives are archives of pruned entries ([PruneOptions].ArchiveDir):
+	// paths of archives (NAME.ndjson.gz), of their manifests, or of
+	// directories whose every manifest is taken. Each is first checked
+	// against its manifest; its entries then stand in for those the
+	// entry table no longer holds (an entry the table holds too, such as
+	// one restored, is read from the table), so that the chain verifies
+	// across pruned entries from its first checkpoint. The chain
+	// positions the manifests recorded when the entries were pruned
+	// ([ArchiveManifest].Seal) must still be the seal table's.
+	Archives []string
 }
 
 // VerifyResult is how much [Verify] verified; after a difference, how
@@ -103,6 +113,12 @@ func Verify(ctx context.Context, db Querier, opts VerifyOptions) (VerifyResult, 
 	}
 	v := &verifier{db: db, entries: entries, seal: seal, key: opts.PublicKey, lower: math.MinInt64,
 		scan: newCheckpointScanner(), res: VerifyResult{Signed: opts.PublicKey != nil}}
+	if len(opts.Archives) > 0 {
+		if v.archives, err = openVerifyArchives(opts.Archives); err != nil {
+			return VerifyResult{}, err
+		}
+		defer v.archives.close()
+	}
 	switch {
 	case opts.From != nil:
 		from := *opts.From
@@ -123,7 +139,11 @@ func Verify(ctx context.Context, db Querier, opts VerifyOptions) (VerifyResult, 
 			return VerifyResult{}, fmt.Errorf("auditpgx: verify: read seal table %s: %w", seal.Quoted(), noSealTableHint(err))
 		}
 	}
-	if err := v.run(ctx, startSeq); err != nil {
+	err = v.run(ctx, startSeq)
+	if err == nil && v.archives != nil {
+		err = v.checkManifests(ctx, v.archives)
+	}
+	if err != nil {
 		v.res.Signed = v.res.Signed && v.res.Checkpoints > 0
 		return v.res, err
 	}
@@ -153,9 +173,10 @@ type verifier struct {
 	key           ed25519.PublicKey
 	scan          checkpointScanner
 
-	prev       *Checkpoint // the checkpoint verified last, or From
-	trustFirst bool        // FromID: take the first checkpoint's Prev as given
-	lower      int64       // the entries checked so far: ids up to lower
+	prev       *Checkpoint     // the checkpoint verified last, or From
+	trustFirst bool            // FromID: take the first checkpoint's Prev as given
+	archives   *verifyArchives // Archives, nil without
+	lower      int64           // the entries checked so far: ids up to lower
 	res        VerifyResult
 }
 
@@ -287,8 +308,25 @@ func (v *verifier) checkEntries(ctx context.Context, batch []Checkpoint) error {
 	if v.trustFirst && v.prev == nil {
 		v.lower = batch[0].FirstID - 1
 	}
-	rows, err := v.db.QueryContext(ctx, `SELECT `+sealColumns+` FROM `+v.entries.Quoted()+
-		` WHERE id > $1 AND id <= $2 ORDER BY id`, v.lower, batch[len(batch)-1].LastID)
+	upper := batch[len(batch)-1].LastID
+	query, args := `SELECT `+sealColumns+` FROM `+v.entries.Quoted()+` WHERE id > $1 AND id <= $2 ORDER BY id`, []any{v.lower, upper}
+	if v.archives != nil {
+		archived, n, err := v.archives.between(v.lower, upper)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			// The archived entries the table does not hold, as the server
+			// reads them back into entry rows: their text columns then
+			// come out as the table's would.
+			e := v.entries.Quoted()
+			query = `SELECT ` + sealColumns + ` FROM (SELECT * FROM ` + e + ` WHERE id > $1 AND id <= $2
+				UNION ALL SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::` + e + `, $3::jsonb) AS a
+				WHERE NOT EXISTS (SELECT FROM ` + e + ` AS t WHERE t.id = a.id)) AS e ORDER BY id`
+			args = append(args, archived)
+		}
+	}
+	rows, err := v.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("auditpgx: verify: read entries from %s: %w", v.entries.Quoted(), noContextHint(err))
 	}

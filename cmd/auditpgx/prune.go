@@ -18,11 +18,14 @@ func runPrune(ctx context.Context, e env, args []string) error {
 		"the entries are deleted in batches of --batch, each in a short transaction of its own. With\n"+
 		"--archive, each partition or batch is first written to DIR as NAME.ndjson.gz (one entry as\n"+
 		"JSON a line) with NAME.manifest.json, then read back and checked; auditpgx restore loads it\n"+
-		"back. Run it as the entry table's owner: the application's role may not remove entries", e.stderr)
+		"back. Run it as the entry table's owner: the application's role may not remove entries.\n"+
+		"When the entry table is sealed, entries no checkpoint covers yet are not removed: prune refuses", e.stderr)
 	before := fs.String("before", "", "the cut: a time, or an age such as 400d or 9600h (required)")
 	archive := fs.String("archive", "", "an existing directory to archive the entries to before removing them")
 	batch := fs.Int("batch", 10000, "the most entries one transaction removes from an unpartitioned entry table")
 	lockTimeout := fs.Duration("lock-timeout", 5*time.Second, "give up after waiting this long for the lock that detaching a partition takes (0: wait as long as it takes)")
+	sealTable := fs.String("seal-table", "", "the seal table (auditpgx seal): only sealed entries are removed, and each archive's manifest\n"+
+		"records where its entries stood in the hash chain (default auditpgx_seal, when it exists)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +49,7 @@ func runPrune(ctx context.Context, e env, args []string) error {
 	defer db.Close()
 	p := newPruneProgress(e.stderr)
 	res, err := store.Prune(ctx, db, c.entryTable, store.PruneOptions{Before: cut, ArchiveDir: *archive, BatchSize: *batch,
-		LockTimeout: *lockTimeout, Progress: p.step})
+		LockTimeout: *lockTimeout, Progress: p.step, SealTable: *sealTable})
 	p.end()
 	if err != nil {
 		return err

@@ -95,3 +95,44 @@ func TestPrunePartitioned(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM auditpgx_entry`).Scan(&n))
 	require.Zero(t, n, "the DEFAULT partition held none")
 }
+
+// A sealed entry table: prune removes only sealed entries, and verify
+// reads the removed ones from their archives.
+func TestPruneSealedVerify(t *testing.T) {
+	ctx := context.Background()
+	dsn, _ := pgtest.NewSchema(t)
+	env := map[string]string{"DATABASE_URL": dsn}
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, store.Schema+`;
+		INSERT INTO auditpgx_entry (created, created_by, operation, table_name, object_id, changes, tx_id)
+		SELECT timestamptz '2024-03-01 12:00:00+00' + (i % 10) * interval '7 minutes', 'alice', 'update', 'users', i::text,
+			'{"added_fields": {}, "removed_fields": {}, "changed_fields": {"n": [1, 2.50]}}', i
+		FROM generate_series(0, 2999) i`)
+	require.NoError(t, err)
+	runOK(t, env, "seal")
+	_, err = db.ExecContext(ctx, `INSERT INTO auditpgx_entry (created, operation, table_name, object_id, tx_id)
+		VALUES ('2024-03-01', 'create', 'users', 'late', 1)`)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	code, out, errOut := call(env, "prune", "--before", "2024-03-01T12:25:00Z", "--archive", dir)
+	require.Equal(t, exitError, code)
+	require.Empty(t, out)
+	require.Contains(t, errOut, `entries up to id 3001 are to be removed, but the last checkpoint ends at entry 3000 in seal table "auditpgx_seal": seal them first`)
+	runOK(t, env, "seal")
+	require.Equal(t, "removed 1201 entries created before 2024-03-01T12:25:00Z from auditpgx_entry (batches: 1)\n",
+		runOK(t, env, "prune", "--before", "2024-03-01T12:25:00Z", "--archive", dir))
+
+	code, _, errOut = call(env, "verify")
+	require.Equal(t, exitTampered, code)
+	require.Contains(t, errOut, "entry 1 was deleted since checkpoint 1 sealed it")
+	out = runOK(t, env, "verify", "--archive", dir)
+	require.True(t, strings.HasPrefix(out, "verified 3001 entries (ids 1 to 3001) in 4 checkpoint(s)\n"), out)
+	code, _, errOut = call(env, "verify", "--archive", filepath.Join(dir, "missing.ndjson.gz"))
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "missing.ndjson.gz: no such file or directory")
+	code, _, errOut = call(env, "prune", "--before", "400d", "--seal-table", "nosuch")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, `option SealTable: "nosuch" does not exist`)
+}

@@ -94,6 +94,9 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	from := fs.Int64("from", 0, "start at the checkpoint that holds this entry id, taking it as given (for pruned entries)")
 	keyFile := fs.String("public-key", "", "require every checkpoint to be signed by the Ed25519 public key in this PEM file\n"+
 		"(SubjectPublicKeyInfo, as openssl pkey -pubout writes it)")
+	var archives columnsFlag
+	fs.Var(&archives, "archive", "read the entries that prune removed from this archive (NAME.ndjson.gz or its manifest), or from\n"+
+		"every archive in this directory; repeat for more")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -103,7 +106,7 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	if *from < 0 {
 		return usagef("--from: %d is not an entry id", *from)
 	}
-	opts := store.VerifyOptions{EntryTable: c.entryTable, SealTable: *sealTable, FromID: *from}
+	opts := store.VerifyOptions{EntryTable: c.entryTable, SealTable: *sealTable, FromID: *from, Archives: archives}
 	if *keyFile != "" {
 		key, err := readPublicKey(*keyFile)
 		if err != nil {
