@@ -638,3 +638,44 @@ func TestSealPartitioned(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(4), v.Entries)
 }
+
+// TestVerifyExpect: a checkpoint recorded outside the database catches
+// what a valid chain cannot show by itself: its newest checkpoints
+// deleted, or the whole chain sealed anew after an edit.
+func TestVerifyExpect(t *testing.T) {
+	ctx := context.Background()
+	db := sealSchema(t)
+	writeEntries(t, db, 2500)
+	r, err := store.Seal(ctx, db, store.SealOptions{})
+	require.NoError(t, err)
+	require.Equal(t, int64(3), r.Last.Seq)
+	expect := []store.CheckpointHash{{Seq: 2}, {Seq: 3, Hash: r.Last.Hash}}
+	var h []byte
+	require.NoError(t, db.QueryRow(`SELECT hash FROM auditpgx_seal WHERE seq = 2`).Scan(&h))
+	copy(expect[0].Hash[:], h)
+	v, err := store.Verify(ctx, db, store.VerifyOptions{Expect: expect})
+	require.NoError(t, err)
+	require.Equal(t, int64(2500), v.Entries)
+
+	_, err = db.ExecContext(ctx, `DELETE FROM auditpgx_seal WHERE seq = 3`)
+	require.NoError(t, err)
+	_, err = store.Verify(ctx, db, store.VerifyOptions{})
+	require.NoError(t, err, "a shorter chain is valid by itself")
+	_, err = store.Verify(ctx, db, store.VerifyOptions{Expect: expect})
+	require.Equal(t, &store.VerifyError{Kind: store.CheckpointAltered, Checkpoint: 3,
+		Reason: "is missing: the chain ends at checkpoint 2, but this one was recorded outside the database: checkpoints were deleted"}, err)
+
+	// Sealed anew after an edit: valid by itself, not the chain recorded.
+	_, err = db.ExecContext(ctx, `DELETE FROM auditpgx_seal; UPDATE auditpgx_entry SET object_id = 'x' WHERE id = 1500`)
+	require.NoError(t, err)
+	_, err = store.Seal(ctx, db, store.SealOptions{})
+	require.NoError(t, err)
+	_, err = store.Verify(ctx, db, store.VerifyOptions{})
+	require.NoError(t, err)
+	_, err = store.Verify(ctx, db, store.VerifyOptions{Expect: expect})
+	require.Equal(t, &store.VerifyError{Kind: store.CheckpointAltered, Checkpoint: 2,
+		Reason: "has a hash other than the one recorded outside the database: the chain was rewritten"}, err)
+	// From an id after the recorded checkpoints: they are not checked.
+	_, err = store.Verify(ctx, db, store.VerifyOptions{FromID: 2001, Expect: expect[:1]})
+	require.NoError(t, err)
+}

@@ -43,6 +43,20 @@ type VerifyOptions struct {
 	// positions the manifests recorded when the entries were pruned
 	// ([ArchiveManifest].Seal) must still be the seal table's.
 	Archives []string
+	// Expect are checkpoints recorded outside the database, such as the
+	// last one Seal or Verify reported, kept in a log or a ticket: each
+	// must be in the chain verified, with that hash. A chain rewritten
+	// from an entry on, or one whose newest checkpoints were deleted (a
+	// valid, shorter chain), then fails. A checkpoint before the first
+	// one verified (FromID, From) is not checked.
+	Expect []CheckpointHash
+}
+
+// CheckpointHash is a checkpoint's number and hash, as recorded outside
+// the database ([VerifyOptions].Expect).
+type CheckpointHash struct {
+	Seq  int64
+	Hash [sha256.Size]byte
 }
 
 // VerifyResult is how much [Verify] verified; after a difference, how
@@ -94,7 +108,8 @@ const verifyBatch = 50
 // entries and the checkpoints after them consistently; signed
 // checkpoints, or a checkpoint's Hash kept outside the database, are what
 // make that evident (docs/SECURITY.md). Deleting the last checkpoints
-// leaves a valid, shorter chain: compare Last with a copy kept outside.
+// leaves a valid, shorter chain: compare Last with a copy kept outside,
+// or pass that copy as VerifyOptions.Expect.
 //
 // Entries are read in batches with one query each. Verify takes no lock
 // and may run while writes and Seal go on.
@@ -112,7 +127,7 @@ func Verify(ctx context.Context, db Querier, opts VerifyOptions) (VerifyResult, 
 			len(opts.PublicKey), ed25519.PublicKeySize)
 	}
 	v := &verifier{db: db, entries: entries, seal: seal, key: opts.PublicKey, lower: math.MinInt64,
-		scan: newCheckpointScanner(), res: VerifyResult{Signed: opts.PublicKey != nil}}
+		scan: newCheckpointScanner(), res: VerifyResult{Signed: opts.PublicKey != nil}, expect: map[int64][sha256.Size]byte{}}
 	if len(opts.Archives) > 0 {
 		if v.archives, err = openVerifyArchives(opts.Archives); err != nil {
 			return VerifyResult{}, err
@@ -139,9 +154,15 @@ func Verify(ctx context.Context, db Querier, opts VerifyOptions) (VerifyResult, 
 			return VerifyResult{}, fmt.Errorf("auditpgx: verify: read seal table %s: %w", seal.Quoted(), noSealTableHint(err))
 		}
 	}
+	for _, e := range opts.Expect {
+		v.expect[e.Seq] = e.Hash
+	}
 	err = v.run(ctx, startSeq)
 	if err == nil && v.archives != nil {
 		err = v.checkManifests(ctx, v.archives)
+	}
+	if err == nil {
+		err = v.checkExpectedReached()
 	}
 	if err != nil {
 		v.res.Signed = v.res.Signed && v.res.Checkpoints > 0
@@ -176,7 +197,8 @@ type verifier struct {
 	prev       *Checkpoint     // the checkpoint verified last, or From
 	trustFirst bool            // FromID: take the first checkpoint's Prev as given
 	archives   *verifyArchives // Archives, nil without
-	lower      int64           // the entries checked so far: ids up to lower
+	expect     map[int64][sha256.Size]byte
+	lower      int64 // the entries checked so far: ids up to lower
 	res        VerifyResult
 }
 
@@ -338,6 +360,9 @@ func (v *verifier) checkEntries(ctx context.Context, batch []Checkpoint) error {
 		if err := v.checkSegment(c, s); err != nil {
 			return err
 		}
+		if h, ok := v.expect[c.Seq]; ok && h != c.Hash {
+			return checkpointAltered(c.Seq, "has a hash other than the one recorded outside the database: the chain was rewritten")
+		}
 		if s.err != nil {
 			return fmt.Errorf("auditpgx: verify: read entries from %s: %w", v.entries.Quoted(), s.err)
 		}
@@ -452,4 +477,23 @@ func (v *verifier) checkSegment(c *Checkpoint, s *entryStream) error {
 		return checkpointAltered(c.Seq, "lists digests or gaps that its entries, which still give its hash, do not match: the list was altered")
 	}
 	return nil
+}
+
+// checkExpectedReached fails when an expected checkpoint lies after the
+// last one verified: checkpoints were deleted from the end of the chain.
+func (v *verifier) checkExpectedReached() error {
+	var missing int64
+	for seq := range v.expect {
+		if seq > v.res.Last.Seq && (missing == 0 || seq < missing) {
+			missing = seq
+		}
+	}
+	if missing == 0 {
+		return nil
+	}
+	if v.res.Last.Seq == 0 {
+		return checkpointAltered(missing, "is missing: no checkpoint was verified, but this one was recorded outside the database")
+	}
+	return checkpointAltered(missing, "is missing: the chain ends at checkpoint %d, but this one was recorded outside the database: checkpoints were deleted",
+		v.res.Last.Seq)
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/auditpgx/auditpgx/store"
@@ -94,6 +96,9 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	from := fs.Int64("from", 0, "start at the checkpoint that holds this entry id, taking it as given (for pruned entries)")
 	keyFile := fs.String("public-key", "", "require every checkpoint to be signed by the Ed25519 public key in this PEM file\n"+
 		"(SubjectPublicKeyInfo, as openssl pkey -pubout writes it)")
+	var expect expectFlag
+	fs.Var(&expect, "expect", "require checkpoint SEQ, with hash HASH (hex), in the chain: SEQ:HASH, as seal and verify print it\n"+
+		"(keep the last one outside the database); catches deleted newest checkpoints and a chain sealed anew; repeat for more")
 	var archives columnsFlag
 	fs.Var(&archives, "archive", "read the entries that prune removed from this archive (NAME.ndjson.gz or its manifest), or from\n"+
 		"every archive in this directory; repeat for more")
@@ -106,7 +111,7 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	if *from < 0 {
 		return usagef("--from: %d is not an entry id", *from)
 	}
-	opts := store.VerifyOptions{EntryTable: c.entryTable, SealTable: *sealTable, FromID: *from, Archives: archives}
+	opts := store.VerifyOptions{EntryTable: c.entryTable, SealTable: *sealTable, FromID: *from, Archives: archives, Expect: expect}
 	if *keyFile != "" {
 		key, err := readPublicKey(*keyFile)
 		if err != nil {
@@ -201,4 +206,25 @@ func readPEM(path, typ string) ([]byte, error) {
 			return block.Bytes, nil
 		}
 	}
+}
+
+// expectFlag collects --expect SEQ:HASH.
+type expectFlag []store.CheckpointHash
+
+func (f *expectFlag) String() string { return "" }
+
+func (f *expectFlag) Set(v string) error {
+	seq, hash, ok := strings.Cut(v, ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if !ok || err != nil || n < 1 {
+		return fmt.Errorf("%q is not SEQ:HASH with a checkpoint number", v)
+	}
+	c := store.CheckpointHash{Seq: n}
+	if b, err := hex.DecodeString(hash); err != nil || len(b) != len(c.Hash) {
+		return fmt.Errorf("%q is not SEQ:HASH with a hash of %d hex digits", v, 2*len(c.Hash))
+	} else {
+		copy(c.Hash[:], b)
+	}
+	*f = append(*f, c)
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -103,6 +104,14 @@ checkpoint 1: `, out)
 	require.Equal(t, exitTampered, code)
 	require.Contains(t, errOut, "checkpoint 1 is not signed")
 
+	// The last checkpoint, as printed, kept outside the database.
+	last := regexp.MustCompile(`checkpoint (\d+): .* hash ([0-9a-f]{64})\n`).FindStringSubmatch(runOK(t, env, "verify", "--seal-table", "signed_seal"))
+	require.NotNil(t, last)
+	runOK(t, env, "verify", "--seal-table", "signed_seal", "--expect", last[1]+":"+last[2])
+	code, _, errOut = call(env, "verify", "--seal-table", "signed_seal", "--expect", "2:"+last[2])
+	require.Equal(t, exitTampered, code)
+	require.Contains(t, errOut, "checkpoint 2 is missing: the chain ends at checkpoint 1, but this one was recorded outside the database")
+
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -114,6 +123,8 @@ checkpoint 1: `, out)
 		{[]string{"seal", "--wait", "0s"}, exitUsage, "--wait: 0s is not a positive duration"},
 		{[]string{"seal", "--seal-table", "a.b.c"}, exitUsage, "--seal-table: auditpgx: invalid seal table name"},
 		{[]string{"verify", "--from", "-1"}, exitUsage, "--from: -1 is not an entry id"},
+		{[]string{"verify", "--expect", "3"}, exitUsage, `"3" is not SEQ:HASH with a checkpoint number`},
+		{[]string{"verify", "--expect", "3:abc"}, exitUsage, `"3:abc" is not SEQ:HASH with a hash of 64 hex digits`},
 		{[]string{"verify", "--seal-table", "missing"}, exitError, `no seal table`},
 		{[]string{"seal", "--entry-table", "missing"}, exitError, `auditpgx seal: auditpgx: seal: entry table "missing" does not exist`},
 	} {
@@ -122,7 +133,7 @@ checkpoint 1: `, out)
 		require.Contains(t, errOut, tc.want, "%q", tc.args)
 	}
 
-	for cmd, flags := range map[string][]string{"seal": {"-key-file", "-seal-table", "-wait"}, "verify": {"-public-key", "-seal-table", "-from"}} {
+	for cmd, flags := range map[string][]string{"seal": {"-key-file", "-seal-table", "-wait"}, "verify": {"-public-key", "-seal-table", "-from", "-expect", "-archive"}} {
 		code, _, errOut := call(env, "help", cmd)
 		require.Equal(t, exitOK, code)
 		for _, f := range flags {
