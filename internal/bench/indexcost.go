@@ -29,7 +29,7 @@ type IndexCase struct {
 	Plain bool
 	// Floor runs, through pgx, the least a one-statement design can send:
 	// the UPDATE and one entry of the same shape, without auditpgx's pre
-	// image, row lock and diff (floorSQL).
+	// image, row lock and diff (floorUpdateSQL).
 	Floor bool
 	// Drop lists the entry table's indexes (names from store.Schema)
 	// dropped after creating it.
@@ -61,9 +61,9 @@ type IndexCostResult struct {
 	PairedMedian time.Duration
 }
 
-// floorSQL is the UPDATE of updateSQL with one entry of the shape auditpgx
+// floorUpdateSQL is the UPDATE of updateSQL with one entry of the shape auditpgx
 // writes and nothing else.
-const floorSQL = `WITH w AS (UPDATE account SET name = $1, balance = $2, updated_at = $3 WHERE id = $4 RETURNING id, name, balance)
+const floorUpdateSQL = `WITH w AS (UPDATE account SET name = $1, balance = $2, updated_at = $3 WHERE id = $4 RETURNING id, name, balance)
 INSERT INTO auditpgx_entry (created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint)
 SELECT $5::text, 'update', 'account', w.id::text,
   jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb, 'changed_fields',
@@ -197,7 +197,7 @@ func IndexCost(ctx context.Context, dsn string, cases []IndexCase, rows, ops int
 		args := []any{fmt.Sprintf("renamed %d.%d", round, i), float64((round*7+i)%1000) + 0.5, baseTime, key}
 		stmt := updateSQL
 		if r.c.Floor {
-			stmt, args = floorSQL, append(args, "auditbench")
+			stmt, args = floorUpdateSQL, append(args, "auditbench")
 		}
 		ctx := actx
 		if withContext {

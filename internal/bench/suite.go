@@ -48,7 +48,7 @@ const WALSlot = "auditbench_wal"
 var VariantNames = []string{Plain, Auditpgx, RowTrigger, StmtTrigger}
 
 // allVariants lists every variant.
-var allVariants = append(slices.Clone(VariantNames), Suppressed, AuditpgxWAL)
+var allVariants = append(slices.Clone(VariantNames), Suppressed, AuditpgxWAL, Floor, FloorPreImage)
 
 // Variant is one way of running the workloads: its own schema holding the
 // table (and, when audited, an entry table and any triggers), and a pool of
@@ -64,6 +64,11 @@ type Variant struct {
 	actor string
 	// suppressed runs every statement under auditpgx.WithoutAudit.
 	suppressed bool
+	// floor maps each workload write to the floor statement a floor
+	// variant sends instead (floor.go), with floorActor as its last
+	// argument; nil on the other variants.
+	floor      map[string]string
+	floorActor string
 }
 
 // Config configures a Suite.
@@ -194,6 +199,8 @@ func schemaFor(name string) string {
 		return "auditbench_stmt"
 	case AuditpgxWAL:
 		return "auditbench_wal"
+	case FloorPreImage:
+		return "auditbench_floor_pre"
 	}
 	return "auditbench_" + name
 }
@@ -211,6 +218,15 @@ func (s *Suite) setup(ctx context.Context, base *url.URL, name string) (*Variant
 	}
 	switch name {
 	case Plain, Auditpgx, Suppressed:
+	case Floor, FloorPreImage:
+		v.floor, v.floorActor = map[string]string{}, s.cfg.Actor
+		for q := range floorStatements {
+			f, err := floorSQL(q, s.ServerVersion, name == FloorPreImage)
+			if err != nil {
+				return nil, err
+			}
+			v.floor[q] = f
+		}
 	case AuditpgxWAL:
 		ddl = append(ddl, `SELECT pg_create_logical_replication_slot('`+WALSlot+`', 'pgoutput')
 			WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '`+WALSlot+`')`)

@@ -255,7 +255,8 @@ func expectRows(res sql.Result, want int64) error {
 
 func startInsert(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
 	return perOp(n, func(i int) error {
-		res, err := v.DB.ExecContext(ctx, insertSQL, newRow(round, i)...)
+		q, args := v.sqlFor(insertSQL, newRow(round, i))
+		res, err := v.DB.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -265,7 +266,8 @@ func startInsert(ctx context.Context, s *Suite, v *Variant, round, n int) (*batc
 
 func startUpdate(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
 	return perOp(n, func(i int) error {
-		res, err := v.DB.ExecContext(ctx, updateSQL, s.updateArgs(round, i)...)
+		q, args := v.sqlFor(updateSQL, s.updateArgs(round, i))
+		res, err := v.DB.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -279,7 +281,8 @@ func startDelete(ctx context.Context, s *Suite, v *Variant, round, n int) (*batc
 		return nil, err
 	}
 	return perOp(n, func(i int) error {
-		res, err := v.DB.ExecContext(ctx, deleteSQL, ids[i])
+		q, args := v.sqlFor(deleteSQL, []any{ids[i]})
+		res, err := v.DB.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -294,7 +297,8 @@ func startGormCreate(ctx context.Context, s *Suite, v *Variant, round, n int) (*
 			return err
 		}
 		var id int64
-		if err := tx.QueryRowContext(ctx, gormCreateSQL, newRow(round, i)...).Scan(&id); err != nil {
+		q, args := v.sqlFor(gormCreateSQL, newRow(round, i))
+		if err := tx.QueryRowContext(ctx, q, args...).Scan(&id); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -318,7 +322,8 @@ func startGormSave(ctx context.Context, s *Suite, v *Variant, round, n int) (*ba
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, gormSaveSQL, args...)
+		q, args := v.sqlFor(gormSaveSQL, args)
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err == nil {
 			err = expectRows(res, 1)
 		}
@@ -331,12 +336,14 @@ func startGormSave(ctx context.Context, s *Suite, v *Variant, round, n int) (*ba
 }
 
 func startPrepared(ctx context.Context, s *Suite, v *Variant, round, n int) (*batch, error) {
-	stmt, err := v.DB.PrepareContext(ctx, updateSQL)
+	q, _ := v.sqlFor(updateSQL, nil)
+	stmt, err := v.DB.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	b := perOp(n, func(i int) error {
-		res, err := stmt.ExecContext(ctx, s.updateArgs(round, i)...)
+		_, args := v.sqlFor(updateSQL, s.updateArgs(round, i))
+		res, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
 			return err
 		}
@@ -386,17 +393,20 @@ func startConcurrent(ctx context.Context, s *Suite, v *Variant, round, n int) (*
 func cycles(ctx context.Context, s *Suite, v *Variant, round, first, n int) error {
 	for i := first; i < first+n; i++ {
 		var id int64
-		if err := v.DB.QueryRowContext(ctx, insertSQL+` RETURNING id`, newRow(round, i)...).Scan(&id); err != nil {
+		q, args := v.sqlFor(insertSQL+` RETURNING id`, newRow(round, i))
+		if err := v.DB.QueryRowContext(ctx, q, args...).Scan(&id); err != nil {
 			return err
 		}
-		res, err := v.DB.ExecContext(ctx, updateSQL, s.updateArgs(round, i)...)
+		q, args = v.sqlFor(updateSQL, s.updateArgs(round, i))
+		res, err := v.DB.ExecContext(ctx, q, args...)
 		if err == nil {
 			err = expectRows(res, 1)
 		}
 		if err != nil {
 			return err
 		}
-		res, err = v.DB.ExecContext(ctx, deleteSQL, id)
+		q, args = v.sqlFor(deleteSQL, []any{id})
+		res, err = v.DB.ExecContext(ctx, q, args...)
 		if err == nil {
 			err = expectRows(res, 1)
 		}
@@ -412,6 +422,7 @@ func bulk(ctx context.Context, v *Variant, reset func() error, want int64, stmt 
 	if err := reset(); err != nil {
 		return nil, err
 	}
+	stmt, args = v.sqlFor(stmt, args)
 	return &batch{ops: 1, stmts: 1, op: func(int) error {
 		res, err := v.DB.ExecContext(ctx, stmt, args...)
 		if err != nil {
