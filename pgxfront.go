@@ -206,9 +206,8 @@ func (f *front) execAudited(ctx context.Context, q *pgxQueryer, p *plan, sql str
 			}
 			tag, err = q.conn.Exec(ctx, text, anyArgs(bound)...)
 			if err == nil && p.tag != "" && tag.Select() {
-				// A write ending in a zero-column SELECT of its rows (or a
-				// string of several statements whose last is one): the
-				// count is its tag's.
+				// A string of several statements, whose last is a write
+				// ending in its rows' SELECT: the count is its tag's.
 				tag = countTag(p.tag, tag.RowsAffected())
 			}
 			return err

@@ -311,9 +311,11 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 			out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + " WHERE false"
 			out.RowsSQL = head + ", " + insert + " SELECT FROM " + top.name()
 		}
-		// One zero-column row per row written: the command tag counts
-		// them, for RowsAffected, with no aggregate and no row to read.
-		out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name()
+		if opt.RowsForExec {
+			out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name()
+		} else {
+			out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name(), true
+		}
 		return out, nil
 	}
 	// With the WAL sink, the final query reads the emitting WITH query, or

@@ -1,4 +1,4 @@
 WITH
 __auditpgx_w0 AS (INSERT INTO users AS u (id, name, email, deleted_at) VALUES (2, 'x', 'e', DEFAULT), (3, 'c', 'c@x', DEFAULT) ON CONFLICT DO NOTHING RETURNING "u"."id" AS __auditpgx_k1, jsonb_build_object('id', "u"."id", 'name', "u"."name", 'email', "u"."email", 'deleted_at', "u"."deleted_at") AS __auditpgx_new, (SELECT CASE WHEN pg_catalog.to_regclass('"users"') = <oid>::oid AND c.relnatts = 4 THEN true ELSE (coalesce(c.relnatts::text, '-') || ' auditpgx: table changed')::int > 0 END FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = <oid>) AS __auditpgx_fresh),
 __auditpgx_e AS (INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name, context) SELECT statement_timestamp(), $1::text, 'create', 'users', d.__auditpgx_k1::text, jsonb_build_object('added_fields', d.__auditpgx_new, 'removed_fields', '{}'::jsonb, 'changed_fields', '{}'::jsonb), pg_current_xact_id()::text::bigint, '437c34c0fa8883ee', NULL, NULL, NULL, $2::jsonb FROM __auditpgx_w0 d)
-SELECT FROM __auditpgx_w0
+SELECT count(*) FROM __auditpgx_w0

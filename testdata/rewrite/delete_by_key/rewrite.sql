@@ -1,4 +1,4 @@
 WITH
 __auditpgx_w0 AS (DELETE FROM products WHERE id = $1 RETURNING "products"."id" AS __auditpgx_k1, jsonb_build_object('id', "products"."id", 'name', "products"."name", 'category', "products"."category", 'price', "products"."price", 'stock', "products"."stock") AS __auditpgx_old, (SELECT CASE WHEN pg_catalog.to_regclass('"products"') = <oid>::oid AND c.relnatts = 5 THEN true ELSE (coalesce(c.relnatts::text, '-') || ' auditpgx: table changed')::int > 0 END FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = <oid>) AS __auditpgx_fresh),
 __auditpgx_e AS (INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name, context) SELECT statement_timestamp(), $2::text, 'delete', 'products', d.__auditpgx_k1::text, jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', d.__auditpgx_old, 'changed_fields', '{}'::jsonb), pg_current_xact_id()::text::bigint, 'b66c4e1ce4aa868b', NULL, NULL, NULL, $3::jsonb FROM __auditpgx_w0 d)
-SELECT FROM __auditpgx_w0
+SELECT count(*) FROM __auditpgx_w0

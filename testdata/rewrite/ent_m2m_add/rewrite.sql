@@ -1,4 +1,4 @@
 WITH
 __auditpgx_w0 AS (INSERT INTO group_users (group_id, user_id) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING RETURNING "group_users"."group_id" AS __auditpgx_lo, "group_users"."user_id" AS __auditpgx_lr, (SELECT CASE WHEN pg_catalog.to_regclass('"group_users"') = <oid>::oid AND c.relnatts = 2 THEN true ELSE (coalesce(c.relnatts::text, '-') || ' auditpgx: table changed')::int > 0 END FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = <oid>) AS __auditpgx_fresh),
 __auditpgx_e AS (INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name, context) SELECT statement_timestamp(), $5::text, 'associate', 'groups', to_jsonb(d.__auditpgx_lo) #>> '{}', NULL::jsonb, pg_current_xact_id()::text::bigint, '55469a4d08b4bfe5', 'users', to_jsonb(d.__auditpgx_lr) #>> '{}', 'users', $6::jsonb FROM __auditpgx_w0 d)
-SELECT FROM __auditpgx_w0
+SELECT count(*) FROM __auditpgx_w0
