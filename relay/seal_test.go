@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auditpgx/auditpgx"
 	"github.com/auditpgx/auditpgx/store"
 )
 
@@ -81,22 +80,7 @@ func TestRunSeals(t *testing.T) {
 	if err := store.MigrateSeal(ctx, dst, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.src.Exec(ctx, `CREATE TABLE acct (id bigint PRIMARY KEY, v bigint NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: e.cfg.Slot}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.RegisterTable("acct"); err != nil {
-		t.Fatal(err)
-	}
-	connector, err := auditpgx.NewConnector(e.cfg.Source, auditpgx.WithRegistry(reg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
+	db := openAcctWAL(t, e)
 
 	var logs syncBuffer
 	cfg := e.cfg

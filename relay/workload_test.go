@@ -25,22 +25,7 @@ const workloadOps = 100_000
 // each transaction's entries together in commit order.
 func TestRunSIGKILLWorkload(t *testing.T) {
 	e := newEnv(t, false)
-	if _, err := e.src.Exec(context.Background(), `CREATE TABLE acct (id bigint PRIMARY KEY, v bigint NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: e.cfg.Slot}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.RegisterTable("acct"); err != nil {
-		t.Fatal(err)
-	}
-	connector, err := auditpgx.NewConnector(e.cfg.Source, auditpgx.WithRegistry(reg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
+	db := openAcctWAL(t, e)
 
 	cc, err := json.Marshal(childConfig{Source: e.cfg.Source, Slot: e.cfg.Slot, BatchEntries: 500,
 		FlushInterval: 10 * time.Millisecond, CommitPause: 20 * time.Millisecond})
@@ -214,3 +199,26 @@ func diffSorted(a, b []string) (onlyA, onlyB []string) {
 }
 
 func first(s []string) []string { return s[:min(len(s), 5)] }
+
+// openAcctWAL creates the table acct in e's source, registered with a WAL
+// sink on e's slot, and opens the auditpgx driver on it.
+func openAcctWAL(t *testing.T, e *env) *sql.DB {
+	t.Helper()
+	if _, err := e.src.Exec(context.Background(), `CREATE TABLE acct (id bigint PRIMARY KEY, v bigint NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := auditpgx.NewRegistry(auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: e.cfg.Slot}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.RegisterTable("acct"); err != nil {
+		t.Fatal(err)
+	}
+	connector, err := auditpgx.NewConnector(e.cfg.Source, auditpgx.WithRegistry(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -33,13 +33,8 @@ func assertEventually(cond func() bool) bool {
 // TestRelay: relay --create makes what it needs and copies committed
 // messages' entries; relay status shows the slot and what was applied.
 func TestRelay(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	slot := fmt.Sprintf("cli_%08x", rand.Uint32())
-	env := map[string]string{"DATABASE_URL": dsn}
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	defer db.Close()
-	defer db.Exec(`SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
+	env, db, slot := relayDatabase(t)
+	var err error
 
 	code, _, errOut := call(env, "relay", "status", "--slot", slot)
 	require.Equal(t, exitError, code)
@@ -88,13 +83,8 @@ func TestRelay(t *testing.T) {
 // TestRelayWatch: with --watch, a write of a watched table by another
 // client becomes an outside entry, with the table's options applied.
 func TestRelayWatch(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	slot := fmt.Sprintf("cli_%08x", rand.Uint32())
-	env := map[string]string{"DATABASE_URL": dsn}
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	defer db.Close()
-	defer db.Exec(`SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
+	env, db, slot := relayDatabase(t)
+	var err error
 	_, err = db.Exec(`CREATE TABLE accounts (id int PRIMARY KEY, owner text, pin text, seen timestamptz)`)
 	require.NoError(t, err)
 
@@ -136,13 +126,8 @@ func TestRelayWatch(t *testing.T) {
 // makes the seal table and seals what it relays, signed; the seal flags'
 // mistakes are usage errors.
 func TestRelaySeal(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	slot := fmt.Sprintf("cli_%08x", rand.Uint32())
-	env := map[string]string{"DATABASE_URL": dsn}
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	defer db.Close()
-	defer db.Exec(`SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
+	env, db, slot := relayDatabase(t)
+	var err error
 
 	dir := t.TempDir()
 	pub, priv, err := ed25519.GenerateKey(nil)
@@ -216,4 +201,21 @@ func waitSlotActive(t *testing.T, db *sql.DB, slot string, stderr *syncBuffer) {
 		var n int
 		return db.QueryRow(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active`, slot).Scan(&n) == nil && n == 1
 	}, 20*time.Second, 50*time.Millisecond, stderr.String())
+}
+
+// relayDatabase makes a database of its own for a relay test and returns
+// the environment that names it, a pool on it, and a slot name of its
+// own, whose slot is dropped at the end.
+func relayDatabase(t *testing.T) (env map[string]string, db *sql.DB, slot string) {
+	t.Helper()
+	dsn := pgtest.NewDatabase(t)
+	slot = fmt.Sprintf("cli_%08x", rand.Uint32())
+	env = map[string]string{"DATABASE_URL": dsn}
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		db.Exec(`SELECT pg_drop_replication_slot($1)`, slot) //nolint:errcheck // the database goes too
+		db.Close()
+	})
+	return env, db, slot
 }

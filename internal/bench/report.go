@@ -23,26 +23,7 @@ type Target struct {
 func (r *Report) Targets() []Target {
 	var out []Target
 	ratios := func(name, num, den, limit string, max float64, pick func(*Workload) bool) {
-		t := Target{Name: name, Limit: limit, Met: true}
-		var parts []string
-		for _, res := range r.Results {
-			if !pick(res.Workload) {
-				continue
-			}
-			x := res.Ratio(num, den)
-			if x == 0 {
-				continue
-			}
-			t.Known = true
-			t.Met = t.Met && x <= max
-			part := fmt.Sprintf("%s %.2f", res.Workload.Name, x)
-			if lo, hi, ok := res.RatioCI(num, den); ok {
-				part += fmt.Sprintf(" [%.3f–%.3f]", lo, hi)
-			}
-			parts = append(parts, part)
-		}
-		t.Measured = strings.Join(parts, ", ")
-		out = append(out, t)
+		out = append(out, r.ratioTarget(name, limit, max, pick, num, func(*Workload) string { return den }))
 	}
 	single := func(w *Workload) bool { return w.SingleRow }
 	named := func(n string) func(*Workload) bool { return func(w *Workload) bool { return w.Name == n } }
@@ -273,6 +254,32 @@ func (r *Report) floorOf(w *Workload) string {
 	return Floor
 }
 
+// ratioTarget is the target that num / den(w) be at most max for every
+// workload w that pick selects, with the ratios and their intervals.
+func (r *Report) ratioTarget(name, limit string, max float64, pick func(*Workload) bool, num string, den func(*Workload) string) Target {
+	t := Target{Name: name, Limit: limit, Met: true}
+	var parts []string
+	for _, res := range r.Results {
+		if !pick(res.Workload) {
+			continue
+		}
+		d := den(res.Workload)
+		x := res.Ratio(num, d)
+		if x == 0 {
+			continue
+		}
+		t.Known = true
+		t.Met = t.Met && x <= max
+		part := fmt.Sprintf("%s %.2f", res.Workload.Name, x)
+		if lo, hi, ok := res.RatioCI(num, d); ok {
+			part += fmt.Sprintf(" [%.3f–%.3f]", lo, hi)
+		}
+		parts = append(parts, part)
+	}
+	t.Measured = strings.Join(parts, ", ")
+	return t
+}
+
 // floorTargets are auditpgx / floor for the single-row writes (≤ 1.05 on
 // PostgreSQL 18 and later, ≤ 1.10 before) and the bulk writes (≤ 1.05),
 // when the run has the floor variants.
@@ -281,31 +288,10 @@ func (r *Report) floorTargets() []Target {
 	if r.ServerVersion < 180000 {
 		limit, max = "≤ 1.10", 1.10
 	}
-	single := Target{Name: "single-row writes, auditpgx / floor (the pre-image floor for UPDATEs before 18)", Limit: limit, Met: true}
-	bulk := Target{Name: "bulk writes, auditpgx / floor (the pre-image floor for the UPDATE before 18)", Limit: "≤ 1.05", Met: true}
-	for _, res := range r.Results {
-		t, m := &single, max
-		switch {
-		case res.Workload.Kind == Bulk:
-			t, m = &bulk, 1.05
-		case !res.Workload.SingleRow:
-			continue
-		}
-		den := r.floorOf(res.Workload)
-		x := res.Ratio(Auditpgx, den)
-		if x == 0 {
-			continue
-		}
-		t.Known = true
-		t.Met = t.Met && x <= m
-		part := fmt.Sprintf("%s %.2f", res.Workload.Name, x)
-		if lo, hi, ok := res.RatioCI(Auditpgx, den); ok {
-			part += fmt.Sprintf(" [%.3f–%.3f]", lo, hi)
-		}
-		if t.Measured != "" {
-			t.Measured += ", "
-		}
-		t.Measured += part
+	single := func(w *Workload) bool { return w.SingleRow }
+	bulk := func(w *Workload) bool { return w.Kind == Bulk }
+	return []Target{
+		r.ratioTarget("single-row writes, auditpgx / floor (the pre-image floor for UPDATEs before 18)", limit, max, single, Auditpgx, r.floorOf),
+		r.ratioTarget("bulk writes, auditpgx / floor (the pre-image floor for the UPDATE before 18)", "≤ 1.05", 1.05, bulk, Auditpgx, r.floorOf),
 	}
-	return []Target{single, bulk}
 }
