@@ -311,9 +311,15 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 			out.QuerySQL = head + ", " + insert + " SELECT FROM " + top.name() + " WHERE false"
 			out.RowsSQL = head + ", " + insert + " SELECT FROM " + top.name()
 		}
-		if opt.RowsForExec {
+		switch {
+		case opt.RowsForExec:
 			out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name()
-		} else {
+		case rw.entryPerRow(top):
+			// The entries' INSERT is the statement: its command tag,
+			// INSERT 0 n, is the original's, with no count to read.
+			inner := strings.TrimSuffix(strings.TrimPrefix(insert, cteEntries+" AS ("), ")")
+			out.ExecSQL = head + " " + inner
+		default:
 			out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name(), true
 		}
 		return out, nil
@@ -439,4 +445,15 @@ func and(a, b *pg_query.Node) *pg_query.Node {
 		return a
 	}
 	return pg_query.MakeBoolExprNode(pg_query.BoolExprType_AND_EXPR, []*pg_query.Node{a, b}, -1)
+}
+
+// entryPerRow reports whether the statement's entries are one per row that
+// its one audited write, top, writes, so that their count is its row
+// count: an INSERT (ON CONFLICT DO NOTHING included, DO UPDATE not) into
+// an audited table that is not a link table, written under its own
+// entries rather than a suppressed one, and no other audited write.
+func (rw *rewriter) entryPerRow(top *write) bool {
+	return len(rw.writes) == 1 && rw.writes[0] == top && !top.projected && top.kind == parse.Insert &&
+		top.upsert == nil && !top.onConflictUpdate && top.merge == nil && top.t.Audited && top.t.Link == nil &&
+		!rw.opt.Suppressed && rw.opt.WAL == nil
 }
