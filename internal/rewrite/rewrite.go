@@ -280,10 +280,11 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditpgx internal error: deparse: %w", err)
 	}
-	sql, insert, err := rw.splice(sql, top == nil)
+	sql, entries, err := rw.splice(sql, top == nil)
 	if err != nil {
 		return nil, err
 	}
+	insert := entriesQuery(entries)
 	out := &Rewrite{NumParams: st.NumParams}
 	if top == nil {
 		if wrapped {
@@ -317,8 +318,7 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 		case rw.entryPerRow(top):
 			// The entries' INSERT is the statement: its command tag,
 			// INSERT 0 n, is the original's, with no count to read.
-			inner := strings.TrimSuffix(strings.TrimPrefix(insert, cteEntries+" AS ("), ")")
-			out.ExecSQL = head + " " + inner
+			out.ExecSQL = head + " " + entries
 		default:
 			out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name(), true
 		}

@@ -9,8 +9,8 @@ import (
 )
 
 // splice replaces each marker in the deparsed text by generated SQL, in
-// one pass over the text. It returns the WITH query that inserts the
-// entries, which it splices in too when inline is set.
+// one pass over the text. It returns the statement that inserts the
+// entries, which it splices in too, as a WITH query, when inline is set.
 func (rw *rewriter) splice(sql string, inline bool) (out, insert string, err error) {
 	var sp splicer
 	entries := make([]string, 0, len(rw.writes))
@@ -37,16 +37,19 @@ func (rw *rewriter) splice(sql string, inline bool) (out, insert string, err err
 	}
 	// One INSERT for all entries, in the order of the writes.
 	if rw.opt.WAL != nil {
-		insert = cteEntries + " AS (" + rw.opt.WAL.Emit(entries) + ")"
+		insert = rw.opt.WAL.Emit(entries)
 	} else {
-		insert = cteEntries + " AS (" + record.InsertInto(rw.opt.Entries, rw.opt.Context != "") + " " + strings.Join(entries, " UNION ALL ") + ")"
+		insert = record.InsertInto(rw.opt.Entries, rw.opt.Context != "") + " " + strings.Join(entries, " UNION ALL ")
 	}
 	if inline {
-		sp.marker(markEntries+" AS (SELECT ", markEntries, ")", insert)
+		sp.marker(markEntries+" AS (SELECT ", markEntries, ")", entriesQuery(insert))
 	}
 	out, err = sp.apply(sql)
 	return out, insert, err
 }
+
+// entriesQuery is the WITH query of insert, the entries' statement.
+func entriesQuery(insert string) string { return cteEntries + " AS (" + insert + ")" }
 
 // markPrefix begins every marker.
 const markPrefix = "__auditpgx_m_"
