@@ -468,7 +468,7 @@ func newFidelityEnv(t *testing.T, dsnMode string, wal *walCollector) *env {
 	}
 	prefix := fmt.Sprintf("fidelity_%08x", rand.Uint32())
 	e := newEnvConfig(t, dsn, schema, auditpgx.RegistryConfig{Sink: auditpgx.WALSink{Slot: wal.slot, Prefix: prefix}}, fidelityDDL, registerFidelity)
-	e.wal, e.walPrefix = wal, prefix
+	e.wal, e.walPrefix, e.walGen = wal, prefix, wal.generation()
 	return e
 }
 
@@ -543,7 +543,11 @@ type sentEntry struct{ actor string }
 func (e *env) sentEntries() []sentEntry {
 	e.t.Helper()
 	var out []sentEntry
-	for _, content := range e.wal.take(e.t, e.walPrefix) {
+	msgs, ok := e.wal.take(e.t, e.walPrefix, e.walGen)
+	if !ok {
+		e.t.Fatalf("the WAL slot's messages were lost (logged above)")
+	}
+	for _, content := range msgs {
 		var m struct {
 			V       int `json:"v"`
 			Entries []struct {

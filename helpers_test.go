@@ -29,6 +29,7 @@ type env struct {
 	// sink, as messages of that prefix, read through wal.
 	wal       *walCollector
 	walPrefix string
+	walGen    int
 }
 
 // newEnv runs setup (DDL) through plain pgx, registers tables with
