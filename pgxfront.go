@@ -205,9 +205,10 @@ func (f *front) execAudited(ctx context.Context, q *pgxQueryer, p *plan, sql str
 				bound = append([]driver.NamedValue{{Value: pgx.QueryExecModeSimpleProtocol}}, bound...)
 			}
 			tag, err = q.conn.Exec(ctx, text, anyArgs(bound)...)
-			if err == nil && p.tag != "" && tag.Select() {
+			if err == nil && p.tag != "" && (tag.Select() || p.rewrite.TagFromEntries) {
 				// A string of several statements, whose last is a write
-				// ending in its rows' SELECT: the count is its tag's.
+				// ending in its rows' SELECT, or a write ending in its
+				// entries' INSERT: the count is its tag's.
 				tag = countTag(p.tag, tag.RowsAffected())
 			}
 			return err

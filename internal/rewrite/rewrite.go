@@ -116,6 +116,10 @@ type Rewrite struct {
 	// is the original's.
 	ExecSQL    string
 	ExecCounts bool
+	// TagFromEntries is set when ExecSQL ends in the entries' INSERT, one
+	// per row written, for a write that is not an INSERT: its command tag,
+	// INSERT 0 n, has the original's count but not its verb.
+	TagFromEntries bool
 	// QuerySQL returns exactly the rows and columns of the original.
 	QuerySQL string
 	// RowsSQL returns rows whose count is the number of rows the original
@@ -317,8 +321,9 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 			out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name()
 		case rw.entryPerRow(top):
 			// The entries' INSERT is the statement: its command tag,
-			// INSERT 0 n, is the original's, with no count to read.
-			out.ExecSQL = head + " " + entries
+			// INSERT 0 n, counts the original's rows, with no count to
+			// read.
+			out.ExecSQL, out.TagFromEntries = head+" "+entries, top.kind != parse.Insert
 		default:
 			out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name(), true
 		}
@@ -449,11 +454,14 @@ func and(a, b *pg_query.Node) *pg_query.Node {
 
 // entryPerRow reports whether the statement's entries are one per row that
 // its one audited write, top, writes, so that their count is its row
-// count: an INSERT (ON CONFLICT DO NOTHING included, DO UPDATE not) into
-// an audited table that is not a link table, written under its own
-// entries rather than a suppressed one, and no other audited write.
+// count: an INSERT (ON CONFLICT DO NOTHING included, DO UPDATE not) or a
+// DELETE without cascades into an audited table that is not a link table,
+// written under its own entries rather than a suppressed one, and no other
+// audited write. A DELETE's exec form then returns INSERT 0 n, whose verb
+// the fronts put back (Rewrite.TagFromEntries).
 func (rw *rewriter) entryPerRow(top *write) bool {
-	return len(rw.writes) == 1 && rw.writes[0] == top && !top.projected && top.kind == parse.Insert &&
-		top.upsert == nil && !top.onConflictUpdate && top.merge == nil && top.t.Audited && top.t.Link == nil &&
-		!rw.opt.Suppressed && rw.opt.WAL == nil
+	perRow := top.kind == parse.Insert && top.upsert == nil && !top.onConflictUpdate ||
+		top.kind == parse.Delete && len(top.t.Cascades) == 0
+	return perRow && len(rw.writes) == 1 && rw.writes[0] == top && !top.projected &&
+		top.merge == nil && top.t.Audited && top.t.Link == nil && !rw.opt.Suppressed && rw.opt.WAL == nil
 }
