@@ -205,10 +205,12 @@ func (f *front) execAudited(ctx context.Context, q *pgxQueryer, p *plan, sql str
 				bound = append([]driver.NamedValue{{Value: pgx.QueryExecModeSimpleProtocol}}, bound...)
 			}
 			tag, err = q.conn.Exec(ctx, text, anyArgs(bound)...)
-			if err == nil && p.tag != "" && (tag.Select() || p.rewrite.TagFromEntries) {
-				// A string of several statements, whose last is a write
-				// ending in its rows' SELECT, or a write ending in its
-				// entries' INSERT: the count is its tag's.
+			if err == nil && p.tag != "" {
+				// The exec form's last statement counts the original's
+				// rows, under its own verb (a string of several statements
+				// ends in its rows' SELECT, an INSERT or a DELETE may end
+				// in its entries' INSERT) or the original's: the tag is the
+				// original's verb with that count.
 				tag = countTag(p.tag, tag.RowsAffected())
 			}
 			return err

@@ -113,13 +113,10 @@ type Options struct {
 type Rewrite struct {
 	// ExecSQL is run for Exec. When ExecCounts is true it returns one row,
 	// the number of rows the statement affected; otherwise its command tag
-	// is the original's.
+	// has the original's count, under the original's verb or another
+	// (SELECT, or INSERT 0 for the entries' INSERT).
 	ExecSQL    string
 	ExecCounts bool
-	// TagFromEntries is set when ExecSQL ends in the entries' INSERT, one
-	// per row written, for a write that is not an INSERT: its command tag,
-	// INSERT 0 n, has the original's count but not its verb.
-	TagFromEntries bool
 	// QuerySQL returns exactly the rows and columns of the original.
 	QuerySQL string
 	// RowsSQL returns rows whose count is the number of rows the original
@@ -323,7 +320,7 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 			// The entries' INSERT is the statement: its command tag,
 			// INSERT 0 n, counts the original's rows, with no count to
 			// read.
-			out.ExecSQL, out.TagFromEntries = head+" "+entries, top.kind != parse.Insert
+			out.ExecSQL = head + " " + entries
 		default:
 			out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name(), true
 		}
@@ -458,7 +455,7 @@ func and(a, b *pg_query.Node) *pg_query.Node {
 // DELETE without cascades into an audited table that is not a link table,
 // written under its own entries rather than a suppressed one, and no other
 // audited write. A DELETE's exec form then returns INSERT 0 n, whose verb
-// the fronts put back (Rewrite.TagFromEntries).
+// the pgx front puts back.
 func (rw *rewriter) entryPerRow(top *write) bool {
 	perRow := top.kind == parse.Insert && top.upsert == nil && !top.onConflictUpdate ||
 		top.kind == parse.Delete && len(top.t.Cascades) == 0
