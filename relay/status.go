@@ -23,7 +23,10 @@ type Status struct {
 	Confirmed LSN
 	// Restart is the slot's restart_lsn: the oldest WAL the slot keeps.
 	Restart LSN
-	// Current is the server's pg_current_wal_lsn().
+	// Current is the server's pg_current_wal_lsn(): the WAL written so
+	// far. With synchronous_commit off, a transaction that committed in
+	// the last few wal_writer_delay may not be written yet, and counts in
+	// neither Current nor LagBytes until it is.
 	Current LSN
 	// LagBytes is Current - Confirmed: WAL written since the last
 	// confirmation, whether or not it holds entries (WAL is shared by the
