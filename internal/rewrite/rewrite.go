@@ -321,6 +321,11 @@ func Build(st *parse.Statement, cat Catalog, opt Options) (*Rewrite, error) {
 			// INSERT 0 n, counts the original's rows, with no count to
 			// read.
 			out.ExecSQL = head + " " + entries
+		case rw.pinned(top):
+			// At most a row or so: its zero-column row costs less to read
+			// and discard than a count(*) row does to read, and the tag,
+			// SELECT n, carries the count.
+			out.ExecSQL = head + ", " + insert + " SELECT FROM " + top.name()
 		default:
 			out.ExecSQL, out.ExecCounts = head+", "+insert+" SELECT count(*) FROM "+top.name(), true
 		}
@@ -447,6 +452,95 @@ func and(a, b *pg_query.Node) *pg_query.Node {
 		return a
 	}
 	return pg_query.MakeBoolExprNode(pg_query.BoolExprType_AND_EXPR, []*pg_query.Node{a, b}, -1)
+}
+
+// pinned reports whether top, the statement's one audited write, is an
+// UPDATE or DELETE whose WHERE sets every primary key column equal to a
+// parameter or a constant, or an INSERT of one VALUES row: it writes at
+// most one row (a few with inheritance children sharing a key value). Its
+// exec form may then end in a zero-column SELECT of the written rows, whose
+// command tag counts them, without the Go heap that reading one such row
+// per row of a large write costs. Nothing but that cost depends on it.
+func (rw *rewriter) pinned(top *write) bool {
+	if len(rw.writes) != 1 || rw.writes[0] != top || top.projected || top.merge != nil || len(top.t.PrimaryKey) == 0 {
+		return false
+	}
+	var where *pg_query.Node
+	switch s := top.node.Node.(type) {
+	case *pg_query.Node_InsertStmt:
+		sel := s.InsertStmt.SelectStmt.GetSelectStmt()
+		return sel != nil && len(sel.ValuesLists) == 1 && sel.WithClause == nil
+	case *pg_query.Node_UpdateStmt:
+		where = top.where // before the rewrite joined it to pre
+	case *pg_query.Node_DeleteStmt:
+		where = s.DeleteStmt.WhereClause
+	default:
+		return false
+	}
+	keys := map[string]bool{}
+	var conjuncts func(n *pg_query.Node)
+	conjuncts = func(n *pg_query.Node) {
+		if b := n.GetBoolExpr(); b != nil && b.Boolop == pg_query.BoolExprType_AND_EXPR {
+			for _, a := range b.Args {
+				conjuncts(a)
+			}
+			return
+		}
+		e := n.GetAExpr()
+		if e == nil || e.Kind != pg_query.A_Expr_Kind_AEXPR_OP || len(e.Name) != 1 || e.Name[0].GetString_().GetSval() != "=" {
+			return
+		}
+		for _, side := range [][2]*pg_query.Node{{e.Lexpr, e.Rexpr}, {e.Rexpr, e.Lexpr}} {
+			if col := top.ownColumn(side[0]); col != "" && fixedValue(side[1]) {
+				keys[col] = true
+			}
+		}
+	}
+	if where != nil {
+		conjuncts(where)
+	}
+	for _, k := range top.t.PrimaryKey {
+		if !keys[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// ownColumn returns the name of the column of the written table that n
+// refers to, bare or qualified by the table's name in the statement, or
+// "".
+func (w *write) ownColumn(n *pg_query.Node) string {
+	ref := n.GetColumnRef()
+	if ref == nil {
+		return ""
+	}
+	var names []string
+	for _, f := range ref.Fields {
+		s := f.GetString_()
+		if s == nil {
+			return "" // a star
+		}
+		names = append(names, s.Sval)
+	}
+	switch {
+	case len(names) == 1:
+		return names[0]
+	case len(names) == 2 && names[0] == w.ref:
+		return names[1]
+	}
+	return ""
+}
+
+// fixedValue reports whether n is a parameter or a constant, cast or not.
+func fixedValue(n *pg_query.Node) bool {
+	if n == nil {
+		return false
+	}
+	if c := n.GetTypeCast(); c != nil {
+		return fixedValue(c.Arg)
+	}
+	return n.GetParamRef() != nil || n.GetAConst() != nil && !n.GetAConst().Isnull
 }
 
 // entryPerRow reports whether the statement's entries are one per row that

@@ -1,4 +1,4 @@
 WITH
 __auditpgx_w0 AS (DELETE FROM team_members WHERE team_members.user_id = $1 AND team_members.team_id = $2 RETURNING "team_members"."user_id" AS __auditpgx_lo, "team_members"."team_id" AS __auditpgx_lr, (SELECT CASE WHEN pg_catalog.to_regclass('"team_members"') = <oid>::oid AND c.relnatts = 2 THEN true ELSE (coalesce(c.relnatts::text, '-') || ' auditpgx: table changed')::int > 0 END FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = <oid>) AS __auditpgx_fresh),
 __auditpgx_e AS (INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name, context) SELECT statement_timestamp(), $3::text, 'disassociate', 'users', to_jsonb(d.__auditpgx_lo) #>> '{}', NULL::jsonb, pg_current_xact_id()::text::bigint, 'eebf983413803dd8', 'teams', to_jsonb(d.__auditpgx_lr) #>> '{}', 'teams', $4::jsonb FROM __auditpgx_w0 d)
-SELECT count(*) FROM __auditpgx_w0
+SELECT FROM __auditpgx_w0

@@ -1,4 +1,4 @@
 WITH
 __auditpgx_w0 AS (UPDATE users SET name = $1 WHERE id = $2 RETURNING "users"."id" AS __auditpgx_k1, CASE WHEN to_jsonb(old."name") IS DISTINCT FROM to_jsonb("users"."name") THEN jsonb_build_object('name', jsonb_build_array(old."name", "users"."name")) ELSE '{}'::jsonb END AS __auditpgx_ch, (SELECT CASE WHEN pg_catalog.to_regclass('"users"') = <oid>::oid AND c.relnatts = 5 THEN true ELSE (coalesce(c.relnatts::text, '-') || ' auditpgx: table changed')::int > 0 END FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = <oid>) AS __auditpgx_fresh),
 __auditpgx_e AS (INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name, context) SELECT statement_timestamp(), $3::text, 'update', 'users', d.__auditpgx_k1::text, jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb, 'changed_fields', (d.__auditpgx_ch)), pg_current_xact_id()::text::bigint, '427220790de738f7', NULL, NULL, NULL, $4::jsonb FROM __auditpgx_w0 d WHERE d.__auditpgx_ch <> '{}'::jsonb)
-SELECT count(*) FROM __auditpgx_w0
+SELECT FROM __auditpgx_w0

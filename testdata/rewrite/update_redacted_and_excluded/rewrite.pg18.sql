@@ -1,4 +1,4 @@
 WITH
 __auditpgx_w0 AS (UPDATE users SET pw = $1, last_login = $2 WHERE id = $3 RETURNING "users"."id" AS __auditpgx_k1, CASE WHEN to_jsonb(old."pw") IS DISTINCT FROM to_jsonb("users"."pw") THEN '{"pw":["$encrypted$","$encrypted$"]}'::jsonb ELSE '{}'::jsonb END AS __auditpgx_ch, (SELECT CASE WHEN pg_catalog.to_regclass('"users"') = <oid>::oid AND c.relnatts = 5 THEN true ELSE (coalesce(c.relnatts::text, '-') || ' auditpgx: table changed')::int > 0 END FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = <oid>) AS __auditpgx_fresh),
 __auditpgx_e AS (INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name, context) SELECT statement_timestamp(), $4::text, 'update', 'users', d.__auditpgx_k1::text, jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb, 'changed_fields', (d.__auditpgx_ch)), pg_current_xact_id()::text::bigint, '5d8adfbd7efac5e3', NULL, NULL, NULL, $5::jsonb FROM __auditpgx_w0 d WHERE d.__auditpgx_ch <> '{}'::jsonb)
-SELECT count(*) FROM __auditpgx_w0
+SELECT FROM __auditpgx_w0
