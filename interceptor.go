@@ -271,8 +271,9 @@ func (i *interceptor) runAudited(ctx context.Context, c connection, p *plan, que
 		p = np
 		err = run(p)
 	}
+	err = staleError(err, sent(p))
 	remapPosition(err, sent(p), query)
-	return staleError(err)
+	return err
 }
 
 // maxRetries is how many times an audited statement outside a transaction
@@ -294,10 +295,18 @@ func (e *StaleError) Error() string {
 
 func (e *StaleError) Unwrap() error { return e.Err }
 
-// staleError wraps an error of the rewrite's guard in a StaleError.
-func staleError(err error) error {
+// staleError wraps an error of the rewrite's guard in a StaleError; sent
+// is the SQL that failed, before its error's position is mapped back.
+func staleError(err error, sent string) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "22P02" && strings.Contains(pgErr.Message, rewrite.StaleMarker) {
+		return &StaleError{Err: err}
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "42601" && pgErr.Message == rewrite.ShapeChanged &&
+		(pgErr.Position == 0 || rewrite.InShapeCheck(sent, int(pgErr.Position))) {
+		// A prepared statement analysed again after its table gained a
+		// column (the server gives no position then), or a statement
+		// analysed anew whose error points into the guard's check.
 		return &StaleError{Err: err}
 	}
 	if errors.As(err, &pgErr) && pgErr.Code == "22P02" && strings.Contains(pgErr.Message, record.WALMarker) {
@@ -336,8 +345,8 @@ func remapPosition(err error, sent, original string) {
 
 // retry decides what to do when an audited statement failed with an error
 // that a table changed by DDL run elsewhere would cause: a column or table
-// the rewrite names no longer exists, or a cached plan's result type
-// changed. The tables' descriptions are re-read either way. The statement
+// the rewrite names no longer exists, the written table gained a column
+// (rewrite.ShapeChanged), or a cached plan's result type changed. The tables' descriptions are re-read either way. The statement
 // is run again, once, with a new rewrite only when no transaction is open:
 // then the failed statement, atomic on its own, left nothing behind.
 func (i *interceptor) retry(ctx context.Context, c connection, p *plan, query string, err error) (*plan, bool) {
@@ -347,6 +356,7 @@ func (i *interceptor) retry(ctx context.Context, c connection, p *plan, query st
 	}
 	switch {
 	case pgErr.Code == "42703", pgErr.Code == "42P01", pgErr.Code == "0A000", pgErr.Code == "42804":
+	case pgErr.Code == "42601" && pgErr.Message == rewrite.ShapeChanged:
 	case pgErr.Code == "22P02" && strings.Contains(pgErr.Message, rewrite.StaleMarker):
 	default:
 		return nil, false

@@ -446,8 +446,9 @@ func (b *auditedBatch) QueryRow() pgx.Row {
 // batchError is the error of an audited statement of a batch, as
 // runAudited makes it (no retry: the batch has been sent).
 func batchError(it *batchItem, err error) error {
+	err = staleError(err, it.p.rewrite.RowsSQL)
 	remapPosition(err, it.p.rewrite.RowsSQL, it.query)
-	return staleError(err)
+	return err
 }
 
 // copyFrom copies into table: audited through a staging table when it is

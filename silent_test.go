@@ -265,6 +265,94 @@ func TestSilentDDLBetweenExecutions(t *testing.T) {
 	require.Equal(t, 6, ops["update"])
 }
 
+// TestSilentAddedColumnIsRecorded adds a column from another client while
+// the driver holds the table's statements prepared and cached: the next
+// INSERT's entry holds the new column, and so does the next DELETE's, through
+// the driver and through the pgx front, prepared, cached and in the exec
+// mode that prepares nothing. Inside a transaction, where the statement
+// cannot be run again, it fails with a StaleError and writes nothing.
+func TestSilentAddedColumnIsRecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, silentSetup, registerT)
+	c, err := e.db.Conn(e.ctx)
+	require.NoError(t, err)
+	defer c.Close()
+	const insert, del = `INSERT INTO t (id, v) VALUES ($1, 'p')`, `DELETE FROM t WHERE id = $1`
+	stmt, err := c.PrepareContext(e.ctx, insert)
+	require.NoError(t, err)
+	defer stmt.Close()
+	raw, err := pgxpool.New(e.ctx, e.dsn)
+	require.NoError(t, err)
+	defer raw.Close()
+	pool, err := auditpgx.WrapPool(raw, auditpgx.WithRegistry(e.reg))
+	require.NoError(t, err)
+
+	type writer struct {
+		name string
+		exec func(q string, id int) error
+	}
+	writers := []writer{
+		{"prepared", func(q string, id int) error {
+			if q == insert {
+				_, err := stmt.ExecContext(e.ctx, id)
+				return err
+			}
+			_, err := c.ExecContext(e.ctx, q, id)
+			return err
+		}},
+		{"pgx front", func(q string, id int) error { _, err := pool.Exec(e.ctx, q, id); return err }},
+		{"pgx front, exec mode", func(q string, id int) error {
+			_, err := pool.Exec(e.ctx, q, pgx.QueryExecModeExec, id)
+			return err
+		}},
+	}
+	for i, w := range writers {
+		// Warm every cache with the table as it is.
+		id := 100 * (i + 1)
+		require.NoError(t, w.exec(insert, id), w.name)
+		require.NoError(t, w.exec(del, id), w.name)
+	}
+	for i, w := range writers {
+		col := fmt.Sprintf("extra%d", i)
+		_, err := e.plain.ExecContext(e.ctx, fmt.Sprintf(`ALTER TABLE t ADD COLUMN %s int DEFAULT %d`, col, 7+i))
+		require.NoError(t, err)
+		id := 100*(i+1) + 1
+		require.NoError(t, w.exec(insert, id), "%s: INSERT after ADD COLUMN %s", w.name, col)
+		require.NoError(t, w.exec(del, id), "%s: DELETE after ADD COLUMN %s", w.name, col)
+		var added, removed sql.NullString
+		require.NoError(t, e.plain.QueryRowContext(e.ctx, `SELECT
+	(SELECT changes->'added_fields'->>$2 FROM auditpgx_entry WHERE object_id = $1 AND operation = 'create'),
+	(SELECT changes->'removed_fields'->>$2 FROM auditpgx_entry WHERE object_id = $1 AND operation = 'delete')`,
+			fmt.Sprint(id), col).Scan(&added, &removed))
+		want := fmt.Sprint(7 + i)
+		require.Equal(t, want, added.String, "%s: the create entry's %s", w.name, col)
+		require.Equal(t, want, removed.String, "%s: the delete entry's %s", w.name, col)
+	}
+
+	// In a transaction the statement fails rather than run unaudited.
+	before := e.countEntries()
+	tx, err := c.BeginTx(e.ctx, nil)
+	require.NoError(t, err)
+	_, err = e.plain.ExecContext(e.ctx, `ALTER TABLE t ADD COLUMN late int DEFAULT 9`)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(e.ctx, insert, 900)
+	var stale *auditpgx.StaleError
+	require.ErrorAs(t, err, &stale, "INSERT in a transaction after ADD COLUMN")
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.NoError(t, tx.Rollback())
+	require.Equal(t, before, e.countEntries())
+	var rows int
+	require.NoError(t, e.plain.QueryRowContext(e.ctx, `SELECT count(*) FROM t WHERE id = 900`).Scan(&rows))
+	require.Zero(t, rows)
+	// Outside it, the same statement runs and records the column.
+	_, err = c.ExecContext(e.ctx, insert, 901)
+	require.NoError(t, err)
+	var late sql.NullString
+	require.NoError(t, e.plain.QueryRowContext(e.ctx, `SELECT changes->'added_fields'->>'late' FROM auditpgx_entry WHERE object_id = '901'`).Scan(&late))
+	require.Equal(t, "9", late.String)
+}
+
 // TestSilentRandomRebuilds keeps rebuilding the registered table from a
 // plain pgx connection while writers go through auditpgx, its driver and
 // its pgx front. At the end every

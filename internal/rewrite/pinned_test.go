@@ -59,3 +59,27 @@ func TestExecFormOfPinnedWrites(t *testing.T) {
 		}
 	}
 }
+
+// InShapeCheck tells the guard's column check failing apart from the
+// same error of the statement's own UNION.
+func TestInShapeCheck(t *testing.T) {
+	own := `SELECT 1 UNION ALL SELECT 1, 2`
+	sent := `WITH w AS (UPDATE "tä" SET v = 1 RETURNING (` + own + `), ` + shapeStart + `"tä".* UNION ALL SELECT "tä"."id", "tä"."v"))` + shapeEnd + `, 2 AS z) SELECT FROM w`
+	pos := func(s string) int { return len([]rune(sent[:strings.Index(sent, s)])) + 1 }
+	for _, tc := range []struct {
+		at   int
+		want bool
+	}{
+		{pos(`"tä".* UNION`), true},
+		{pos(`"tä"."id", "tä"."v"))`), true},
+		{pos(`SELECT 1, 2`), false},
+		{pos(`2 AS z`), false},
+		{pos(`WITH`), false},
+		{0, false},
+		{len([]rune(sent)) + 5, false},
+	} {
+		if got := InShapeCheck(sent, tc.at); got != tc.want {
+			t.Errorf("InShapeCheck at %d (%q...) = %v, want %v", tc.at, string([]rune(sent)[max(0, min(tc.at-1, len([]rune(sent))-1)):][:1]), got, tc.want)
+		}
+	}
+}

@@ -166,6 +166,11 @@ const (
 // again.
 const StaleMarker = "auditpgx: table changed"
 
+// ShapeChanged is the server's error (SQLSTATE 42601) for a rewritten
+// statement analysed again after its table gained a column: see
+// write.staleGuard.
+const ShapeChanged = "each UNION query must have the same number of columns"
+
 // Markers stand where generated SQL is spliced into the deparsed text.
 const (
 	markPre       = "__auditpgx_m_pre_"

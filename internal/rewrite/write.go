@@ -326,32 +326,95 @@ func (w *write) generated() generated {
 	if w.kind == parse.Delete || w.kind == parse.Merge {
 		w.cascadeGenerated(&g)
 	}
-	if guard := w.staleGuard(); guard != "" {
+	guard, shape := w.staleGuard()
+	if guard != "" {
 		g.returning += ", " + guard + " AS __auditpgx_fresh"
+	}
+	if shape != "" {
+		g.returning += ", " + shape + shapeEnd
 	}
 	return g
 }
 
-// staleGuard is an uncorrelated subquery, evaluated once per statement,
-// that fails with StaleMarker in its error when the written name has come
-// to mean another table than the one the rewrite was made for (replaced by
+// staleGuard returns what the write's RETURNING adds so that no write
+// runs with a rewrite made for another table or one that misses a column:
+// it fails with StaleMarker in its error when the written name has come to
+// mean another table than the one the rewrite was made for (replaced by
 // another client, shadowed by a temporary table or an earlier schema of
-// the search_path), or when the table has gained columns since it was
-// described, so that no write runs with a rewrite made for another table
-// or one that misses a column.
-func (w *write) staleGuard() string {
+// the search_path), and fails when the table has gained columns since it
+// was described.
+//
+// The name is checked when the statement runs, by an uncorrelated
+// subquery that the server evaluates once per statement. The columns are
+// checked when the statement is analysed, which the server does again
+// before running a prepared statement whose table changed (the plan cache
+// takes the table's lock before checking that its plan is still valid):
+// shape is false AND a UNION ALL of the written row's * and its columns as
+// described, folded to false by the planner, so that it costs nothing when
+// it runs, and fails to analyse with "each UNION query must have the same
+// number of columns" when a column was added, or "column ... does not
+// exist" when one was dropped. A partition or inheritance child written by
+// its own name, whose columns may differ from its registered parent's,
+// is checked instead by reading the parent's pg_class.relnatts when the
+// statement runs (a column added and dropped since counts too).
+func (w *write) staleGuard() (guard, shape string) {
 	if w.t.OID == 0 {
-		return ""
+		return "", ""
 	}
 	resolved := w.t.Resolved
 	if resolved == 0 {
 		resolved = w.t.OID
 	}
 	name := sqlq.Literal(sqlq.QualifiedIdent(w.rel.Schemaname, w.rel.Relname))
-	return "(SELECT CASE WHEN pg_catalog.to_regclass(" + name + ") = " + strconv.FormatUint(uint64(resolved), 10) +
-		"::oid AND c.relnatts = " + strconv.Itoa(w.t.NAtts) + " THEN true ELSE (coalesce(c.relnatts::text, '-') || " +
-		sqlq.Literal(" "+StaleMarker) + ")::int > 0 END FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = " +
-		strconv.FormatUint(uint64(w.t.OID), 10) + ")"
+	regclass := "pg_catalog.to_regclass(" + name + ")"
+	stale := " || " + sqlq.Literal(" "+StaleMarker) + ")::int > 0 END"
+	if resolved != w.t.OID || len(w.t.Columns) == 0 {
+		return "(SELECT CASE WHEN " + regclass + " = " + strconv.FormatUint(uint64(resolved), 10) +
+			"::oid AND c.relnatts = " + strconv.Itoa(w.t.NAtts) + " THEN true ELSE (coalesce(c.relnatts::text, '-')" +
+			stale + " FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = " +
+			strconv.FormatUint(uint64(w.t.OID), 10) + ")", ""
+	}
+	// The ELSE reads the name again, so that it is not a constant the
+	// planner would fold into an error.
+	guard = "(SELECT CASE WHEN " + regclass + " = " + strconv.FormatUint(uint64(resolved), 10) +
+		"::oid THEN true ELSE (coalesce(" + regclass + "::text, '-')" + stale + ")"
+	ref := sqlq.Ident(w.ref)
+	cols := make([]string, len(w.t.Columns))
+	for i, c := range w.t.Columns {
+		cols[i] = ref + "." + sqlq.Ident(c)
+	}
+	shape = shapeStart + ref + ".* UNION ALL SELECT " + strings.Join(cols, ", ") + "))"
+	return guard, shape
+}
+
+// shapeStart and shapeEnd begin and end the column check of staleGuard in
+// the SQL sent.
+const (
+	shapeStart = "(false AND EXISTS (SELECT "
+	shapeEnd   = " AS __auditpgx_shape"
+)
+
+// InShapeCheck reports whether the 1-based character position pos of an
+// error of the SQL sent falls in a column check of staleGuard.
+func InShapeCheck(sent string, pos int) bool {
+	at := -1 // pos as a byte offset
+	n := 0
+	for i := range sent {
+		n++
+		if n == pos {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		return false
+	}
+	start := strings.LastIndex(sent[:at], shapeStart)
+	if start < 0 {
+		return false
+	}
+	end := strings.Index(sent[start:], shapeEnd)
+	return end >= 0 && at < start+end
 }
 
 // tableGenerated adds the SQL of create, update and delete entries.
