@@ -302,11 +302,7 @@ func staleError(err error, sent string) error {
 	if errors.As(err, &pgErr) && pgErr.Code == "22P02" && strings.Contains(pgErr.Message, rewrite.StaleMarker) {
 		return &StaleError{Err: err}
 	}
-	if errors.As(err, &pgErr) && pgErr.Code == "42601" && pgErr.Message == rewrite.ShapeChanged &&
-		(pgErr.Position == 0 || rewrite.InShapeCheck(sent, int(pgErr.Position))) {
-		// A prepared statement analysed again after its table gained a
-		// column (the server gives no position then), or a statement
-		// analysed anew whose error points into the guard's check.
+	if errors.As(err, &pgErr) && shapeChanged(pgErr, sent) {
 		return &StaleError{Err: err}
 	}
 	if errors.As(err, &pgErr) && pgErr.Code == "22P02" && strings.Contains(pgErr.Message, record.WALMarker) {
@@ -316,6 +312,16 @@ func staleError(err error, sent string) error {
 		return fmt.Errorf("%w: %s; nothing was written: %w", ErrWALSinkUnavailable, reason, err)
 	}
 	return err
+}
+
+// shapeChanged reports whether pgErr is the failure of the guard's column
+// check (rewrite.ShapeChanged) in the SQL sent: a syntax error (42601) of a
+// prepared statement analysed again after its table changed, for which the
+// server gives no position, or of a statement analysed anew that points
+// into the check. The message is not compared: the server translates it
+// under lc_messages.
+func shapeChanged(pgErr *pgconn.PgError, sent string) bool {
+	return pgErr.Code == "42601" && (pgErr.Position == 0 || rewrite.InShapeCheck(sent, int(pgErr.Position)))
 }
 
 // remapPosition makes a server error's position point into the caller's
@@ -346,9 +352,10 @@ func remapPosition(err error, sent, original string) {
 // retry decides what to do when an audited statement failed with an error
 // that a table changed by DDL run elsewhere would cause: a column or table
 // the rewrite names no longer exists, the written table gained a column
-// (rewrite.ShapeChanged), or a cached plan's result type changed. The tables' descriptions are re-read either way. The statement
-// is run again, once, with a new rewrite only when no transaction is open:
-// then the failed statement, atomic on its own, left nothing behind.
+// (see shapeChanged), or a cached plan's result type changed. The tables'
+// descriptions are re-read either way. The statement is run again, once,
+// with a new rewrite only when no transaction is open: then the failed
+// statement, atomic on its own, left nothing behind.
 func (i *interceptor) retry(ctx context.Context, c connection, p *plan, query string, err error) (*plan, bool) {
 	var pgErr *pgconn.PgError
 	if err == nil || !errors.As(err, &pgErr) {
@@ -356,7 +363,7 @@ func (i *interceptor) retry(ctx context.Context, c connection, p *plan, query st
 	}
 	switch {
 	case pgErr.Code == "42703", pgErr.Code == "42P01", pgErr.Code == "0A000", pgErr.Code == "42804":
-	case pgErr.Code == "42601" && pgErr.Message == rewrite.ShapeChanged:
+	case shapeChanged(pgErr, p.rewrite.ExecSQL): // the check is in the forms' common head
 	case pgErr.Code == "22P02" && strings.Contains(pgErr.Message, rewrite.StaleMarker):
 	default:
 		return nil, false

@@ -166,9 +166,10 @@ const (
 // again.
 const StaleMarker = "auditpgx: table changed"
 
-// ShapeChanged is the server's error (SQLSTATE 42601) for a rewritten
-// statement analysed again after its table gained a column: see
-// write.staleGuard.
+// ShapeChanged is the server's message, in English, of the error (SQLSTATE
+// 42601) of a rewritten statement analysed again after its table gained a
+// column: see write.staleGuard. The driver tells that error by its code and
+// position, as the server translates messages under lc_messages.
 const ShapeChanged = "each UNION query must have the same number of columns"
 
 // Markers stand where generated SQL is spliced into the deparsed text.
