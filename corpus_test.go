@@ -793,6 +793,7 @@ var (
 	tail        = regexp.MustCompile(` (SELECT (count\(\*\) )?FROM __auditpgx_w[0-9]+)$`)
 	tableOID    = regexp.MustCompile(`\bc\.oid = [0-9]+\b`)
 	resolvedOID = regexp.MustCompile(`\) = [0-9]+::oid\b`)
+	nameOID     = regexp.MustCompile(`regclass = [0-9]+::pg_catalog\.oid\b`)
 )
 
 // formatRewrite puts each WITH query of the rewrite on a line of its own;
@@ -805,6 +806,7 @@ func formatRewrite(sql string) string {
 	sql = strings.ReplaceAll(sql, "\x00", "<actor>")
 	sql = tableOID.ReplaceAllString(sql, "c.oid = <oid>")
 	sql = resolvedOID.ReplaceAllString(sql, ") = <oid>::oid")
+	sql = nameOID.ReplaceAllString(sql, "regclass = <oid>::pg_catalog.oid")
 	// Statements of a string are joined by "\n; " (a statement may end in
 	// a line comment, which the newline ends).
 	parts := strings.Split(sql, "\n; ")

@@ -344,19 +344,24 @@ func (w *write) generated() generated {
 // the search_path), and fails when the table has gained columns since it
 // was described.
 //
-// The name is checked when the statement runs, by an uncorrelated
-// subquery that the server evaluates once per statement. The columns are
-// checked when the statement is analysed, which the server does again
-// before running a prepared statement whose table changed (the plan cache
-// takes the table's lock before checking that its plan is still valid):
+// Both are checked when the statement is analysed, which the server does
+// again before running a prepared statement whose table changed or whose
+// search_path now finds another table (the plan cache takes the table's
+// lock before checking that its plan is still valid, and compares the
+// search_path, a temporary schema created since included). The name is
+// compared as a regclass constant, which analysis resolves as it resolves
+// the write's target, so a prepared statement runs no check at all.
+// The columns are checked by shape:
 // shape is false AND a UNION ALL of the written row's * and its columns as
 // described, folded to false by the planner, so that it costs nothing when
 // it runs, and fails to analyse with "each UNION query must have the same
 // number of columns" when a column was added, or "column ... does not
 // exist" when one was dropped. A partition or inheritance child written by
 // its own name, whose columns may differ from its registered parent's,
-// is checked instead by reading the parent's pg_class.relnatts when the
-// statement runs (a column added and dropped since counts too).
+// is checked instead, name and columns, when the statement runs, by an
+// uncorrelated subquery that the server evaluates once per statement and
+// that reads the parent's pg_class.relnatts (a column added and dropped
+// since counts too).
 func (w *write) staleGuard() (guard, shape string) {
 	if w.t.OID == 0 {
 		return "", ""
@@ -374,10 +379,15 @@ func (w *write) staleGuard() (guard, shape string) {
 			stale + " FROM (SELECT) AS g LEFT JOIN pg_catalog.pg_class c ON c.oid = " +
 			strconv.FormatUint(uint64(w.t.OID), 10) + ")", ""
 	}
-	// The ELSE reads the name again, so that it is not a constant the
-	// planner would fold into an error.
-	guard = "(SELECT CASE WHEN " + regclass + " = " + strconv.FormatUint(uint64(resolved), 10) +
-		"::oid THEN true ELSE (coalesce(" + regclass + "::text, '-')" + stale + ")"
+	// The name is a regclass constant, resolved when the statement is
+	// analysed, as the write's own target is, so the planner folds the
+	// comparison: to true, leaving nothing to run; to false, leaving the
+	// ELSE, whose text rendering of the name depends on the search_path
+	// and so is not folded into an error at planning: it fails when the
+	// first row is returned.
+	lit := name + "::pg_catalog.regclass"
+	guard = "CASE WHEN " + lit + " = " + strconv.FormatUint(uint64(resolved), 10) +
+		"::pg_catalog.oid THEN true ELSE (" + lit + "::text" + stale
 	ref := sqlq.Ident(w.ref)
 	cols := make([]string, len(w.t.Columns))
 	for i, c := range w.t.Columns {
