@@ -164,6 +164,10 @@ type sqlResult struct {
 	auditImg               string // ImageSQL over the audited columns only
 	likeToJSONB            bool   // ImageSQL over every column = to_jsonb(row)
 	create, delete, update string
+	// valuesUpdate and typedUpdate are the update's changes from
+	// ChangedValuesSQL and ChangedTypedValuesSQL over the columns' values
+	// (and types), as the rewrite builds an UPDATE's.
+	valuesUpdate, typedUpdate string
 }
 
 // query computes, in one statement, the images of each pair and the changes
@@ -171,18 +175,30 @@ type sqlResult struct {
 func (a agreement) query(t *testing.T, db *sql.DB) []sqlResult {
 	all, cols := a.allCols(), a.auditCols()
 	oldAll, newAll := record.ImageSQL(`"o"`, all), record.ImageSQL(`"n"`, all)
+	olds, news, types := make([]string, len(cols.Names)), make([]string, len(cols.Names)), make([]uint32, len(cols.Names))
+	for i, name := range cols.Names {
+		olds[i], news[i] = `"o".`+sqlq.Ident(name), `"n".`+sqlq.Ident(name)
+		// The type as the catalog's description reads it.
+		err := db.QueryRow(`SELECT atttypid FROM pg_catalog.pg_attribute
+WHERE attrelid = 'old_rows'::regclass AND attname = $1`, name).Scan(&types[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	q := `WITH s AS MATERIALIZED (
 	SELECT "o".id,
 	       ` + oldAll + ` AS oi,
 	       ` + newAll + ` AS ni,
 	       ` + record.ImageSQL(`"o"`, cols) + ` AS oa,
-	       ` + oldAll + ` = to_jsonb("o") AND ` + newAll + ` = to_jsonb("n") AS like_to_jsonb
+	       ` + oldAll + ` = to_jsonb("o") AND ` + newAll + ` = to_jsonb("n") AS like_to_jsonb,
+	       (` + record.UpdateSQL(record.ChangedValuesSQL(olds, news, cols)) + `)::text AS by_values,
+	       (` + record.UpdateSQL(record.ChangedTypedValuesSQL(olds, news, types, cols)) + `)::text AS typed
 	FROM old_rows "o" JOIN new_rows "n" ON "n".id = "o".id
 )
 SELECT id, oi::text, ni::text, oa::text, like_to_jsonb,
        (` + record.CreateSQL(`"s"."ni"`, cols) + `)::text,
        (` + record.DeleteSQL(`"s"."oi"`, cols) + `)::text,
-       (` + record.UpdateSQL(record.ChangedSQL(`"s"."oi"`, `"s"."ni"`, cols)) + `)::text
+       (` + record.UpdateSQL(record.ChangedSQL(`"s"."oi"`, `"s"."ni"`, cols)) + `)::text, by_values, typed
 FROM s "s" ORDER BY id`
 	rows, err := db.Query(q)
 	if err != nil {
@@ -192,7 +208,7 @@ FROM s "s" ORDER BY id`
 	var out []sqlResult
 	for rows.Next() {
 		var r sqlResult
-		if err := rows.Scan(&r.id, &r.oldImg, &r.newImg, &r.auditImg, &r.likeToJSONB, &r.create, &r.delete, &r.update); err != nil {
+		if err := rows.Scan(&r.id, &r.oldImg, &r.newImg, &r.auditImg, &r.likeToJSONB, &r.create, &r.delete, &r.update, &r.valuesUpdate, &r.typedUpdate); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, r)
@@ -240,6 +256,11 @@ func (a agreement) check(t *testing.T, db *sql.DB, pairs []rowPair) agreementSta
 		oldImg, newImg := decodeImage(t, res.oldImg), decodeImage(t, res.newImg)
 		if !res.likeToJSONB {
 			t.Errorf("pair %d: ImageSQL differs from to_jsonb(row)", res.id)
+		}
+		// Byte for byte: comparing a type's values as they are must give
+		// the entries comparing their to_jsonb values gives.
+		if res.typedUpdate != res.valuesUpdate {
+			t.Errorf("pair %d: changes from the typed comparison\n%s\ndiffer from those of to_jsonb's\n%s", res.id, res.typedUpdate, res.valuesUpdate)
 		}
 		auditImg := decodeImage(t, res.auditImg)
 		if len(auditImg) != len(cols.Names) {
@@ -451,5 +472,81 @@ func TestSQLAgreesWithGo(t *testing.T) {
 		if stats.changedByColumn[name] < 10 || stats.nullOnOneSide[name] < 5 {
 			t.Errorf("column %q: only %d changes and %d NULL-vs-value pairs", name, stats.changedByColumn[name], stats.nullOnOneSide[name])
 		}
+	}
+}
+
+// TestTypedComparisonEdgeCases holds ChangedTypedValuesSQL to the entries
+// of ChangedValuesSQL where a type's own equality could part from its
+// to_jsonb values': text under a case-insensitive collation, numeric and
+// timestamps spelled differently, and arrays with other lower bounds (which
+// stay compared as to_jsonb values).
+func TestTypedComparisonEdgeCases(t *testing.T) {
+	db := openDB(t)
+	mustExec(t, db, `CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`)
+	mustExec(t, db, `CREATE TABLE edge (id integer PRIMARY KEY, v varchar(10) COLLATE ci, s text COLLATE ci,
+		n numeric(12,2), ts timestamp(3) with time zone, tl timestamp without time zone, sm smallint, a integer[], f float8)`)
+	pairs := [][2]string{
+		{`(1, 'a', 'x', 1.5, '2024-01-01 10:00:00+00', '2024-01-01 10:00', 1, '{1}', 0)`,
+			`(1, 'A', 'X', 1.50, '2024-01-01 12:00:00+02', '2024-01-01 10:00:00.000', 1, '[0:0]={1}', '-0')`},
+		{`(2, 'a', 'x', 1.5, '2024-01-01 10:00:00.001+00', '2024-01-01 10:00', 1, '{1}', 0)`,
+			`(2, 'a', 'x', 1.51, '2024-01-01 10:00:00.002+00', '2024-01-01 10:00:01', 2, '{2}', 1)`},
+		{`(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`, `(3, '', '', 0, 'infinity', '-infinity', 0, '{}', 'NaN')`},
+	}
+	mustExec(t, db, `CREATE TABLE edge_new (LIKE edge)`)
+	for _, p := range pairs {
+		mustExec(t, db, `INSERT INTO edge VALUES `+p[0])
+		mustExec(t, db, `INSERT INTO edge_new VALUES `+p[1])
+	}
+	names := []string{"v", "s", "n", "ts", "tl", "sm", "a", "f"}
+	cols := diff.Columns{Names: names}
+	olds, news, types := make([]string, len(names)), make([]string, len(names)), make([]uint32, len(names))
+	for i, name := range names {
+		olds[i], news[i] = `o.`+name, `n.`+name
+		if err := db.QueryRow(`SELECT atttypid FROM pg_catalog.pg_attribute
+WHERE attrelid = 'edge'::regclass AND attname = $1`, name).Scan(&types[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	typed := record.ChangedTypedValuesSQL(olds, news, types, cols)
+	// The types this test is about are compared as they are; the array and
+	// the float as to_jsonb values.
+	for _, want := range []string{`o.v COLLATE "C" IS DISTINCT FROM n.v COLLATE "C"`, `o.s COLLATE "C" IS DISTINCT FROM n.s COLLATE "C"`,
+		`o.n IS DISTINCT FROM n.n`, `o.ts IS DISTINCT FROM n.ts`, `o.tl IS DISTINCT FROM n.tl`, `o.sm IS DISTINCT FROM n.sm`,
+		`to_jsonb(o.a) IS DISTINCT FROM to_jsonb(n.a)`, `to_jsonb(o.f) IS DISTINCT FROM to_jsonb(n.f)`} {
+		if !strings.Contains(typed, want) {
+			t.Errorf("typed SQL lacks %q:\n%s", want, typed)
+		}
+	}
+	rows, err := db.Query(`SELECT o.id, (` + typed + `)::text, (` + record.ChangedValuesSQL(olds, news, cols) + `)::text
+FROM edge o JOIN edge_new n USING (id) ORDER BY o.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	want := map[int]string{
+		1: `{"s": ["x", "X"], "v": ["a", "A"]}`,
+		2: `{"a": [[1], [2]], "f": [0, 1], "n": [1.50, 1.51], "sm": [1, 2], "tl": ["2024-01-01T10:00:00", "2024-01-01T10:00:01"], "ts": ["2024-01-01T10:00:00.001+00:00", "2024-01-01T10:00:00.002+00:00"]}`,
+		3: `{"a": [null, []], "f": [null, "NaN"], "n": [null, 0.00], "s": [null, ""], "v": [null, ""], "sm": [null, 0], "tl": [null, "-infinity"], "ts": [null, "infinity"]}`,
+	}
+	n := 0
+	for rows.Next() {
+		var id int
+		var got, byValues string
+		if err := rows.Scan(&id, &got, &byValues); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if got != byValues {
+			t.Errorf("pair %d: typed %s, to_jsonb %s", id, got, byValues)
+		}
+		if got != want[id] {
+			t.Errorf("pair %d: typed %s, want %s", id, got, want[id])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(pairs) {
+		t.Fatalf("%d pairs compared, want %d", n, len(pairs))
 	}
 }

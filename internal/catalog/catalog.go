@@ -35,7 +35,9 @@ type Table struct {
 	Rel          string   `json:"rel"`
 	Columns      []string `json:"columns"`
 	Types        []string `json:"types"`
-	PrimaryKey   []string `json:"primary_key"`
+	// TypeOIDs are the columns' pg_attribute.atttypid, in Columns' order.
+	TypeOIDs   []uint32 `json:"type_oids"`
+	PrimaryKey []string `json:"primary_key"`
 	// Unique maps unique and primary key constraint names to columns.
 	Unique map[string][]string `json:"unique"`
 	// Children are the table's partitions and inheritance children, at
@@ -89,6 +91,8 @@ const catalogSelect = `SELECT json_build_object(
   'columns', (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
   'types', (SELECT json_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  'type_oids', (SELECT json_agg(a.atttypid::bigint ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
   'unique', (SELECT json_object_agg(k.conname, (SELECT json_agg(a.attname ORDER BY u.ord)
               FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)

@@ -116,6 +116,15 @@ func maskedFrom(img string, cols diff.Columns) string {
 // (to_jsonb of SQL NULL is NULL where an image holds JSON null; either way
 // two NULLs are not distinct, and jsonb_build_array records null.)
 func ChangedValuesSQL(olds, newVals []string, cols diff.Columns) string {
+	return ChangedTypedValuesSQL(olds, newVals, nil, cols)
+}
+
+// ChangedTypedValuesSQL is [ChangedValuesSQL] given the columns' type OIDs
+// (types[i], pg_attribute.atttypid, for cols.Names[i]; nil or 0 when not
+// known). A column of a built-in type whose own equality is the equality of
+// its to_jsonb values (see [comparedAs]) is compared as it is, which spares
+// the two to_jsonb conversions per row; the entry is the same.
+func ChangedTypedValuesSQL(olds, newVals []string, types []uint32, cols diff.Columns) string {
 	size := 0
 	for i, name := range cols.Names {
 		size += 120 + 3*len(name) + 2*(len(olds[i])+len(newVals[i]))
@@ -124,10 +133,53 @@ func ChangedValuesSQL(olds, newVals []string, cols diff.Columns) string {
 		func(b *strings.Builder, i int) { b.WriteString(olds[i]) },
 		func(b *strings.Builder, i int) { b.WriteString(newVals[i]) },
 		func(b *strings.Builder, i int, value func(*strings.Builder, int)) {
-			b.WriteString("to_jsonb(")
-			value(b, i)
-			b.WriteByte(')')
+			var typ uint32
+			if i < len(types) {
+				typ = types[i]
+			}
+			switch comparedAs(typ) {
+			case typedEqual:
+				value(b, i)
+			case typedEqualC:
+				value(b, i)
+				b.WriteString(` COLLATE "C"`)
+			default:
+				b.WriteString("to_jsonb(")
+				value(b, i)
+				b.WriteByte(')')
+			}
 		})
+}
+
+// Ways of comparing a column's old and new values, by comparedAs.
+const (
+	jsonbEqual  = iota // compare their to_jsonb values
+	typedEqual         // compare them as they are
+	typedEqualC        // compare them as they are, under the "C" collation
+)
+
+// comparedAs tells how values of the type whose OID is typ may be compared
+// so that two are equal exactly when their to_jsonb values are. Only
+// built-in types qualify (their OIDs are fixed), each for its reason:
+// integers, booleans, uuid and date have one text form per value; numeric
+// equality is jsonb's equality of numbers (1.0 equals 1.00 in both);
+// timestamps render with microseconds in one time zone, so equal instants
+// render the same and distinct ones differently; jsonb is compared by the
+// same operator; text and varchar are equal in the "C" collation exactly
+// when their bytes are (a column's own collation may be nondeterministic).
+// Arrays (whose equality also compares lower bounds, which to_jsonb drops),
+// json (which has no equality), floats, character(n), domains and every
+// other type are compared as to_jsonb values.
+func comparedAs(typ uint32) int {
+	switch typ {
+	case 16, 20, 21, 23, 1082, 1114, 1184, 1700, 2950, 3802:
+		// bool, int8, int2, int4, date, timestamp, timestamptz, numeric,
+		// uuid, jsonb
+		return typedEqual
+	case 25, 1043: // text, varchar
+		return typedEqualC
+	}
+	return jsonbEqual
 }
 
 // ChangedSQL returns the changed_fields object of an update from oldImg to

@@ -453,7 +453,7 @@ func (w *write) tableGenerated(g generated, keyList string) generated {
 		if !w.returningOld {
 			g.pre = pre.String()
 		}
-		g.returning = keyList + ", " + record.ChangedValuesSQL(olds, news, cols) + " AS " + colChanges
+		g.returning = keyList + ", " + record.ChangedTypedValuesSQL(olds, news, w.columnTypes(cols.Names), cols) + " AS " + colChanges
 		g.entries = w.entrySelect("'update'", record.UpdateSQL("d."+colChanges)) +
 			" FROM " + w.name() + " d WHERE d." + colChanges + " <> '{}'::jsonb"
 	case w.upsert != nil:
@@ -487,6 +487,24 @@ func (w *write) updatedColumns() diff.Columns {
 	for _, c := range w.t.Audit.Names {
 		if w.assigned[c] || generated[c] {
 			out.Names = append(out.Names, c)
+		}
+	}
+	return out
+}
+
+// columnTypes returns the type OIDs of the named columns as described (0
+// for a column the description lacks).
+func (w *write) columnTypes(names []string) []uint32 {
+	if len(w.t.TypeOIDs) != len(w.t.Columns) {
+		return nil
+	}
+	out := make([]uint32, len(names))
+	for i, name := range names {
+		for j, c := range w.t.Columns {
+			if c == name {
+				out[i] = w.t.TypeOIDs[j]
+				break
+			}
 		}
 	}
 	return out
