@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/auditpgx/auditpgx"
+	"github.com/auditpgx/auditpgx/internal/pgtest"
 )
 
 // The promise "nothing silent": a write whose target, as the server
@@ -538,4 +540,65 @@ func TestSilentAttachByAnotherClient(t *testing.T) {
 	_, err = e.db.ExecContext(e.ctx, `INSERT INTO m_3 (id, v) VALUES ($1, 'x')`, 201)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"create": 2}, e.opsOn("m"))
+}
+
+// TestSilentColumnTypeChangedByAnotherClient: ALTER COLUMN … TYPE from
+// another client keeps the table's OID and columns, so the driver goes on
+// writing with the types it described. An UPDATE's diff compares text
+// columns as text under "C" and jsonb ones as jsonb, so a column turned
+// citext (whose own equality ignores case) still records a change of case,
+// and one turned json (which has no equality) still records its changes,
+// as comparing to_jsonb values would.
+func TestSilentColumnTypeChangedByAnotherClient(t *testing.T) {
+	t.Parallel()
+	// public is on the search_path, as where applications have citext, so
+	// that citext's own = is the one a comparison of its values finds.
+	dsn, schema := pgtest.NewSchema(t)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema+",public")
+	u.RawQuery = q.Encode()
+	e := newEnvDSN(t, u.String(), schema, `CREATE TABLE t (id int PRIMARY KEY, v text, j jsonb);`, registerT)
+	const setV, setJ = `UPDATE t SET v = $1 WHERE id = $2`, `UPDATE t SET j = $1 WHERE id = $2`
+	_, err = e.db.ExecContext(e.ctx, `INSERT INTO t VALUES (1, 'a', '{"k": 1}')`)
+	require.NoError(t, err)
+	// Described, rewritten and prepared with v text and j jsonb.
+	_, err = e.db.ExecContext(e.ctx, setV, "b", 1)
+	require.NoError(t, err)
+	_, err = e.db.ExecContext(e.ctx, setJ, `{"k": 2}`, 1)
+	require.NoError(t, err)
+
+	_, err = e.plain.ExecContext(e.ctx, `CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public`)
+	require.NoError(t, err)
+	_, err = e.plain.ExecContext(e.ctx, `ALTER TABLE t ALTER COLUMN v TYPE public.citext, ALTER COLUMN j TYPE json USING j::json`)
+	require.NoError(t, err)
+
+	changed := func(col string) []string {
+		t.Helper()
+		rows, err := e.plain.QueryContext(e.ctx, `SELECT (changes->'changed_fields'->$1)::text FROM auditpgx_entry
+WHERE table_name = 't' AND operation = 'update' AND changes->'changed_fields' ? $1 ORDER BY id`, col)
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			require.NoError(t, rows.Scan(&s))
+			out = append(out, s)
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	res, err := e.db.ExecContext(e.ctx, setV, "B", 1) // a change of case only
+	require.NoError(t, err)
+	n, err := res.RowsAffected()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.Equal(t, []string{`["a", "b"]`, `["b", "B"]`}, changed("v"), "citext's equality ignores case; the entry must not")
+
+	_, err = e.db.ExecContext(e.ctx, setJ, `{"k":  2}`, 1) // the same jsonb, spelled otherwise
+	require.NoError(t, err)
+	_, err = e.db.ExecContext(e.ctx, setJ, `{"k": 3}`, 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{`[{"k": 1}, {"k": 2}]`, `[{"k": 2}, {"k": 3}]`}, changed("j"))
 }

@@ -510,7 +510,8 @@ WHERE attrelid = 'edge'::regclass AND attname = $1`, name).Scan(&types[i]); err 
 	typed := record.ChangedTypedValuesSQL(olds, news, types, cols)
 	// The types this test is about are compared as they are; the array and
 	// the float as to_jsonb values.
-	for _, want := range []string{`o.v COLLATE "C" IS DISTINCT FROM n.v COLLATE "C"`, `o.s COLLATE "C" IS DISTINCT FROM n.s COLLATE "C"`,
+	for _, want := range []string{`o.v::pg_catalog.text COLLATE "C" IS DISTINCT FROM n.v::pg_catalog.text COLLATE "C"`,
+		`o.s::pg_catalog.text COLLATE "C" IS DISTINCT FROM n.s::pg_catalog.text COLLATE "C"`,
 		`o.n IS DISTINCT FROM n.n`, `o.ts IS DISTINCT FROM n.ts`, `o.tl IS DISTINCT FROM n.tl`, `o.sm IS DISTINCT FROM n.sm`,
 		`to_jsonb(o.a) IS DISTINCT FROM to_jsonb(n.a)`, `to_jsonb(o.f) IS DISTINCT FROM to_jsonb(n.f)`} {
 		if !strings.Contains(typed, want) {

@@ -140,9 +140,12 @@ func ChangedTypedValuesSQL(olds, newVals []string, types []uint32, cols diff.Col
 			switch comparedAs(typ) {
 			case typedEqual:
 				value(b, i)
+			case typedJSONB:
+				value(b, i)
+				b.WriteString("::pg_catalog.jsonb")
 			case typedEqualC:
 				value(b, i)
-				b.WriteString(` COLLATE "C"`)
+				b.WriteString(`::pg_catalog.text COLLATE "C"`)
 			default:
 				b.WriteString("to_jsonb(")
 				value(b, i)
@@ -155,7 +158,8 @@ func ChangedTypedValuesSQL(olds, newVals []string, types []uint32, cols diff.Col
 const (
 	jsonbEqual  = iota // compare their to_jsonb values
 	typedEqual         // compare them as they are
-	typedEqualC        // compare them as they are, under the "C" collation
+	typedJSONB         // compare them as jsonb
+	typedEqualC        // compare them as text, under the "C" collation
 )
 
 // comparedAs tells how values of the type whose OID is typ may be compared
@@ -170,12 +174,23 @@ const (
 // Arrays (whose equality also compares lower bounds, which to_jsonb drops),
 // json (which has no equality), floats, character(n), domains and every
 // other type are compared as to_jsonb values.
+//
+// The type is the one described, and another client may have changed it
+// since (ALTER COLUMN … TYPE keeps the table's OID and columns, which the
+// guard checks). So text and varchar are compared as ::text under "C",
+// which costs nothing for them, analyses for any type, and for citext, say,
+// compares the bytes its to_jsonb string holds rather than its own
+// case-insensitive equality; jsonb as ::jsonb, which json too can be cast
+// to, exactly as to_jsonb converts it. A column of the other types changed
+// to a type without equality fails the UPDATE (42883) rather than passing.
 func comparedAs(typ uint32) int {
 	switch typ {
-	case 16, 20, 21, 23, 1082, 1114, 1184, 1700, 2950, 3802:
+	case 16, 20, 21, 23, 1082, 1114, 1184, 1700, 2950:
 		// bool, int8, int2, int4, date, timestamp, timestamptz, numeric,
-		// uuid, jsonb
+		// uuid
 		return typedEqual
+	case 3802:
+		return typedJSONB
 	case 25, 1043: // text, varchar
 		return typedEqualC
 	}

@@ -1,7 +1,7 @@
 BEGIN;
 
 WITH
-__auditpgx_w0 AS (UPDATE a SET v = 'tx' WHERE id = 2 RETURNING "a"."id" AS __auditpgx_k1, CASE WHEN old."v" COLLATE "C" IS DISTINCT FROM "a"."v" COLLATE "C" THEN jsonb_build_object('v', jsonb_build_array(old."v", "a"."v")) ELSE '{}'::jsonb END AS __auditpgx_ch, CASE WHEN '"a"'::pg_catalog.regclass = <oid>::pg_catalog.oid THEN true ELSE ('"a"'::pg_catalog.regclass::text || ' auditpgx: table changed')::int > 0 END AS __auditpgx_fresh, (false AND EXISTS (SELECT "a".*
+__auditpgx_w0 AS (UPDATE a SET v = 'tx' WHERE id = 2 RETURNING "a"."id" AS __auditpgx_k1, CASE WHEN old."v"::pg_catalog.text COLLATE "C" IS DISTINCT FROM "a"."v"::pg_catalog.text COLLATE "C" THEN jsonb_build_object('v', jsonb_build_array(old."v", "a"."v")) ELSE '{}'::jsonb END AS __auditpgx_ch, CASE WHEN '"a"'::pg_catalog.regclass = <oid>::pg_catalog.oid THEN true ELSE ('"a"'::pg_catalog.regclass::text || ' auditpgx: table changed')::int > 0 END AS __auditpgx_fresh, (false AND EXISTS (SELECT "a".*
   UNION ALL SELECT "a"."id", "a"."v")) AS __auditpgx_shape),
 __auditpgx_e AS (INSERT INTO "auditpgx_entry" (created, created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint, related_table_name, related_object_id, related_field_name, context) SELECT statement_timestamp(), <actor>, 'update', 'a', d.__auditpgx_k1::text, jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb, 'changed_fields', (d.__auditpgx_ch)), pg_current_xact_id()::text::bigint, 'ab638d4879f17770', NULL, NULL, NULL, <context> FROM __auditpgx_w0 d WHERE d.__auditpgx_ch <> '{}'::jsonb)
 SELECT FROM __auditpgx_w0;
