@@ -220,24 +220,32 @@ func TestStatusLag(t *testing.T) {
 	for _, id := range seq("p", 10) {
 		emitTx(t, e.src, id)
 	}
-	st, err = ReadStatus(context.Background(), e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.LagBytes <= 0 || st.Current <= st.Confirmed {
-		t.Fatalf("Status with messages pending: %+v, want LagBytes > 0", st)
+	// st.Current is pg_current_wal_lsn(), the WAL written so far, which
+	// the test server, committing asynchronously, moves past the messages
+	// only when its WAL writer writes their commits (within a few
+	// wal_writer_delay): until then LagBytes may read 0, and a relay that
+	// confirmed Current would not have applied them. The insert position
+	// is past them at once.
+	emitted := currentLSN(t, e.src)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err = ReadStatus(context.Background(), e.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.LagBytes > 0 && st.Current > st.Confirmed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Status 20 s after emitting, with messages pending: %+v, want LagBytes > 0", st)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	pending := st.LagBytes
-	// st.Current is pg_current_wal_lsn(), the WAL written so far, which
-	// the test server, committing asynchronously, may not have moved past
-	// the messages yet: a relay that confirmed it, and a LagBytes of 0,
-	// would not mean that they were applied. The insert position is past
-	// them.
-	emitted := currentLSN(t, e.src)
 
 	run := start(t, e.cfg)
 	waitConfirmed(t, e.cfg, emitted, run)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		st, err = ReadStatus(context.Background(), e.cfg)
 		if err != nil {
