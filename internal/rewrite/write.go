@@ -500,11 +500,8 @@ func (w *write) columnTypes(names []string) []uint32 {
 	}
 	out := make([]uint32, len(names))
 	for i, name := range names {
-		for j, c := range w.t.Columns {
-			if c == name {
-				out[i] = w.t.TypeOIDs[j]
-				break
-			}
+		if j := indexOf(w.t.Columns, name); j >= 0 {
+			out[i] = w.t.TypeOIDs[j]
 		}
 	}
 	return out
