@@ -271,6 +271,9 @@ func (i *interceptor) runAudited(ctx context.Context, c connection, p *plan, que
 		p = np
 		err = run(p)
 	}
+	if err == nil {
+		return nil // without the error inspection below, which allocates
+	}
 	err = staleError(err, sent(p))
 	remapPosition(err, sent(p), query)
 	return err
