@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/auditpgx/auditpgx/diff"
+	"github.com/auditpgx/auditpgx/internal/record"
 )
 
 // The floor variants run, through plain pgx, the least a one-statement
@@ -21,12 +24,24 @@ import (
 //     old gives it, as auditpgx's rewrite there does).
 //   - FloorPreImage reads it as auditpgx does before 18: a CTE that
 //     selects the old values FOR UPDATE, which the UPDATE joins.
+//   - FloorDiff is FloorPreImage (RETURNING old on 18) whose UPDATE also
+//     compares each assigned column's old and new values, with auditpgx's
+//     own diff expression (record.ChangedTypedValuesSQL), and writes an
+//     entry only for a row where one differs: its entries are auditpgx's,
+//     byte for byte. As not every row updated then has an entry, its
+//     entries are inserted by a second writing CTE and an outer SELECT of
+//     the updated rows reports how many there were, as auditpgx's does.
+//     What it leaves out of auditpgx's statement is the rest of auditpgx's
+//     own shape: the guard, and the entry's other columns.
 //
-// An UPDATE's floor records every assigned audited column, changed or not.
-// Both report as many rows affected as the write: one entry per row.
+// Floor and FloorPreImage record every assigned audited column of an
+// UPDATE, changed or not; so FloorDiff / FloorPreImage is the cost of the
+// comparisons, which entries need, and auditpgx / FloorDiff the cost of
+// the rest. Every floor reports as many rows affected as the write.
 const (
 	Floor         = "floor"
 	FloorPreImage = "floor+pre-image"
+	FloorDiff     = "floor+diff"
 )
 
 // floorFingerprint stands for the statement fingerprint auditpgx records.
@@ -63,13 +78,15 @@ var floorStatements = map[string]floorStatement{
 }
 
 // floorSQL returns the floor of the workload statement q for a server of
-// version (server_version_num); preImage reads the old values FOR UPDATE
-// first, as FloorPreImage does.
-func floorSQL(q string, version int, preImage bool) (string, error) {
+// version (server_version_num), for the floor variant named variant.
+func floorSQL(q string, version int, variant string) (string, error) {
 	f, ok := floorStatements[q]
 	if !ok {
 		return "", fmt.Errorf("bench: no floor statement for %q", q)
 	}
+	compare := variant == FloorDiff
+	// Before 18 the old values come from a pre-image read FOR UPDATE.
+	preImage := variant == FloorPreImage || compare && version < 180000
 	image := func(prefix string) string {
 		var b strings.Builder
 		b.WriteString("jsonb_build_object(")
@@ -88,7 +105,7 @@ func floorSQL(q string, version int, preImage bool) (string, error) {
 	// The write returns what the entries need: the audited columns, or
 	// for an UPDATE the key and the assigned columns' new and old values.
 	audited := strings.Join(auditedColumns(), ", ")
-	var write, changes string
+	var write, changes, only string
 	switch f.op {
 	case "create":
 		write = f.write + ` RETURNING ` + audited
@@ -98,23 +115,37 @@ func floorSQL(q string, version int, preImage bool) (string, error) {
 		changes = `jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', ` + image("w.") + `, 'changed_fields', '{}'::jsonb)`
 	case "update":
 		ret := []string{"account.id"}
-		var diff []string
+		var pairs, olds, news []string
 		for i, c := range f.assigned {
-			ret = append(ret, "account."+c)
 			old := "o" + strconv.Itoa(i)
 			switch {
 			case preImage:
-				ret = append(ret, fmt.Sprintf("p.%s", old))
+				olds = append(olds, "p."+old)
 			case version >= 180000:
-				ret = append(ret, fmt.Sprintf("old.%s AS %s", c, old))
+				olds = append(olds, "old."+c)
 			default:
-				ret = append(ret, fmt.Sprintf("NULL::text AS %s", old))
+				olds = append(olds, "NULL::text")
 			}
+			news = append(news, "account."+c)
+			if compare {
+				continue
+			}
+			ret = append(ret, news[i], olds[i]+" AS "+old)
 			pair := fmt.Sprintf("jsonb_build_array(w.%s, w.%s)", old, c)
 			if c == redactedColumn {
 				pair = `jsonb_build_array('$encrypted$'::text, '$encrypted$'::text)`
 			}
-			diff = append(diff, fmt.Sprintf("'%s', %s", c, pair))
+			pairs = append(pairs, fmt.Sprintf("'%s', %s", c, pair))
+		}
+		changed := `jsonb_build_object(` + strings.Join(pairs, ", ") + `)`
+		if compare {
+			types := make([]uint32, len(f.assigned))
+			for i, c := range f.assigned {
+				types[i] = typeOIDOf(c)
+			}
+			ret = append(ret, record.ChangedTypedValuesSQL(olds, news, types,
+				diff.Columns{Names: f.assigned, Redacted: map[string]bool{redactedColumn: true}})+" AS ch")
+			changed = "w.ch"
 		}
 		if preImage {
 			pre := []string{"id AS p_id"}
@@ -126,16 +157,25 @@ func floorSQL(q string, version int, preImage bool) (string, error) {
 		} else {
 			write = `UPDATE account SET ` + f.set + ` WHERE ` + f.where + ` RETURNING ` + strings.Join(ret, ", ")
 		}
-		changes = `jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb, 'changed_fields', jsonb_build_object(` +
-			strings.Join(diff, ", ") + `))`
+		changes = `jsonb_build_object('added_fields', '{}'::jsonb, 'removed_fields', '{}'::jsonb, 'changed_fields', ` + changed + `)`
+		if compare {
+			only = ` WHERE w.ch <> '{}'::jsonb`
+		}
 	}
 	if !strings.HasPrefix(write, "p AS") {
 		write = `w AS (` + write + `)`
 	}
-	out := `WITH ` + write + `
-INSERT INTO auditpgx_entry (created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint)
+	insert := `INSERT INTO auditpgx_entry (created_by, operation, table_name, object_id, changes, tx_id, statement_fingerprint)
 SELECT $` + strconv.Itoa(f.params+1) + `::text, '` + f.op + `', 'account', w.id::text, ` + changes + `,
-  pg_current_xact_id()::text::bigint, '` + floorFingerprint + `' FROM w`
+  pg_current_xact_id()::text::bigint, '` + floorFingerprint + `' FROM w` + only
+	out := `WITH ` + write + `
+` + insert
+	if only != "" {
+		// Not every row updated has an entry: the rows affected are
+		// counted by the outer SELECT.
+		out = `WITH ` + write + `, e AS (` + insert + `)
+SELECT FROM w`
+	}
 	if f.returning {
 		out += ` RETURNING object_id::bigint AS id`
 	}

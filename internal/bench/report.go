@@ -56,7 +56,7 @@ func (r *Report) WriteTables(w io.Writer, extra []Target) {
 		fmt.Fprintf(w, " %s |", v)
 	}
 	ratioCols := [][2]string{{Auditpgx, Plain}, {Auditpgx, RowTrigger}, {Auditpgx, StmtTrigger},
-		{Auditpgx, Floor}, {Auditpgx, FloorPreImage}, {FloorPreImage, Floor}}
+		{Auditpgx, Floor}, {Auditpgx, FloorPreImage}, {FloorPreImage, Floor}, {Auditpgx, FloorDiff}, {FloorDiff, r.diffBase()}}
 	var shown [][2]string
 	for _, rc := range ratioCols {
 		if slices.Contains(variants, rc[0]) && slices.Contains(variants, rc[1]) {
@@ -280,9 +280,20 @@ func (r *Report) ratioTarget(name, limit string, max float64, pick func(*Workloa
 	return t
 }
 
+// diffBase is the floor that FloorDiff adds the comparisons to: the
+// pre-image floor before PostgreSQL 18.
+func (r *Report) diffBase() string {
+	if r.ServerVersion < 180000 {
+		return FloorPreImage
+	}
+	return Floor
+}
+
 // floorTargets are auditpgx / floor for the single-row writes (≤ 1.05 on
 // PostgreSQL 18 and later, ≤ 1.10 before) and the bulk writes (≤ 1.05),
-// when the run has the floor variants.
+// when the run has the floor variants; and the same limits for auditpgx /
+// floor+diff, the cost of auditpgx's own shape beyond the comparisons its
+// entries need.
 func (r *Report) floorTargets() []Target {
 	limit, max := "≤ 1.05", 1.05
 	if r.ServerVersion < 180000 {
@@ -293,5 +304,10 @@ func (r *Report) floorTargets() []Target {
 	return []Target{
 		r.ratioTarget("single-row writes, auditpgx / floor (the pre-image floor for UPDATEs before 18)", limit, max, single, Auditpgx, r.floorOf),
 		r.ratioTarget("bulk writes, auditpgx / floor (the pre-image floor for the UPDATE before 18)", "≤ 1.05", 1.05, bulk, Auditpgx, r.floorOf),
+		r.ratioTarget("single-row writes, auditpgx / floor+diff (auditpgx's shape beyond the diff)", limit, max, single, Auditpgx, floorDiff),
+		r.ratioTarget("bulk writes, auditpgx / floor+diff", "≤ 1.05", 1.05, bulk, Auditpgx, floorDiff),
 	}
 }
+
+// floorDiff is FloorDiff for every workload.
+func floorDiff(*Workload) string { return FloorDiff }

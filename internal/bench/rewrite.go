@@ -22,6 +22,7 @@ func newCatalog() *fixedCatalog {
 			Columns: append([]string{primaryKey}, columns...),
 			Types: []string{"bigint", "text", "text", "numeric(12,2)", "boolean", "integer", "text[]", "jsonb",
 				"timestamp with time zone", "text", "timestamp with time zone"},
+			TypeOIDs:   columnTypeOIDs,
 			PrimaryKey: []string{primaryKey},
 		},
 		Audited: true,

@@ -21,6 +21,26 @@ const (
 // columns are the table's columns after the key, in table order.
 var columns = []string{"name", "email", "balance", "active", "score", "tags", "meta", "created_at", "password_hash", "updated_at"}
 
+// columnTypeOIDs are the type OIDs (pg_attribute.atttypid) of the key and
+// columns, in table order, as auditpgx's catalog description holds them:
+// bigint, text, text, numeric, boolean, integer, text[], jsonb, timestamptz,
+// text, timestamptz.
+var columnTypeOIDs = []uint32{20, 25, 25, 1700, 16, 23, 1009, 3802, 1184, 25, 1184}
+
+// typeOIDOf returns the type OID of the key or a column, from
+// columnTypeOIDs.
+func typeOIDOf(col string) uint32 {
+	if col == primaryKey {
+		return columnTypeOIDs[0]
+	}
+	for i, c := range columns {
+		if c == col {
+			return columnTypeOIDs[i+1]
+		}
+	}
+	panic("bench: no column " + col)
+}
+
 const tableDDL = `CREATE TABLE account (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name          text NOT NULL,

@@ -48,7 +48,7 @@ const WALSlot = "auditbench_wal"
 var VariantNames = []string{Plain, Auditpgx, RowTrigger, StmtTrigger}
 
 // allVariants lists every variant.
-var allVariants = append(slices.Clone(VariantNames), Suppressed, AuditpgxWAL, Floor, FloorPreImage)
+var allVariants = append(slices.Clone(VariantNames), Suppressed, AuditpgxWAL, Floor, FloorPreImage, FloorDiff)
 
 // Variant is one way of running the workloads: its own schema holding the
 // table (and, when audited, an entry table and any triggers), and a pool of
@@ -201,6 +201,8 @@ func schemaFor(name string) string {
 		return "auditbench_wal"
 	case FloorPreImage:
 		return "auditbench_floor_pre"
+	case FloorDiff:
+		return "auditbench_floor_diff"
 	}
 	return "auditbench_" + name
 }
@@ -218,10 +220,10 @@ func (s *Suite) setup(ctx context.Context, base *url.URL, name string) (*Variant
 	}
 	switch name {
 	case Plain, Auditpgx, Suppressed:
-	case Floor, FloorPreImage:
+	case Floor, FloorPreImage, FloorDiff:
 		v.floor, v.floorActor = map[string]string{}, s.cfg.Actor
 		for q := range floorStatements {
-			f, err := floorSQL(q, s.ServerVersion, name == FloorPreImage)
+			f, err := floorSQL(q, s.ServerVersion, name)
 			if err != nil {
 				return nil, err
 			}
