@@ -59,7 +59,7 @@ func run() error {
 	flag.IntVar(&opts.ThroughputIters, "conc-iters", 20, "insert-update-delete cycles per goroutine per concurrent sample")
 	flag.IntVar(&opts.BulkSamples, "bulk-samples", 5, "samples per variant of each bulk workload")
 	workloads := flag.String("workloads", "", "comma-separated workloads to run (default all): "+names())
-	variants := flag.String("variants", "", "comma-separated variants (default all but the last two): "+strings.Join(bench.VariantNames, ",")+", suppressed (auditpgx under WithoutAudit), auditpgx-wal (the WAL sink; the server then runs with wal_level=logical), floor and floor+pre-image (plain pgx sending the write and its entries in one statement, the least a one-statement design sends; internal/bench/floor.go), floor+diff (the floor with auditpgx's diff of an UPDATE, writing auditpgx's entries)")
+	variants := flag.String("variants", "", "comma-separated variants (default "+strings.Join(bench.VariantNames, ",")+"); also suppressed (auditpgx under WithoutAudit), auditpgx-wal (the WAL sink; the server then runs with wal_level=logical), floor and floor+pre-image (plain pgx sending the write and its entries in one statement, the least a one-statement design sends; internal/bench/floor.go), floor+diff (the floor with auditpgx's diff of an UPDATE, writing auditpgx's entries)")
 	quick := flag.Bool("quick", false, "tiny sizes and counts: checks that everything runs, measures nothing")
 	durable := flag.Bool("durable", false, "launch the server with PostgreSQL's default fsync, synchronous_commit and full_page_writes (on) instead of off")
 	micro := flag.Bool("micro", true, "also run the root package's rewrite micro-benchmarks (needs the go command)")
