@@ -180,7 +180,10 @@ options:
 	if n := len(args) - lead; n != p.rewrite.NumParams {
 		return "", nil, &ArgumentCountError{Want: p.rewrite.NumParams, Got: n}
 	}
-	actor, hasActor := ActorFrom(ctx)
+	// The actor as the context holds it: passed on as that interface
+	// value, it is not boxed again for each statement.
+	actorValue := ctx.Value(actorKey{})
+	actor, hasActor := actorValue.(string)
 	if hasActor {
 		if err := ValidateActor(actor); err != nil {
 			return "", nil, err
@@ -214,7 +217,7 @@ options:
 	copy(out, args)
 	out[len(args)] = driver.NamedValue{Ordinal: len(args) + 1}
 	if hasActor {
-		out[len(args)].Value = actor
+		out[len(args)].Value = actorValue
 	}
 	if p.withContext {
 		out[len(args)+1] = driver.NamedValue{Ordinal: len(args) + 2}
@@ -263,16 +266,18 @@ func queryForm(p *plan) string { return p.rewrite.QuerySQL }
 // the SQL sent (sent of the last plan) to query.
 func (i *interceptor) runAudited(ctx context.Context, c connection, p *plan, query string, sent func(*plan) string, run func(*plan) error) error {
 	err := run(p)
+	if err == nil {
+		return nil // without the error inspection below, which allocates
+	}
 	for attempt := 0; attempt < maxRetries; attempt++ {
 		np, ok := i.retry(ctx, c, p, query, err)
 		if !ok {
 			break
 		}
 		p = np
-		err = run(p)
-	}
-	if err == nil {
-		return nil // without the error inspection below, which allocates
+		if err = run(p); err == nil {
+			return nil
+		}
 	}
 	err = staleError(err, sent(p))
 	remapPosition(err, sent(p), query)

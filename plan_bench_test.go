@@ -18,7 +18,7 @@ const ormUpdate = `UPDATE "users" SET "name"=$1,"email"=$2,"password_hash"=$3,"l
 
 // benchPlanner returns a planner whose "users" table is already checked,
 // so that planning needs no database.
-func benchPlanner(b *testing.B, absent ...string) *planner {
+func benchPlanner(b testing.TB, absent ...string) *planner {
 	b.Helper()
 	reg, err := registry.New(registry.Config{})
 	if err != nil {
@@ -198,4 +198,32 @@ func (r *benchRows) Next(dest []driver.Value) error {
 	copy(dest, r.rows[0])
 	r.rows = r.rows[1:]
 	return nil
+}
+
+// Binding a cached rewrite's arguments allocates one slice, the arguments
+// with the actor after them, and nothing for the actor or an empty entry
+// context.
+func TestBindAllocatesTheArgumentsOnly(t *testing.T) {
+	p := benchPlanner(t)
+	pl, err := p.plan(context.Background(), benchConn{}, ormUpdate)
+	if err != nil || pl.action != audit {
+		t.Fatalf("plan: %v %v", pl, err)
+	}
+	args := make([]driver.NamedValue, pl.rewrite.NumParams)
+	for i := range args {
+		args[i] = driver.NamedValue{Ordinal: i + 1, Value: int64(i)}
+	}
+	ctx := WithActor(context.Background(), "alice")
+	var bound []driver.NamedValue
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, bound, err = bind(ctx, pl, pl.rewrite.ExecSQL, args); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 1 {
+		t.Errorf("bind allocated %.0f times, want 1", allocs)
+	}
+	if got := bound[len(args)].Value; got != "alice" {
+		t.Errorf("the actor bound is %v, want alice", got)
+	}
 }
