@@ -31,8 +31,16 @@ func WithActor(ctx context.Context, actor string) context.Context {
 
 // ActorFrom returns the actor WithActor stored in ctx.
 func ActorFrom(ctx context.Context) (string, bool) {
-	a, ok := ctx.Value(actorKey{}).(string)
+	a, _, ok := actorFrom(ctx)
 	return a, ok
+}
+
+// actorFrom is ActorFrom that also returns the actor as the interface
+// value ctx holds, to be bound as an argument without boxing it again.
+func actorFrom(ctx context.Context) (actor string, value any, ok bool) {
+	value = ctx.Value(actorKey{})
+	actor, ok = value.(string)
+	return actor, value, ok
 }
 
 // ValidateActor reports why actor cannot be recorded, wrapping

@@ -180,10 +180,7 @@ options:
 	if n := len(args) - lead; n != p.rewrite.NumParams {
 		return "", nil, &ArgumentCountError{Want: p.rewrite.NumParams, Got: n}
 	}
-	// The actor as the context holds it: passed on as that interface
-	// value, it is not boxed again for each statement.
-	actorValue := ctx.Value(actorKey{})
-	actor, hasActor := actorValue.(string)
+	actor, actorValue, hasActor := actorFrom(ctx)
 	if hasActor {
 		if err := ValidateActor(actor); err != nil {
 			return "", nil, err

@@ -56,7 +56,7 @@ func (r *Report) WriteTables(w io.Writer, extra []Target) {
 		fmt.Fprintf(w, " %s |", v)
 	}
 	ratioCols := [][2]string{{Auditpgx, Plain}, {Auditpgx, RowTrigger}, {Auditpgx, StmtTrigger},
-		{Auditpgx, Floor}, {Auditpgx, FloorPreImage}, {FloorPreImage, Floor}, {Auditpgx, FloorDiff}, {FloorDiff, r.diffBase()}}
+		{Auditpgx, Floor}, {Auditpgx, FloorPreImage}, {FloorPreImage, Floor}, {Auditpgx, FloorDiff}, {FloorDiff, r.updateFloor()}}
 	var shown [][2]string
 	for _, rc := range ratioCols {
 		if slices.Contains(variants, rc[0]) && slices.Contains(variants, rc[1]) {
@@ -247,9 +247,17 @@ func bytesString(b float64) string {
 func (r *Report) floorOf(w *Workload) string {
 	switch w.Name {
 	case "update", "prepared", "gorm-save", "bulk-update":
-		if r.ServerVersion < 180000 {
-			return FloorPreImage
-		}
+		return r.updateFloor()
+	}
+	return Floor
+}
+
+// updateFloor is the floor an UPDATE is held against, and the one
+// FloorDiff adds the comparisons to: the pre-image floor before
+// PostgreSQL 18.
+func (r *Report) updateFloor() string {
+	if r.ServerVersion < 180000 {
+		return FloorPreImage
 	}
 	return Floor
 }
@@ -278,15 +286,6 @@ func (r *Report) ratioTarget(name, limit string, max float64, pick func(*Workloa
 	}
 	t.Measured = strings.Join(parts, ", ")
 	return t
-}
-
-// diffBase is the floor that FloorDiff adds the comparisons to: the
-// pre-image floor before PostgreSQL 18.
-func (r *Report) diffBase() string {
-	if r.ServerVersion < 180000 {
-		return FloorPreImage
-	}
-	return Floor
 }
 
 // floorTargets are auditpgx / floor for the single-row writes (≤ 1.05 on
